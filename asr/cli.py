@@ -1,0 +1,101 @@
+"""The `asr` command: thin wrappers over library functions of the same names."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .config import Config, load_config
+    from .train import train
+
+    cfg = load_config(Config, args.config, args.overrides)
+    path = train(cfg, args.exp)
+    print(f"model: {path}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate, format_summary, format_table
+    from .recognizer import Recognizer
+
+    rec = Recognizer.load(args.model, args.device)
+    summaries = {}
+    for manifest in args.manifests:
+        name = Path(manifest).stem
+        s = evaluate(rec, manifest, Path(args.out) / name, args.batch_size)
+        print(f"{name}: {format_summary(s)}  -> {Path(args.out) / name / 'report.txt'}")
+        summaries[name] = s
+    print()
+    print(format_table(summaries))
+    return 0
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from .transcribe import transcribe
+
+    results, failed = transcribe(args.model, args.paths, args.output, args.format, args.batch_size, args.device)
+    if not results:
+        print("no audio files found", file=sys.stderr)
+        return 2
+    if failed:
+        print(f"{failed} of {len(results)} files could not be transcribed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .train import export
+
+    export(args.checkpoint, args.output)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="asr", description="Speech recognition: train, evaluate, transcribe.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model; resumes from EXP/checkpoints/last.ckpt if present")
+    t.add_argument("-c", "--config", help="YAML config (only what differs from the defaults)")
+    t.add_argument("--exp", required=True, help="experiment folder: checkpoints, logs, model.pt")
+    t.add_argument("overrides", nargs="*", help="dotted overrides, e.g. data.train=train.jsonl model.d_model=256")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="WER/CER of a model on one or more manifests")
+    e.add_argument("-m", "--model", required=True, help="exported model file (model.pt)")
+    e.add_argument("manifests", nargs="+", help="JSONL manifests")
+    e.add_argument("--out", required=True, help="folder for report.txt and summary.json per manifest")
+    e.add_argument("--batch-size", type=int, default=None)
+    e.add_argument("--device", default="cpu")
+    e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser("transcribe", help="transcribe audio files and folders")
+    r.add_argument("-m", "--model", required=True, help="exported model file (model.pt)")
+    r.add_argument("paths", nargs="+", help="audio files or folders (searched recursively)")
+    r.add_argument("-o", "--output", help="write here instead of standard output")
+    r.add_argument("-f", "--format", choices=["text", "jsonl"], default="text")
+    r.add_argument("--batch-size", type=int, default=16)
+    r.add_argument("--device", default="cpu")
+    r.set_defaults(func=cmd_transcribe)
+
+    x = sub.add_parser("export", help="Lightning checkpoint -> plain model file")
+    x.add_argument("checkpoint")
+    x.add_argument("output")
+    x.set_defaults(func=cmd_export)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from .audio import AudioError
+    from .config import ConfigError
+
+    try:
+        return args.func(args)
+    except (ConfigError, AudioError, FileNotFoundError, ValueError) as e:
+        print(f"asr {args.command}: error: {e}", file=sys.stderr)
+        return 2

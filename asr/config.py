@@ -1,0 +1,228 @@
+"""Typed configuration: dataclasses are the one schema, YAML files hold only what differs.
+
+`load_config(Config, "configs/small.yaml", ["model.d_model=256"])` builds a config from the
+dataclass defaults, then a YAML file, then dotted `key=value` overrides. Unknown keys and
+values of the wrong type are errors, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config file or override names an unknown key or gives a value of the wrong type."""
+
+
+@dataclass
+class FeatureConfig:
+    kind: str = "logmel"  # "logmel" or "mfcc"
+    sample_rate: int = 16000
+    n_mels: int = 80
+    n_mfcc: int = 40  # used when kind == "mfcc"
+    win_ms: float = 25.0
+    hop_ms: float = 10.0
+    n_fft: int = 512
+    normalize: str = "global"  # "global" (train-set mean/var stored with the model), "utterance", "none"
+    cmvn_max_utts: int = 2000  # utterances sampled to estimate global statistics
+
+
+@dataclass
+class SpecAugmentConfig:
+    freq_masks: int = 2
+    freq_width: int = 27
+    time_masks: int = 2
+    time_width: float = 0.05  # at most this fraction of the utterance per time mask
+    max_time_width: int = 40  # ... and never more than this many frames
+
+
+@dataclass
+class ModelConfig:
+    frontend: str = "conv2d"  # "conv2d" (two stride-2 convs, 4x) or "stack" (stack 4 frames + linear)
+    conv_channels: int = 64  # conv2d front end width (the convs dominate compute if as wide as d_model)
+    d_model: int = 144
+    n_heads: int = 4
+    enc_layers: int = 6
+    dec_layers: int = 3
+    ffn_mult: int = 4
+    dropout: float = 0.1
+    tie_embeddings: bool = True
+    max_target_len: int = 512  # longest decoder sequence (positions are sinusoidal; this bounds decoding)
+
+
+@dataclass
+class TokenizerConfig:
+    kind: str = "char"  # "char" or "bpe"
+    vocab_size: int = 256  # BPE only
+
+
+@dataclass
+class DataConfig:
+    train: str = ""  # JSONL manifests: {"id", "audio", "duration", "text", "speaker"}
+    dev: str = ""
+    max_frames_per_batch: int = 20000  # feature frames (10 ms) per batch, padding included
+    max_batch_size: int = 128
+    max_duration: float = 30.0  # seconds; longer training utterances are dropped (and counted)
+    num_workers: int = 1
+    dev_max_utts: int = 400  # validation WER on at most this many dev utterances (loss on all)
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 2e-3
+    betas: tuple[float, float] = (0.9, 0.98)
+    weight_decay: float = 0.01
+    warmup_steps: int = 500
+    decay: str = "cosine"  # "cosine" to min_lr_ratio at max_steps, or "inverse_sqrt"
+    min_lr_ratio: float = 0.05
+    grad_clip: float = 5.0
+    ctc_weight: float = 0.3
+    label_smoothing: float = 0.1
+
+
+@dataclass
+class DecodeConfig:
+    max_len_ratio: float = 1.5  # max output tokens per encoder frame (plus a few)
+    batch_size: int = 16
+
+
+@dataclass
+class Config:
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    specaugment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    seed: int = 1234
+    max_steps: int = 4000
+    max_epochs: int = 1000  # training stops at whichever of max_steps/max_epochs comes first
+    checkpoint_every_steps: int = 200  # last.ckpt is rewritten (atomically) this often, mid-epoch too
+    # Passed straight to lightning.Trainer(**trainer): devices, strategy, precision, num_nodes, ...
+    trainer: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check (and gently convert) `value` to the annotated type `tp`."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return _build(tp, value, prefix=key + ".")
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(value, args[0], key)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ConfigError(f"{key}: expected {len(args)} values, got {value!r}")
+        return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return dict(value)
+    if origin is list:
+        (arg,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_coerce(v, arg, f"{key}[{i}]") for i, v in enumerate(value)]
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is float and isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"{key}: expected float, got {value!r}") from None
+    if tp is Any:
+        return value
+    if isinstance(tp, type) and not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+        raise ConfigError(f"{key}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
+    return value
+
+
+def _build(cls: type[T], values: dict, prefix: str = "") -> T:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"unknown config key(s): {', '.join(prefix + k for k in unknown)}")
+    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for k, v in update.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "trainer":
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def parse_override(text: str) -> dict:
+    """'model.d_model=256' -> {'model': {'d_model': 256}} (the value is parsed as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not of the form key.sub=value")
+    key, raw = text.split("=", 1)
+    value = yaml.safe_load(raw) if raw != "" else ""
+    out: dict = {}
+    node = out
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
+def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
+    """Defaults of `cls`, then the YAML file at `path`, then dotted overrides."""
+    values: dict = {}
+    if path:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: top level must be a mapping")
+        values = _merge(values, loaded)
+    for ov in overrides or []:
+        values = _merge(values, parse_override(ov))
+    return from_dict(cls, values)
+
+
+def from_dict(cls: type[T], values: dict) -> T:
+    """Build a (nested) config dataclass from a plain dict, rejecting unknown keys."""
+    return _build(cls, values)
+
+
+def to_dict(cfg: Any) -> dict:
+    """A plain dict (tuples become lists) that YAML and `torch.load(weights_only=True)` accept."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, tuple):
+            return [plain(x) for x in v]
+        if isinstance(v, list):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return plain(dataclasses.asdict(cfg))
+
+
+def save_config(cfg: Any, path: str | Path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))

@@ -1,0 +1,173 @@
+"""Manifests -> batches of waveforms and token ids.
+
+A manifest is JSONL, one utterance a line: {"id", "audio", "duration", "text", "speaker"}.
+Batches are filled up to a number of feature frames (padding included), not a fixed count,
+from utterances of similar duration, so little compute is spent on padding.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset, Sampler
+
+from .audio import AudioError, load_audio
+from .text import SOS_EOS, Tokenizer
+
+log = logging.getLogger(__name__)
+FRAMES_PER_SECOND = 100  # 10 ms hop
+REQUIRED = ("id", "audio", "text")
+
+
+def read_manifest(path: str | Path) -> list[dict]:
+    """Parse a JSONL manifest; a malformed line is an error that names the file and line."""
+    entries = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                e = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{n}: not valid JSON ({err.msg})") from None
+            missing = [k for k in REQUIRED if k not in e]
+            if missing:
+                raise ValueError(f"{path}:{n}: missing field(s) {', '.join(missing)}")
+            e.setdefault("duration", 0.0)
+            e.setdefault("speaker", "")
+            entries.append(e)
+    return entries
+
+
+def write_manifest(path: str | Path, entries: list[dict]) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        for e in entries:
+            f.write(json.dumps(e, ensure_ascii=False) + "\n")
+
+
+@dataclass
+class Batch:
+    wav: Tensor  # (B, S) float32, zero-padded
+    wav_lens: Tensor  # (B,)
+    tokens: Tensor  # (B, L) token ids (no start/end), padded with 0
+    token_lens: Tensor  # (B,)
+    ids: list[str]
+    texts: list[str]
+
+    def to(self, device: torch.device) -> "Batch":
+        return Batch(self.wav.to(device), self.wav_lens.to(device), self.tokens.to(device),
+                     self.token_lens.to(device), self.ids, self.texts)
+
+
+class SpeechDataset(Dataset):
+    """Loads one utterance's audio and token ids. A file that cannot be read is logged by
+    name and yields None, which `collate` drops: one broken file never stops a run."""
+
+    def __init__(self, entries: list[dict], tokenizer: Tokenizer | None, sample_rate: int = 16000):
+        self.entries = entries
+        self.tokenizer = tokenizer
+        self.sample_rate = sample_rate
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, i: int):
+        e = self.entries[i]
+        try:
+            wav = torch.from_numpy(load_audio(e["audio"], self.sample_rate))
+        except AudioError as err:
+            log.warning("skipping utterance %s: %s", e["id"], err)
+            return None
+        tokens = self.tokenizer.encode(e["text"]) if self.tokenizer is not None else []
+        return e["id"], wav, torch.tensor(tokens, dtype=torch.long), e["text"]
+
+
+def collate(items: list) -> Batch | None:
+    items = [it for it in items if it is not None]
+    if not items:
+        return None
+    ids, wavs, toks, texts = zip(*items)
+    wav_lens = torch.tensor([w.shape[0] for w in wavs])
+    tok_lens = torch.tensor([t.shape[0] for t in toks])
+    wav = torch.zeros(len(wavs), int(wav_lens.max()))
+    tokens = torch.zeros(len(toks), max(int(tok_lens.max()), 1), dtype=torch.long)
+    for i, (w, t) in enumerate(zip(wavs, toks)):
+        wav[i, : w.shape[0]] = w
+        tokens[i, : t.shape[0]] = t
+    return Batch(wav, wav_lens, tokens, tok_lens, list(ids), list(texts))
+
+
+def decoder_io(tokens: Tensor, token_lens: Tensor, ignore_index: int = -100) -> tuple[Tensor, Tensor]:
+    """Teacher forcing: inputs [sos, y1..yn], targets [y1..yn, eos] (padding -> ignore_index)."""
+    B, L = tokens.shape
+    sos = torch.full((B, 1), SOS_EOS, dtype=tokens.dtype, device=tokens.device)
+    inputs = torch.cat([sos, tokens], 1)  # (B, L+1)
+    targets = torch.cat([tokens, torch.zeros_like(sos)], 1)
+    pos = torch.arange(L + 1, device=tokens.device)[None, :]
+    targets = targets.masked_fill(pos == token_lens[:, None], SOS_EOS)
+    targets = targets.masked_fill(pos > token_lens[:, None], ignore_index)
+    inputs = inputs.masked_fill(pos > token_lens[:, None], SOS_EOS)  # padding inputs: any valid id
+    return inputs, targets
+
+
+class DurationBatchSampler(Sampler[list[int]]):
+    """Buckets utterances by duration and fills each batch up to `max_frames` padded frames.
+
+    Each epoch jitters durations a little (so batch composition varies), sorts, cuts batches,
+    and shuffles their order, all from (seed, epoch): every rank of a distributed run computes
+    the same batches and takes every `world_size`-th one.
+    """
+
+    def __init__(self, durations: list[float], max_frames: int, max_batch_size: int = 128, shuffle: bool = True,
+                 seed: int = 0, rank: int = 0, world_size: int = 1):
+        self.durations = durations
+        self.max_frames = max_frames
+        self.max_batch_size = max_batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.rank, self.world_size = rank, world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def batches(self) -> list[list[int]]:
+        rng = random.Random(self.seed * 1000003 + self.epoch)
+        keys = [d * (1 + 0.1 * (rng.random() - 0.5)) if self.shuffle else d for d in self.durations]
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        batches, cur, longest = [], [], 0.0
+        for i in order:
+            frames = self.durations[i] * FRAMES_PER_SECOND
+            if cur and (max(longest, frames) * (len(cur) + 1) > self.max_frames or len(cur) >= self.max_batch_size):
+                batches.append(cur)
+                cur, longest = [], 0.0
+            cur.append(i)
+            longest = max(longest, frames)
+        if cur:
+            batches.append(cur)
+        if self.shuffle:
+            rng.shuffle(batches)
+        if self.world_size > 1:  # equal count per rank, so no rank waits for another at the end
+            batches = batches[: len(batches) // self.world_size * self.world_size][self.rank :: self.world_size]
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches())
+
+    def __len__(self) -> int:
+        return len(self.batches())
+
+
+def filter_by_duration(entries: list[dict], max_duration: float) -> list[dict]:
+    kept = [e for e in entries if e["duration"] <= max_duration]
+    if len(kept) < len(entries):
+        log.warning("dropped %d of %d utterances longer than %.1f s", len(entries) - len(kept), len(entries), max_duration)
+    return kept

@@ -1,0 +1,223 @@
+"""The network: a transformer encoder over feature frames and a decoder that cross-attends to it.
+
+    frames (B, T, F) --Encoder--> memory (B, T', D) --CTC head--> (B, T', V)
+    tokens (B, L)    --Decoder(memory)--> logits (B, L, V)
+
+A plain nn.Module: no training loop and no search live here. Incremental decoding keeps its
+keys/values in a `KVCache` that the search code owns and can reorder (for beams).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import ModelConfig
+from .masks import causal_mask, key_padding_mask
+
+MIN_FRAMES = 7  # the conv front end needs 7 input frames to produce one output frame
+
+
+def sinusoids(length: int, channels: int, offset: int = 0, device: torch.device | None = None) -> Tensor:
+    """(length, channels) sinusoidal position encodings starting at position `offset`."""
+    pos = torch.arange(offset, offset + length, device=device, dtype=torch.float32)[:, None]
+    inv = torch.exp(-math.log(10000.0) * torch.arange(0, channels, 2, device=device).float() / channels)
+    ang = pos * inv[None, :]  # (length, channels/2)
+    return torch.stack([ang.sin(), ang.cos()], dim=-1).flatten(1)  # interleave sin/cos
+
+
+@dataclass
+class KVCache:
+    """Per decoder layer: self-attention keys/values grown one step at a time, and
+    cross-attention keys/values computed once from the encoder memory. Rows are hypotheses."""
+
+    self_kv: list[tuple[Tensor, Tensor] | None] = field(default_factory=list)
+    cross_kv: list[tuple[Tensor, Tensor] | None] = field(default_factory=list)
+
+    @property
+    def length(self) -> int:
+        first = self.self_kv[0] if self.self_kv else None
+        return 0 if first is None else first[0].shape[2]
+
+    def reorder(self, index: Tensor) -> None:
+        """Keep rows `index` (in that order): beam re-ranking, or dropping finished rows."""
+        self.self_kv = [None if kv is None else (kv[0][index], kv[1][index]) for kv in self.self_kv]
+        self.cross_kv = [None if kv is None else (kv[0][index], kv[1][index]) for kv in self.cross_kv]
+
+
+class MultiHeadAttention(nn.Module):
+    def __init__(self, d_model: int, n_heads: int, dropout: float):
+        super().__init__()
+        self.n_heads = n_heads
+        self.query = nn.Linear(d_model, d_model)
+        self.key = nn.Linear(d_model, d_model, bias=False)
+        self.value = nn.Linear(d_model, d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.dropout = dropout
+
+    def split(self, x: Tensor) -> Tensor:
+        B, L, D = x.shape
+        return x.view(B, L, self.n_heads, D // self.n_heads).transpose(1, 2)  # (B, H, L, D/H)
+
+    def forward(self, x: Tensor, kv: tuple[Tensor, Tensor], mask: Tensor | None) -> Tensor:
+        q = self.split(self.query(x))
+        k, v = kv
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
+        B, H, L, Dh = y.shape
+        return self.out(y.transpose(1, 2).reshape(B, L, H * Dh))
+
+    def project_kv(self, source: Tensor) -> tuple[Tensor, Tensor]:
+        return self.split(self.key(source)), self.split(self.value(source))
+
+
+class MLP(nn.Sequential):
+    def __init__(self, d_model: int, hidden: int, dropout: float):
+        super().__init__(nn.Linear(d_model, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, d_model))
+
+
+class EncoderBlock(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        d = cfg.d_model
+        self.attn_ln, self.attn = nn.LayerNorm(d), MultiHeadAttention(d, cfg.n_heads, cfg.dropout)
+        self.mlp_ln, self.mlp = nn.LayerNorm(d), MLP(d, d * cfg.ffn_mult, cfg.dropout)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        h = self.attn_ln(x)
+        x = x + self.drop(self.attn(h, self.attn.project_kv(h), mask))
+        return x + self.drop(self.mlp(self.mlp_ln(x)))
+
+
+class DecoderBlock(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        d = cfg.d_model
+        self.attn_ln, self.attn = nn.LayerNorm(d), MultiHeadAttention(d, cfg.n_heads, cfg.dropout)
+        self.cross_attn_ln, self.cross_attn = nn.LayerNorm(d), MultiHeadAttention(d, cfg.n_heads, cfg.dropout)
+        self.mlp_ln, self.mlp = nn.LayerNorm(d), MLP(d, d * cfg.ffn_mult, cfg.dropout)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: Tensor, memory: Tensor, memory_mask: Tensor, cache: KVCache | None, i: int) -> Tensor:
+        h = self.attn_ln(x)
+        k, v = self.attn.project_kv(h)
+        if cache is not None:  # append this step's keys/values to the ones already computed
+            if cache.self_kv[i] is not None:
+                k, v = torch.cat([cache.self_kv[i][0], k], 2), torch.cat([cache.self_kv[i][1], v], 2)
+            cache.self_kv[i] = (k, v)
+        self_mask = causal_mask(x.shape[1], k.shape[2], x.device)
+        x = x + self.drop(self.attn(h, (k, v), self_mask))
+
+        if cache is not None and cache.cross_kv[i] is not None:
+            cross = cache.cross_kv[i]
+        else:
+            cross = self.cross_attn.project_kv(memory)
+            if cache is not None:
+                cache.cross_kv[i] = cross
+        x = x + self.drop(self.cross_attn(self.cross_attn_ln(x), cross, memory_mask))
+        return x + self.drop(self.mlp(self.mlp_ln(x)))
+
+
+class Conv2dSubsampling(nn.Module):
+    """Two 3x3 stride-2 convolutions over (time, frequency): 4x fewer frames."""
+
+    def __init__(self, n_feats: int, d_model: int, channels: int):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(1, channels, 3, 2), nn.GELU(), nn.Conv2d(channels, channels, 3, 2), nn.GELU())
+        f = ((n_feats - 1) // 2 - 1) // 2
+        self.proj = nn.Linear(channels * f, d_model)
+
+    @staticmethod
+    def out_lengths(lens: Tensor) -> Tensor:
+        return (((lens - 1) // 2 - 1) // 2).clamp(min=1)
+
+    def forward(self, x: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:
+        if x.shape[1] < MIN_FRAMES:
+            x = F.pad(x, (0, 0, 0, MIN_FRAMES - x.shape[1]))
+        x = self.conv(x.unsqueeze(1))  # (B, C, T/4, F/4)
+        B, C, T, Fq = x.shape
+        x = self.proj(x.permute(0, 2, 1, 3).reshape(B, T, C * Fq))  # (B, T/4, D)
+        return x, self.out_lengths(lens)
+
+
+class FrameStacking(nn.Module):
+    """Stack 4 consecutive frames and project: dense frame vectors straight into the encoder."""
+
+    def __init__(self, n_feats: int, d_model: int, stride: int = 4):
+        super().__init__()
+        self.stride = stride
+        self.proj = nn.Linear(n_feats * stride, d_model)
+
+    def forward(self, x: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:
+        B, T, Fd = x.shape
+        if T % self.stride:
+            x = F.pad(x, (0, 0, 0, self.stride - T % self.stride))
+        x = x.reshape(B, -1, Fd * self.stride)  # (B, T/4, 4F)
+        return self.proj(x), (lens // self.stride).clamp(min=1)
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: ModelConfig, n_feats: int):
+        super().__init__()
+        if cfg.frontend == "conv2d":
+            self.frontend: nn.Module = Conv2dSubsampling(n_feats, cfg.d_model, cfg.conv_channels)
+        elif cfg.frontend == "stack":
+            self.frontend = FrameStacking(n_feats, cfg.d_model)
+        else:
+            raise ValueError(f"model.frontend must be 'conv2d' or 'stack', not {cfg.frontend!r}")
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(EncoderBlock(cfg) for _ in range(cfg.enc_layers))
+        self.ln_post = nn.LayerNorm(cfg.d_model)
+
+    def forward(self, feats: Tensor, feat_lens: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, T, F) frames -> (B, T', D) memory and its lengths."""
+        x, lens = self.frontend(feats, feat_lens)
+        x = self.drop(x + sinusoids(x.shape[1], x.shape[2], device=x.device).to(x.dtype))
+        mask = key_padding_mask(lens, x.shape[1])
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.ln_post(x), lens
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: ModelConfig, vocab_size: int):
+        super().__init__()
+        self.d_model = cfg.d_model
+        self.token_embedding = nn.Embedding(vocab_size, cfg.d_model)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(DecoderBlock(cfg) for _ in range(cfg.dec_layers))
+        self.ln = nn.LayerNorm(cfg.d_model)
+        self.out = None if cfg.tie_embeddings else nn.Linear(cfg.d_model, vocab_size, bias=False)
+
+    def new_cache(self) -> KVCache:
+        n = len(self.blocks)
+        return KVCache([None] * n, [None] * n)
+
+    def forward(self, tokens: Tensor, memory: Tensor, memory_lens: Tensor, cache: KVCache | None = None) -> Tensor:
+        """(B, L) tokens -> (B, L, V) logits. With a cache, `tokens` are only the new positions."""
+        offset = cache.length if cache is not None else 0
+        x = self.token_embedding(tokens) * math.sqrt(self.d_model)
+        x = self.drop(x + sinusoids(tokens.shape[1], self.d_model, offset, tokens.device).to(x.dtype))
+        memory_mask = key_padding_mask(memory_lens, memory.shape[1])
+        for i, block in enumerate(self.blocks):
+            x = block(x, memory, memory_mask, cache, i)
+        x = self.ln(x)
+        return x @ self.token_embedding.weight.T if self.out is None else self.out(x)
+
+
+class ASRModel(nn.Module):
+    def __init__(self, cfg: ModelConfig, n_feats: int, vocab_size: int):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg, n_feats)
+        self.decoder = Decoder(cfg, vocab_size)
+        self.ctc_head = nn.Linear(cfg.d_model, vocab_size)
+
+    def forward(self, feats: Tensor, feat_lens: Tensor, tokens: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Teacher forcing: -> decoder logits (B, L, V), CTC logits (B, T', V), encoder lengths (B,)."""
+        memory, mem_lens = self.encoder(feats, feat_lens)
+        return self.decoder(tokens, memory, mem_lens), self.ctc_head(memory), mem_lens

@@ -1,0 +1,86 @@
+"""The exported model: features + network + tokenizer in one plain file, and decoding with it.
+
+The file is a dict {"format", "config", "tokenizer", "state_dict"} of tensors and plain Python
+values, loadable with `torch.load(path, weights_only=True)`. It is written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from .config import Config, from_dict, to_dict
+from .decoding import greedy_search
+from .features import Features
+from .model import ASRModel
+from .text import Tokenizer, tokenizer_from_dict
+
+FORMAT = "asr-model-v1"
+
+
+def atomic_save(obj, path: str | Path) -> None:
+    """torch.save to a temporary file in the same folder, fsync, then rename over `path`:
+    a kill at any moment leaves either the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Recognizer(nn.Module):
+    """Everything needed to turn waveforms into text, as trained."""
+
+    def __init__(self, cfg: Config, tokenizer: Tokenizer, features: Features | None = None, model: ASRModel | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.tokenizer = tokenizer
+        self.features = features or Features(cfg.features)
+        self.model = model or ASRModel(cfg.model, self.features.dim, tokenizer.vocab_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def save(self, path: str | Path) -> None:
+        state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
+        atomic_save({"format": FORMAT, "config": to_dict(self.cfg), "tokenizer": self.tokenizer.to_dict(),
+                     "state_dict": state}, path)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "Recognizer":
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"no model file at {path}")
+        blob = torch.load(path, map_location=device, weights_only=True)
+        if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+            raise ValueError(f"{path} is not an exported asr model (expected format {FORMAT})")
+        rec = cls(from_dict(Config, blob["config"]), tokenizer_from_dict(blob["tokenizer"]))
+        rec.load_state_dict(blob["state_dict"])
+        return rec.to(device).eval()
+
+    @torch.no_grad()
+    def decode(self, wav: Tensor, wav_lens: Tensor) -> list[str]:
+        """(B, S) padded waveforms at the model's sample rate -> B transcripts (normalized text)."""
+        wav, wav_lens = wav.to(self.device), wav_lens.to(self.device)
+        feats, lens = self.features(wav, wav_lens)
+        memory, mem_lens = self.model.encoder(feats, lens)
+        ids = greedy_search(self.model, memory, mem_lens, self.cfg.decode.max_len_ratio)
+        return [self.tokenizer.decode(seq) for seq in ids]
+
+    def transcribe(self, paths: str | Path | list[str | Path], batch_size: int | None = None) -> list:
+        """Transcribe audio files and folders: a list of `asr.transcribe.Result` (text or error)."""
+        from .transcribe import find_audio, recognize_files
+
+        paths = [paths] if isinstance(paths, (str, Path)) else paths
+        return list(recognize_files(self, find_audio(paths), batch_size or self.cfg.decode.batch_size))

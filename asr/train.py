@@ -1,0 +1,231 @@
+"""Training with PyTorch Lightning: the only module that imports it.
+
+`train(cfg, exp_dir)` prepares the tokenizer and feature statistics, fits the model (resuming
+from `exp_dir/checkpoints/last.ckpt` when it exists), and exports the best checkpoint to
+`exp_dir/model.pt`, the plain file evaluation and transcription load.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from torch.utils.data import DataLoader
+
+from .audio import AudioError, audio_duration
+from .config import Config, from_dict, save_config, to_dict
+from .data import (Batch, DurationBatchSampler, SpeechDataset, collate, decoder_io, filter_by_duration,
+                   read_manifest)
+from .decoding import greedy_search
+from .evaluate import error_counts
+from .features import spec_augment
+from .recognizer import Recognizer, atomic_save
+from .text import BLANK, Tokenizer, normalize, tokenizer_from_dict, train_tokenizer
+
+log = logging.getLogger(__name__)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoints written to a temporary file and renamed: never half-written."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
+        atomic_save(checkpoint, path)
+
+
+def lr_lambda(cfg: Config):
+    o = cfg.optim
+
+    def factor(step: int) -> float:
+        if step < o.warmup_steps:
+            return (step + 1) / o.warmup_steps
+        if o.decay == "inverse_sqrt":
+            return math.sqrt(o.warmup_steps / (step + 1))
+        progress = min(1.0, (step - o.warmup_steps) / max(1, cfg.max_steps - o.warmup_steps))
+        return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+class ASRTask(L.LightningModule):
+    def __init__(self, config: dict, tokenizer: dict):
+        super().__init__()
+        self.save_hyperparameters()  # the checkpoint alone can rebuild the task
+        self.cfg = from_dict(Config, config)
+        self.recognizer = Recognizer(self.cfg, tokenizer_from_dict(tokenizer))
+        self.model = self.recognizer.model
+        self._val_errors = [0, 0, 0]  # word edits, reference words, utterances decoded
+
+    def model_step(self, batch: Batch, augment: bool) -> dict[str, torch.Tensor]:
+        feats, lens = self.recognizer.features(batch.wav, batch.wav_lens)
+        if augment:
+            feats = spec_augment(feats, lens, self.cfg.specaugment)
+        inputs, targets = decoder_io(batch.tokens, batch.token_lens)
+        logits, ctc_logits, mem_lens = self.model(feats, lens, inputs)
+        att = F.cross_entropy(logits.transpose(1, 2).float(), targets, ignore_index=-100,
+                              label_smoothing=self.cfg.optim.label_smoothing)
+        ctc = F.ctc_loss(ctc_logits.float().log_softmax(-1).transpose(0, 1), batch.tokens, mem_lens,
+                         batch.token_lens, blank=BLANK, zero_infinity=True)
+        w = self.cfg.optim.ctc_weight
+        return {"loss": (1 - w) * att + w * ctc, "att_loss": att, "ctc_loss": ctc}
+
+    def training_step(self, batch: Batch | None, batch_idx: int):
+        if batch is None:  # every file of this batch was unreadable (already logged by name)
+            return None
+        out = self.model_step(batch, augment=True)
+        self.log_dict({f"train/{k}": v for k, v in out.items()}, prog_bar=True, batch_size=len(batch.ids))
+        return out["loss"]
+
+    def validation_step(self, batch: Batch | None, batch_idx: int):
+        if batch is None:
+            return
+        out = self.model_step(batch, augment=False)
+        self.log("val/loss", out["loss"], prog_bar=True, batch_size=len(batch.ids), sync_dist=True)
+        hyps = self.recognizer.decode(batch.wav, batch.wav_lens)
+        edits, words = error_counts([normalize(t) for t in batch.texts], hyps)
+        self._val_errors[0] += edits
+        self._val_errors[1] += words
+        self._val_errors[2] += len(hyps)
+
+    def on_validation_epoch_end(self) -> None:
+        counts = torch.tensor(self._val_errors, device=self.device)
+        edits, words, _ = self.all_gather(counts).view(-1, 3).sum(0).tolist()  # summed over ranks
+        self._val_errors = [0, 0, 0]
+        self.log("val/wer", 100.0 * edits / max(words, 1), prog_bar=True, sync_dist=False)
+
+    def configure_optimizers(self):
+        o = self.cfg.optim
+        decay = [p for p in self.parameters() if p.dim() >= 2]
+        no_decay = [p for p in self.parameters() if p.dim() < 2]
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": o.weight_decay},
+                                 {"params": no_decay, "weight_decay": 0.0}], lr=o.lr, betas=o.betas)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(self.cfg))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+class SpeechData(L.LightningDataModule):
+    def __init__(self, cfg: Config, train: list[dict], dev: list[dict], tokenizer: Tokenizer):
+        super().__init__()
+        self.cfg, self.train_entries, self.dev_entries, self.tokenizer = cfg, train, dev, tokenizer
+
+    def _loader(self, entries: list[dict], shuffle: bool) -> DataLoader:
+        d = self.cfg.data
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        sampler = DurationBatchSampler([e["duration"] for e in entries], d.max_frames_per_batch, d.max_batch_size,
+                                       shuffle=shuffle, seed=self.cfg.seed, rank=rank, world_size=world)
+        ds = SpeechDataset(entries, self.tokenizer, self.cfg.features.sample_rate)
+        return DataLoader(ds, batch_sampler=sampler, collate_fn=collate, num_workers=d.num_workers,
+                          persistent_workers=d.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_entries, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.dev_entries, shuffle=False)
+
+
+# --------------------------------------------------------------------------- preparation
+
+
+def _with_durations(entries: list[dict]) -> list[dict]:
+    """Fill in missing durations from the file headers; drop (and name) unreadable files."""
+    out = []
+    for e in entries:
+        if not e.get("duration"):
+            try:
+                e = {**e, "duration": audio_duration(e["audio"])}
+            except AudioError as err:
+                log.warning("skipping utterance %s: %s", e["id"], err)
+                continue
+        out.append(e)
+    return out
+
+
+def _estimate_cmvn(rec: Recognizer, entries: list[dict], cfg: Config) -> int:
+    rng = random.Random(cfg.seed)
+    sample = rng.sample(entries, min(len(entries), cfg.features.cmvn_max_utts))
+    ds = SpeechDataset(sample, None, cfg.features.sample_rate)
+    loader = DataLoader(ds, batch_size=16, collate_fn=collate, num_workers=0)
+    return rec.features.set_stats((b.wav, b.wav_lens) for b in loader if b is not None)
+
+
+def prepare_tokenizer(cfg: Config, entries: list[dict], exp_dir: Path) -> Tokenizer:
+    """Train the tokenizer on the training transcripts once; reuse it when resuming."""
+    path = exp_dir / "tokenizer.json"
+    if path.exists():
+        return tokenizer_from_dict(json.loads(path.read_text()))
+    tok = train_tokenizer(cfg.tokenizer.kind, [e["text"] for e in entries], cfg.tokenizer.vocab_size)
+    path.write_text(json.dumps(tok.to_dict()))
+    return tok
+
+
+def build_trainer(cfg: Config, exp_dir: Path) -> tuple[L.Trainer, ModelCheckpoint]:
+    ckpt_dir = exp_dir / "checkpoints"
+    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best-{step}", monitor="val/wer", mode="min", save_top_k=1,
+                           auto_insert_metric_name=False)
+    last = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=0, save_last=True,
+                           every_n_train_steps=cfg.checkpoint_every_steps)
+    loggers = [CSVLogger(exp_dir, name="logs", version="")]
+    try:
+        loggers.append(TensorBoardLogger(exp_dir, name="tensorboard", version="", default_hp_metric=False))
+    except ModuleNotFoundError:
+        pass
+    kwargs: dict[str, Any] = dict(
+        default_root_dir=exp_dir, max_steps=cfg.max_steps, max_epochs=cfg.max_epochs,
+        gradient_clip_val=cfg.optim.grad_clip, precision="bf16-mixed" if torch.cuda.is_available() else "32-true",
+        callbacks=[best, last, LearningRateMonitor("step"), TQDMProgressBar(refresh_rate=10)],
+        logger=loggers, plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, log_every_n_steps=10,
+        use_distributed_sampler=False,  # DurationBatchSampler shards by rank itself
+    )
+    kwargs.update(cfg.trainer)
+    return L.Trainer(**kwargs), best
+
+
+def train(cfg: Config, exp_dir: str | Path) -> Path:
+    """Fit a model on cfg.data.train (validating on cfg.data.dev); returns the exported model path."""
+    exp_dir = Path(exp_dir)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg.seed, workers=True)
+    if not cfg.data.train or not cfg.data.dev:
+        raise ValueError("data.train and data.dev manifests are required")
+    train_entries = filter_by_duration(_with_durations(read_manifest(cfg.data.train)), cfg.data.max_duration)
+    dev_entries = _with_durations(read_manifest(cfg.data.dev))
+    dev_entries = random.Random(cfg.seed).sample(dev_entries, min(len(dev_entries), cfg.data.dev_max_utts))
+    if not train_entries or not dev_entries:
+        raise ValueError("no usable utterances in the training or dev manifest")
+    save_config(cfg, exp_dir / "config.yaml")
+
+    tokenizer = prepare_tokenizer(cfg, train_entries, exp_dir)
+    task = ASRTask(to_dict(cfg), tokenizer.to_dict())
+    last_ckpt = exp_dir / "checkpoints" / "last.ckpt"
+    if cfg.features.normalize == "global" and not last_ckpt.exists():
+        frames = _estimate_cmvn(task.recognizer, train_entries, cfg)
+        log.info("global CMVN estimated from %d frames", frames)
+    n_params = sum(p.numel() for p in task.model.parameters())
+    print(f"model: {n_params / 1e6:.2f}M parameters, vocabulary {tokenizer.vocab_size}, "
+          f"{len(train_entries)} train / {len(dev_entries)} dev utterances")
+
+    trainer, best = build_trainer(cfg, exp_dir)
+    data = SpeechData(cfg, train_entries, dev_entries, tokenizer)
+    trainer.fit(task, datamodule=data, ckpt_path=str(last_ckpt) if last_ckpt.exists() else None)
+    return export(best.best_model_path or str(last_ckpt), exp_dir / "model.pt")
+
+
+def export(checkpoint: str | Path, out: str | Path) -> Path:
+    """Lightning checkpoint -> the plain model file {config, tokenizer, state_dict}."""
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    task = ASRTask(**ckpt["hyper_parameters"])
+    task.load_state_dict(ckpt["state_dict"])
+    task.recognizer.save(out)
+    print(f"exported {checkpoint} -> {out}")
+    return Path(out)
+

@@ -1,0 +1,29 @@
+import pytest
+
+from asr.config import Config, ConfigError, from_dict, load_config, to_dict
+
+
+def test_yaml_and_overrides(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("model:\n  d_model: 64\noptim:\n  betas: [0.9, 0.99]\n")
+    cfg = load_config(Config, p, ["model.enc_layers=2", "optim.lr=1e-3", "trainer.devices=2"])
+    assert cfg.model.d_model == 64 and cfg.model.enc_layers == 2
+    assert cfg.optim.betas == (0.9, 0.99) and cfg.optim.lr == 1e-3
+    assert cfg.trainer == {"devices": 2}
+    assert cfg.model.dec_layers == Config().model.dec_layers  # untouched default
+    assert from_dict(Config, to_dict(cfg)) == cfg
+
+
+@pytest.mark.parametrize("override", ["model.d_modle=3", "nonsense=1", "model.d_model=big", "model=3"])
+def test_unknown_keys_and_bad_types_are_errors(override):
+    with pytest.raises(ConfigError):
+        load_config(Config, None, [override])
+
+
+def test_configs_in_repo_load():
+    from pathlib import Path
+
+    files = sorted(Path(__file__).parent.parent.glob("configs/*.yaml"))
+    assert {f.stem for f in files} >= {"tiny", "small", "base"}
+    for f in files:
+        load_config(Config, f)

@@ -1,0 +1,109 @@
+"""Model properties: shapes and masks over lengths, causality, padding invariance, cached decoding."""
+
+import pytest
+import torch
+
+from asr.config import ModelConfig
+from asr.decoding import greedy_search
+from asr.masks import causal_mask, key_padding_mask, lengths_to_mask
+from asr.model import ASRModel, Conv2dSubsampling
+
+N_FEATS, VOCAB = 80, 30
+
+
+def make_model(frontend: str = "conv2d", seed: int = 0) -> ASRModel:
+    torch.manual_seed(seed)
+    cfg = ModelConfig(frontend=frontend, d_model=32, n_heads=2, enc_layers=2, dec_layers=2, conv_channels=8, dropout=0.0)
+    return ASRModel(cfg, N_FEATS, VOCAB).eval()
+
+
+def test_lengths_to_mask_matches_hand_written():
+    lens = torch.tensor([3, 1, 4])
+    expected = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0], [1, 1, 1, 1]], dtype=torch.bool)
+    assert torch.equal(lengths_to_mask(lens), expected)
+    assert key_padding_mask(lens, 4).shape == (3, 1, 1, 4)
+    assert torch.equal(causal_mask(2, 4), torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]], dtype=torch.bool))
+
+
+@pytest.mark.parametrize("T", [7, 8, 9, 10, 33, 100, 101])
+def test_conv_frontend_length_formula_matches_output(T):
+    sub = Conv2dSubsampling(N_FEATS, 16, 4)
+    x, lens = sub(torch.randn(1, T, N_FEATS), torch.tensor([T]))
+    assert x.shape[1] == int(lens[0])
+
+
+@pytest.mark.parametrize("frontend", ["conv2d", "stack"])
+@pytest.mark.parametrize("lengths", [[7], [50, 7], [100, 64, 13], [3, 40]])
+def test_shapes_over_lengths(frontend, lengths):
+    model = make_model(frontend)
+    B, T = len(lengths), max(lengths)
+    feats = torch.randn(B, T, N_FEATS)
+    tokens = torch.randint(3, VOCAB, (B, 5))
+    logits, ctc_logits, mem_lens = model(feats, torch.tensor(lengths), tokens)
+    assert logits.shape == (B, 5, VOCAB)
+    assert ctc_logits.shape[0] == B and ctc_logits.shape[2] == VOCAB
+    assert int(mem_lens.max()) <= ctc_logits.shape[1]
+    assert (mem_lens >= 1).all()
+    assert torch.isfinite(logits).all() and torch.isfinite(ctc_logits).all()
+
+
+def test_decoder_is_causal():
+    model = make_model()
+    feats = torch.randn(1, 60, N_FEATS)
+    tokens = torch.randint(3, VOCAB, (1, 8))
+    changed = tokens.clone()
+    changed[0, 5] = (tokens[0, 5] + 1 - 3) % (VOCAB - 3) + 3
+    a, _, _ = model(feats, torch.tensor([60]), tokens)
+    b, _, _ = model(feats, torch.tensor([60]), changed)
+    torch.testing.assert_close(a[:, :5], b[:, :5])
+    assert not torch.allclose(a[:, 5:], b[:, 5:])
+
+
+@pytest.mark.parametrize("frontend", ["conv2d", "stack"])
+@pytest.mark.parametrize("T", [20, 37, 64])
+def test_padding_frames_change_nothing(frontend, T):
+    model = make_model(frontend)
+    feats = torch.randn(1, T, N_FEATS)
+    tokens = torch.randint(3, VOCAB, (1, 6))
+    lens = torch.tensor([T])
+    padded = torch.cat([feats, torch.randn(1, 29, N_FEATS) * 5], 1)  # garbage, not zeros
+    a, ca, la = model(feats, lens, tokens)
+    b, cb, lb = model(padded, lens, tokens)
+    assert torch.equal(la, lb)
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ca[:, : int(la)], cb[:, : int(la)], atol=1e-5, rtol=1e-5)
+
+
+def test_batched_equals_single_utterance():
+    model = make_model()
+    x1, x2 = torch.randn(1, 40, N_FEATS), torch.randn(1, 90, N_FEATS)
+    batch = torch.zeros(2, 90, N_FEATS)
+    batch[0, :40], batch[1] = x1[0], x2[0]
+    tokens = torch.randint(3, VOCAB, (2, 4))
+    out, _, _ = model(batch, torch.tensor([40, 90]), tokens)
+    single, _, _ = model(x1, torch.tensor([40]), tokens[:1])
+    torch.testing.assert_close(out[:1], single, atol=1e-5, rtol=1e-5)
+
+
+def test_cached_greedy_equals_uncached():
+    model = make_model(seed=3)
+    with torch.no_grad():  # an untrained tied-embedding model emits end-of-sentence at once; make it rare
+        model.decoder.token_embedding.weight[1] *= 0.01
+    feats = torch.randn(3, 200, N_FEATS)
+    lens = torch.tensor([200, 80, 41])
+    memory, mem_lens = model.encoder(feats, lens)
+    cached = greedy_search(model, memory, mem_lens, max_len_ratio=3.0, use_cache=True)
+    uncached = greedy_search(model, memory, mem_lens, max_len_ratio=3.0, use_cache=False)
+    assert cached == uncached
+    assert max(len(s) for s in cached) > 100  # long outputs compared
+
+
+def test_greedy_batched_equals_one_at_a_time():
+    model = make_model(seed=4)
+    feats = torch.randn(2, 90, N_FEATS)
+    lens = torch.tensor([90, 50])
+    memory, mem_lens = model.encoder(feats, lens)
+    batched = greedy_search(model, memory, mem_lens)
+    for i in range(2):
+        m, ml = model.encoder(feats[i : i + 1, : int(lens[i])], lens[i : i + 1])
+        assert greedy_search(model, m, ml) == [batched[i]]
