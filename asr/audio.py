@@ -6,6 +6,7 @@ so a caller processing a thousand files can report the broken one and carry on.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,8 @@ import torch
 import torchaudio.functional as AF
 
 SAMPLE_RATE = 16000
+# libsndfile's header log for a WAV whose data chunk is cut short: "data : 32000 (should be 19956)"
+_TRUNCATED = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 
 
 class AudioError(Exception):
@@ -35,7 +38,9 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     if path.stat().st_size == 0:
         raise AudioError(path, "file is empty (0 bytes)")
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)  # (S, C)
+        with sf.SoundFile(str(path)) as f:
+            sr, log = f.samplerate, f.extra_info
+            data = f.read(dtype="float32", always_2d=True)  # (S, C)
     except PermissionError as e:
         raise AudioError(path, f"permission denied ({e.strerror})") from None
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
@@ -44,6 +49,9 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         raise AudioError(path, f"cannot read file ({e.strerror or e})") from None
     if data.shape[0] == 0:
         raise AudioError(path, "no audio samples (empty or truncated file)")
+    truncated = _TRUNCATED.search(log)
+    if truncated and 0 < int(truncated[2]) < int(truncated[1]) < 0xFFFFFFF0:  # 0xFFFFFFFF: length unknown
+        raise AudioError(path, f"truncated: header promises {truncated[1]} bytes of audio, file holds {truncated[2]}")
     if not np.isfinite(data).all():
         raise AudioError(path, "contains NaN or infinite samples")
     wav = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]

@@ -188,6 +188,8 @@ class Decoder(nn.Module):
         super().__init__()
         self.d_model = cfg.d_model
         self.token_embedding = nn.Embedding(vocab_size, cfg.d_model)
+        # std d^-1/2: scaled inputs have unit variance, and tied output logits start near unit scale
+        nn.init.normal_(self.token_embedding.weight, std=cfg.d_model**-0.5)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(DecoderBlock(cfg) for _ in range(cfg.dec_layers))
         self.ln = nn.LayerNorm(cfg.d_model)

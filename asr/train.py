@@ -182,7 +182,8 @@ def build_trainer(cfg: Config, exp_dir: Path) -> tuple[L.Trainer, ModelCheckpoin
     kwargs: dict[str, Any] = dict(
         default_root_dir=exp_dir, max_steps=cfg.max_steps, max_epochs=cfg.max_epochs,
         gradient_clip_val=cfg.optim.grad_clip, precision="bf16-mixed" if torch.cuda.is_available() else "32-true",
-        callbacks=[best, last, LearningRateMonitor("step"), TQDMProgressBar(refresh_rate=10)],
+        callbacks=[best, last, LearningRateMonitor("step")]
+        + ([TQDMProgressBar(refresh_rate=10)] if cfg.trainer.get("enable_progress_bar", True) else []),
         logger=loggers, plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, log_every_n_steps=10,
         use_distributed_sampler=False,  # DurationBatchSampler shards by rank itself
     )

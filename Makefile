@@ -1,0 +1,38 @@
+# Two commands do everything on a fresh machine (see README):
+#   make demo   set up, then the synthetic recipe end to end (corpus -> train -> WER table -> transcription)
+#   make test   set up, then the test suite (what .ci/run calls)
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+CORPUS ?= commands
+
+.PHONY: setup system demo test clean-exp
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+setup: $(STAMP)
+
+# Optional Debian packages: extra voices (flite, festival) and sentence text for the recipe.
+# Installed when we are root with apt; otherwise the recipe uses the voices it finds (espeak-ng always).
+system:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  missing=$$(for p in $$(grep -v '^#' recipes/synth/apt-packages.txt); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  if [ -n "$$missing" ]; then echo "apt-get install $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi; \
+	else echo "not root or no apt-get: skipping optional system packages"; fi
+
+demo: setup system
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH bash recipes/synth/run.sh --corpus $(CORPUS)
+
+# pytest exits 5 when it collects no test: that is a failure of the suite, not a pass.
+test: setup
+	@$(PY) -m pytest -q tests; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$rc
+
+clean-exp:
+	rm -rf exp
