@@ -54,7 +54,8 @@ class ModelConfig:
     enc_layers: int = 6
     dec_layers: int = 3
     ffn_mult: int = 4
-    dropout: float = 0.1
+    dropout: float = 0.1  # on residual branches and embeddings
+    attn_dropout: float = 0.0  # on attention weights: costly on CPU (a mask per head and key)
     tie_embeddings: bool = True
     max_target_len: int = 512  # longest decoder sequence (positions are sinusoidal; this bounds decoding)
 

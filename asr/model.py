@@ -50,7 +50,7 @@ class KVCache:
 
 
 class MultiHeadAttention(nn.Module):
-    def __init__(self, d_model: int, n_heads: int, dropout: float):
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0):
         super().__init__()
         self.n_heads = n_heads
         self.query = nn.Linear(d_model, d_model)
@@ -83,7 +83,7 @@ class EncoderBlock(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         d = cfg.d_model
-        self.attn_ln, self.attn = nn.LayerNorm(d), MultiHeadAttention(d, cfg.n_heads, cfg.dropout)
+        self.attn_ln, self.attn = nn.LayerNorm(d), MultiHeadAttention(d, cfg.n_heads, cfg.attn_dropout)
         self.mlp_ln, self.mlp = nn.LayerNorm(d), MLP(d, d * cfg.ffn_mult, cfg.dropout)
         self.drop = nn.Dropout(cfg.dropout)
 
@@ -97,8 +97,8 @@ class DecoderBlock(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         d = cfg.d_model
-        self.attn_ln, self.attn = nn.LayerNorm(d), MultiHeadAttention(d, cfg.n_heads, cfg.dropout)
-        self.cross_attn_ln, self.cross_attn = nn.LayerNorm(d), MultiHeadAttention(d, cfg.n_heads, cfg.dropout)
+        self.attn_ln, self.attn = nn.LayerNorm(d), MultiHeadAttention(d, cfg.n_heads, cfg.attn_dropout)
+        self.cross_attn_ln, self.cross_attn = nn.LayerNorm(d), MultiHeadAttention(d, cfg.n_heads, cfg.attn_dropout)
         self.mlp_ln, self.mlp = nn.LayerNorm(d), MLP(d, d * cfg.ffn_mult, cfg.dropout)
         self.drop = nn.Dropout(cfg.dropout)
 

@@ -36,9 +36,8 @@ step() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 elapsed() { echo "[$(( (SECONDS - start_time) / 60 ))m$(( (SECONDS - start_time) % 60 ))s]"; }
 
 if step 0 || step 1; then
-  which_stage=all
+  which_stage=all  # text, audio and manifests (each skipped when its done-marker exists)
   step 1 || which_stage=text
-  step 0 || which_stage=audio
   echo "$(elapsed) stage 0-1: corpus $corpus -> $data"
   python -m asr.synth --config "recipes/synth/conf/$corpus.yaml" --out "$data" --stage "$which_stage"
 fi

@@ -1,0 +1,346 @@
+"""Build a synthetic speech corpus: sentences -> voices -> 16 kHz WAVs -> JSONL manifests.
+
+    cfg = load_config(SynthConfig, "recipes/synth/conf/commands.yaml", ["utts_train=500"])
+    build_corpus(cfg, "data/synth/commands")
+
+Stages, each skipped when its done-marker exists (re-running is cheap, an interrupted audio stage
+resumes where it stopped):
+  text       distinct sentences split into disjoint train / dev / test sets; test-unseen-voice
+             speaks (a sample of) the test sentences              -> text/<split>.jsonl
+  audio      a random voice, rate and pitch per utterance          -> plan/<split>.jsonl, wav/<split>/<id>.wav
+  manifests  {"id", "audio", "duration", "text", "speaker"}       -> <split>.jsonl
+train/dev/test use the seen voices; test-unseen-voice uses voices never heard in training: the
+`heldout_engines` (when another engine remains) and a fraction of the espeak variants.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing
+import os
+import random
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import soundfile as sf
+
+from asr.config import save_config, to_dict
+from asr.synth import commands, prose
+from asr.synth.engines import ENGINES, SAMPLE_RATE, EngineError, Voice, available_engines, list_voices, synthesize
+
+SPLITS = ("train", "dev", "test", "test-unseen-voice")
+STAGES = ("text", "audio", "manifests")
+
+
+@dataclass
+class SynthConfig:
+    source: str = "commands"  # "commands" (asr.synth.commands grammar) or "prose" (asr.synth.prose)
+    prose_sources: list[str] = field(default_factory=lambda: list(prose.SOURCES))
+    min_words: int = 3  # prose sentence length bounds
+    max_words: int = 25
+    utts_train: int = 4000
+    utts_dev: int = 300
+    utts_test: int = 300
+    utts_unseen: int = 300  # test-unseen-voice: test sentences read by held-out voices
+    engines: list[str] = field(default_factory=lambda: list(ENGINES))  # those installed are used
+    engine_weights: dict[str, float] = field(default_factory=dict)  # chance of each engine (default 1)
+    heldout_engines: list[str] = field(default_factory=lambda: ["flite"])  # test-unseen-voice only
+    heldout_espeak_variants: float = 0.1  # fraction of espeak variants (in every accent) held out
+    rate_range: tuple[float, float] = (0.85, 1.2)  # tempo factor, drawn per utterance
+    pitch_range: tuple[float, float] = (0.87, 1.15)  # pitch factor, drawn per utterance
+    peak_range: tuple[float, float] = (0.3, 0.95)  # peak level after normalisation
+    pad_range: tuple[float, float] = (0.1, 0.2)  # seconds of silence kept at each end
+    seed: int = 0
+    workers: int = 2  # synthesis processes; 1 synthesizes in this process
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    os.replace(tmp, path)
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+# --------------------------------------------------------------------------- text
+
+
+def choose_sentences(cfg: SynthConfig) -> dict[str, list[dict]]:
+    """Disjoint sentence sets per split (test-unseen-voice reuses test sentences)."""
+    rng = random.Random(cfg.seed)
+    n = cfg.utts_train + cfg.utts_dev + cfg.utts_test
+    if cfg.source == "commands":
+        pool = [{"text": s, "source": "commands"} for s in commands.generate(n, cfg.seed)]
+    elif cfg.source == "prose":
+        by_source = prose.load_sentences(cfg.prose_sources, cfg.min_words, cfg.max_words)
+        _log("prose sentences: " + (", ".join(f"{k} {len(v)}" for k, v in by_source.items()) or "none installed"))
+        pool = [{"text": s, "source": k} for k, v in by_source.items() for s in v]
+        if len(pool) < n:
+            raise ValueError(f"prose sources give {len(pool)} sentences, {n} needed")
+        pool = rng.sample(pool, n)
+    else:
+        raise ValueError(f"unknown source {cfg.source!r}: 'commands' or 'prose'")
+    rng.shuffle(pool)
+    a, b = cfg.utts_train, cfg.utts_train + cfg.utts_dev
+    sets = {"train": pool[:a], "dev": pool[a:b], "test": pool[b:n]}
+    test = sets["test"]
+    if cfg.utts_unseen <= len(test):
+        sets["test-unseen-voice"] = rng.sample(test, cfg.utts_unseen)
+    else:
+        sets["test-unseen-voice"] = [test[i % len(test)] for i in range(cfg.utts_unseen)]
+    return {split: [{"id": f"{split}-{i:06d}", **row} for i, row in enumerate(rows)] for split, rows in sets.items()}
+
+
+def stage_text(cfg: SynthConfig, out: Path) -> None:
+    (out / "text").mkdir(parents=True, exist_ok=True)
+    for split, rows in choose_sentences(cfg).items():
+        _write_jsonl(out / "text" / f"{split}.jsonl", rows)
+
+
+# --------------------------------------------------------------------------- voices
+
+
+def voice_pools(cfg: SynthConfig) -> tuple[dict[str, list[Voice]], dict[str, list[Voice]]]:
+    """(seen, unseen): engine -> base voices; no voice is in both."""
+    validate(cfg)
+    installed = available_engines()
+    voices: dict[str, list[Voice]] = {}
+    for engine in cfg.engines:
+        if engine not in installed:
+            _log(f"engine {engine}: not installed, skipped")
+            continue
+        try:
+            voices[engine] = list_voices(engine)
+        except (EngineError, OSError, ImportError) as e:
+            _log(f"engine {engine}: unusable ({e}), skipped")
+    if not voices:
+        raise EngineError("no synthesis engine is usable")
+    held = [e for e in cfg.heldout_engines if e in voices]
+    if len(held) == len(voices):  # keep at least one engine for training
+        held = held[:-1]
+    seen = {e: v for e, v in voices.items() if e not in held}
+    unseen = {e: v for e, v in voices.items() if e in held}
+    if "espeak" in seen and cfg.heldout_espeak_variants > 0:
+        variants = sorted({v.name.split("+", 1)[1] for v in seen["espeak"] if "+" in v.name})
+        k = max(1, round(cfg.heldout_espeak_variants * len(variants)))
+        out_variants = set(random.Random(cfg.seed).sample(variants, k))
+        is_held = [("+" in v.name and v.name.split("+", 1)[1] in out_variants) for v in seen["espeak"]]
+        unseen["espeak"] = [v for v, h in zip(seen["espeak"], is_held) if h]
+        seen["espeak"] = [v for v, h in zip(seen["espeak"], is_held) if not h]
+    return seen, {e: v for e, v in unseen.items() if v}
+
+
+def _draw_voice(pool: dict[str, list[Voice]], cfg: SynthConfig, rng: random.Random) -> Voice:
+    engines = sorted(pool)
+    engine = rng.choices(engines, weights=[cfg.engine_weights.get(e, 1.0) for e in engines])[0]
+    return dataclasses.replace(rng.choice(pool[engine]), rate=round(rng.uniform(*cfg.rate_range), 3),
+                               pitch=round(rng.uniform(*cfg.pitch_range), 3))
+
+
+def plan_audio(cfg: SynthConfig, out: Path) -> dict[str, list[dict]]:
+    """Per utterance: voice, rate, pitch, level, padding and wav path (deterministic given the seed)."""
+    seen, unseen = voice_pools(cfg)
+    if not unseen:
+        raise EngineError("no voice left to hold out for test-unseen-voice")
+    listing = {name: {e: [v.id for v in vs] for e, vs in pool.items()}
+               for name, pool in (("seen", seen), ("unseen", unseen))}
+    (out / "voices.json").write_text(json.dumps(listing, indent=1))
+    plans = {}
+    for split in SPLITS:
+        rng = random.Random(f"{cfg.seed}-{split}")
+        pool = unseen if split == "test-unseen-voice" else seen
+        rows = []
+        for row in read_jsonl(out / "text" / f"{split}.jsonl"):
+            v = _draw_voice(pool, cfg, rng)
+            rows.append({**row, "speaker": v.id, "engine": v.engine, "voice": v.name, "rate": v.rate, "pitch": v.pitch,
+                         "peak": round(rng.uniform(*cfg.peak_range), 3), "pad": round(rng.uniform(*cfg.pad_range), 3),
+                         "audio": str((out / "wav" / split / f"{row['id']}.wav").resolve())})
+        plans[split] = rows
+    return plans
+
+
+# --------------------------------------------------------------------------- audio
+
+
+def synth_utterance(job: dict) -> tuple[str, str | None, float, float]:
+    """Synthesize one planned utterance to its wav path. Never raises:
+    (id, error message or None, seconds spent, seconds of audio)."""
+    start = time.time()
+    try:
+        voice = Voice(job["engine"], job["voice"], job["rate"], job["pitch"])
+        audio = synthesize(job["text"], voice, pad=job["pad"], peak=job["peak"])
+        tmp = job["audio"] + ".tmp"
+        sf.write(tmp, audio, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+        os.replace(tmp, job["audio"])
+        return job["id"], None, time.time() - start, len(audio) / SAMPLE_RATE
+    except Exception as e:  # one bad utterance must not stop the corpus
+        return job["id"], f"{type(e).__name__}: {e}", time.time() - start, 0.0
+
+
+def _progress(done: int, total: int, start: float, failed: int) -> None:
+    rate = done / max(time.time() - start, 1e-6)
+    eta = (total - done) / rate if rate > 0 else 0
+    print(f"\r  audio {done}/{total}  {rate:.1f} utt/s  eta {eta / 60:.1f} min  failed {failed}  ",
+          end="", file=sys.stderr, flush=True)
+
+
+def _run_jobs(jobs: list[dict], workers: int):
+    """Yield synth_utterance results; a crashed worker process costs a retry of the rest, not the build."""
+    if workers <= 1:
+        yield from map(synth_utterance, jobs)
+        return
+    for attempt in range(3):
+        todo = [j for j in jobs if not os.path.exists(j["audio"])]
+        if not todo:
+            return
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            yield from pool.map(synth_utterance, todo, chunksize=8)
+            return
+        except BrokenProcessPool:
+            _log(f"\n  a synthesis process died (attempt {attempt + 1}); restarting the pool")
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    for j in jobs:
+        if not os.path.exists(j["audio"]):
+            yield j["id"], "synthesis process died", 0.0, 0.0
+
+
+def stage_audio(cfg: SynthConfig, out: Path) -> None:
+    plans = plan_audio(cfg, out)
+    (out / "plan").mkdir(exist_ok=True)
+    for split, rows in plans.items():
+        _write_jsonl(out / "plan" / f"{split}.jsonl", rows)
+        (out / "wav" / split).mkdir(parents=True, exist_ok=True)
+    jobs = [r for rows in plans.values() for r in rows if not os.path.exists(r["audio"])]
+    random.Random(cfg.seed).shuffle(jobs)  # mix engines so both workers stay busy
+    engine_of = {r["id"]: r["engine"] for r in jobs}
+    cost: dict[str, list[float]] = {}  # engine -> [utterances, seconds spent, seconds of audio]
+    failures, start = [], time.time()
+    for i, (utt, err, spent, seconds) in enumerate(_run_jobs(jobs, cfg.workers), 1):
+        c = cost.setdefault(engine_of[utt], [0, 0.0, 0.0])
+        c[0], c[1], c[2] = c[0] + 1, c[1] + spent, c[2] + seconds
+        if err:
+            failures.append({"id": utt, "error": err})
+            _log(f"\n  {utt}: {err}")
+        if i % 25 == 0 or i == len(jobs):
+            _progress(i, len(jobs), start, len(failures))
+    print(file=sys.stderr)
+    if jobs:
+        _log(f"  synthesized {len(jobs) - len(failures)} utterances in {time.time() - start:.1f} s "
+             f"with {max(1, cfg.workers)} worker(s)")
+        for engine, (n, spent, seconds) in sorted(cost.items()):
+            _log(f"  {engine:<9} {n:>6} utts  {n / spent:6.1f} utt/s per worker  {seconds / spent:6.1f}x realtime")
+    if failures:
+        with open(out / "failed.jsonl", "a") as f:
+            f.writelines(json.dumps(r) + "\n" for r in failures)
+
+
+# --------------------------------------------------------------------------- manifests
+
+
+def stage_manifests(out: Path) -> None:
+    for split in SPLITS:
+        rows = []
+        for r in read_jsonl(out / "plan" / f"{split}.jsonl"):
+            if not os.path.exists(r["audio"]):  # failed: logged in failed.jsonl
+                continue
+            info = sf.info(r["audio"])
+            rows.append({"id": r["id"], "audio": r["audio"], "duration": round(info.frames / info.samplerate, 4),
+                         "text": r["text"], "speaker": r["speaker"]})
+        _write_jsonl(out / f"{split}.jsonl", rows)
+
+
+def summarize(out: Path) -> dict[str, dict]:
+    """Utterances, hours, voices and engines per split; checks that unseen voices are unseen."""
+    stats = {}
+    for split in SPLITS:
+        rows = read_jsonl(out / f"{split}.jsonl")
+        speakers = {r["speaker"] for r in rows}
+        stats[split] = {"utts": len(rows), "hours": round(sum(r["duration"] for r in rows) / 3600, 3),
+                        "voices": len(speakers),
+                        "engines": dict(sorted(Counter(r["speaker"].split(":")[0] for r in rows).items())),
+                        "speakers": speakers}
+    leaked = stats["test-unseen-voice"]["speakers"] & stats["train"]["speakers"]
+    if leaked:
+        raise AssertionError(f"unseen voices found in train: {sorted(leaked)[:5]}")
+    for s in stats.values():
+        del s["speakers"]
+    return stats
+
+
+def print_summary(stats: dict[str, dict]) -> None:
+    print(f"{'split':<18} {'utts':>6} {'hours':>7} {'voices':>6}  engines")
+    for split, s in stats.items():
+        engines = " ".join(f"{e}:{n}" for e, n in s["engines"].items())
+        print(f"{split:<18} {s['utts']:>6} {s['hours']:>7.2f} {s['voices']:>6}  {engines}")
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def validate(cfg: SynthConfig) -> None:
+    """Names that the dataclass types cannot check."""
+    if cfg.source not in ("commands", "prose"):
+        raise ValueError(f"unknown source {cfg.source!r}: 'commands' or 'prose'")
+    unknown = sorted((set(cfg.engines) | set(cfg.heldout_engines) | set(cfg.engine_weights)) - set(ENGINES))
+    unknown += sorted(set(cfg.prose_sources) - set(prose.SOURCES))
+    if unknown:
+        raise ValueError(f"unknown engine(s) or prose source(s): {', '.join(unknown)}; "
+                         f"known: {', '.join(ENGINES + prose.SOURCES)}")
+
+
+def _check_config(cfg: SynthConfig, out: Path) -> None:
+    """Refuse to mix corpora: a directory keeps the config it was started with (workers aside)."""
+    path = out / "synth.yaml"
+    if path.exists():
+        import yaml
+
+        old = yaml.safe_load(path.read_text()) or {}
+        new = to_dict(cfg)
+        diff = sorted(k for k in set(old) | set(new) if k != "workers" and old.get(k) != new.get(k))
+        if diff:
+            raise ValueError(f"{out} was built with a different config ({', '.join(diff)}); use a new directory")
+    else:
+        save_config(cfg, path)
+
+
+def build_corpus(cfg: SynthConfig, out_dir: str | Path, stage: str = "all") -> dict[str, dict] | None:
+    """Run the stages up to `stage` ("text", "audio", "manifests" or "all"); returns the summary when complete."""
+    if stage not in STAGES + ("all",):
+        raise ValueError(f"stage must be one of {', '.join(STAGES)}, all")
+    validate(cfg)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_config(cfg, out)
+    runners = {"text": lambda: stage_text(cfg, out), "audio": lambda: stage_audio(cfg, out),
+               "manifests": lambda: stage_manifests(out)}
+    last = STAGES.index(stage) if stage != "all" else len(STAGES) - 1
+    for name in STAGES[: last + 1]:
+        marker = out / f".done.{name}"
+        if marker.exists():
+            _log(f"stage {name}: done already ({marker})")
+            continue
+        _log(f"stage {name}")
+        t = time.time()
+        runners[name]()
+        marker.write_text(f"{time.time() - t:.1f} s\n")
+    if last < len(STAGES) - 1:
+        return None
+    stats = summarize(out)
+    (out / "summary.json").write_text(json.dumps(stats, indent=1))
+    print_summary(stats)
+    return stats
+
