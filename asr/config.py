@@ -72,6 +72,7 @@ class DataConfig:
     dev: str = ""
     max_frames_per_batch: int = 20000  # feature frames (10 ms) per batch, padding included
     max_batch_size: int = 128
+    sorta_grad: bool = True  # first epoch in order of increasing duration: attention learns to align sooner
     max_duration: float = 30.0  # seconds; longer training utterances are dropped (and counted)
     num_workers: int = 1
     dev_max_utts: int = 400  # validation WER on at most this many dev utterances (loss on all)

@@ -127,11 +127,12 @@ class DurationBatchSampler(Sampler[list[int]]):
     """
 
     def __init__(self, durations: list[float], max_frames: int, max_batch_size: int = 128, shuffle: bool = True,
-                 seed: int = 0, rank: int = 0, world_size: int = 1):
+                 seed: int = 0, rank: int = 0, world_size: int = 1, sorta_grad: bool = False):
         self.durations = durations
         self.max_frames = max_frames
         self.max_batch_size = max_batch_size
         self.shuffle = shuffle
+        self.sorta_grad = sorta_grad
         self.seed = seed
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
@@ -153,8 +154,8 @@ class DurationBatchSampler(Sampler[list[int]]):
             longest = max(longest, frames)
         if cur:
             batches.append(cur)
-        if self.shuffle:
-            rng.shuffle(batches)
+        if self.shuffle and not (self.sorta_grad and self.epoch == 0):
+            rng.shuffle(batches)  # (SortaGrad: the first epoch goes from short to long utterances)
         if self.world_size > 1:  # equal count per rank, so no rank waits for another at the end
             batches = batches[: len(batches) // self.world_size * self.world_size][self.rank :: self.world_size]
         return batches

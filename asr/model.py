@@ -169,6 +169,7 @@ class Encoder(nn.Module):
             self.frontend = FrameStacking(n_feats, cfg.d_model)
         else:
             raise ValueError(f"model.frontend must be 'conv2d' or 'stack', not {cfg.frontend!r}")
+        self.xscale = math.sqrt(cfg.d_model)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(EncoderBlock(cfg) for _ in range(cfg.enc_layers))
         self.ln_post = nn.LayerNorm(cfg.d_model)
@@ -176,7 +177,8 @@ class Encoder(nn.Module):
     def forward(self, feats: Tensor, feat_lens: Tensor) -> tuple[Tensor, Tensor]:
         """(B, T, F) frames -> (B, T', D) memory and its lengths."""
         x, lens = self.frontend(feats, feat_lens)
-        x = self.drop(x + sinusoids(x.shape[1], x.shape[2], device=x.device).to(x.dtype))
+        # scale content up before adding unit-amplitude positions, so positions don't swamp it (ESPnet's xscale)
+        x = self.drop(x * self.xscale + sinusoids(x.shape[1], x.shape[2], device=x.device).to(x.dtype))
         mask = key_padding_mask(lens, x.shape[1])
         for block in self.blocks:
             x = block(x, mask)

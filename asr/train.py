@@ -121,7 +121,8 @@ class SpeechData(L.LightningDataModule):
         d = self.cfg.data
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
         sampler = DurationBatchSampler([e["duration"] for e in entries], d.max_frames_per_batch, d.max_batch_size,
-                                       shuffle=shuffle, seed=self.cfg.seed, rank=rank, world_size=world)
+                                       shuffle=shuffle, seed=self.cfg.seed, rank=rank, world_size=world,
+                                       sorta_grad=shuffle and d.sorta_grad)
         ds = SpeechDataset(entries, self.tokenizer, self.cfg.features.sample_rate)
         return DataLoader(ds, batch_sampler=sampler, collate_fn=collate, num_workers=d.num_workers,
                           persistent_workers=d.num_workers > 0)

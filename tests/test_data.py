@@ -66,3 +66,14 @@ def test_dataset_skips_broken_files_by_name(tmp_path, caplog):
     assert batch.ids == ["good"] and batch.wav.shape == (1, 1600)
     assert "bad" in caplog.text and "bad.wav" in caplog.text
     assert collate([ds[1]]) is None
+
+
+def test_sorta_grad_first_epoch_goes_short_to_long_then_shuffles():
+    durations = [float(d) for d in np.random.default_rng(1).uniform(1, 10, 300)]
+    s = DurationBatchSampler(durations, 3000, seed=0, sorta_grad=True)
+    longest = [max(durations[i] for i in b) for b in s.batches()]
+    assert longest[-1] > 0.9 * max(durations) and longest[0] < 2.0
+    assert sum(a <= b * 1.1 for a, b in zip(longest, longest[1:])) == len(longest) - 1  # ~increasing (jitter)
+    s.set_epoch(1)
+    later = [max(durations[i] for i in b) for b in s.batches()]
+    assert later != sorted(later)
