@@ -94,6 +94,7 @@ class OptimConfig:
 @dataclass
 class DecodeConfig:
     max_len_ratio: float = 1.5  # max output tokens per encoder frame (plus a few)
+    ctc_length_guard: bool = True  # cap outputs near the CTC best path's length; empty where CTC hears nothing
     batch_size: int = 16
 
 

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from .config import Config, from_dict, to_dict
-from .decoding import greedy_search
+from .decoding import ctc_length_limits, greedy_search
 from .features import Features
 from .model import ASRModel
 from .text import Tokenizer, tokenizer_from_dict
@@ -75,7 +75,9 @@ class Recognizer(nn.Module):
         wav, wav_lens = wav.to(self.device), wav_lens.to(self.device)
         feats, lens = self.features(wav, wav_lens)
         memory, mem_lens = self.model.encoder(feats, lens)
-        ids = greedy_search(self.model, memory, mem_lens, self.cfg.decode.max_len_ratio)
+        d = self.cfg.decode
+        limits = ctc_length_limits(self.model.ctc_head(memory), mem_lens) if d.ctc_length_guard else None
+        ids = greedy_search(self.model, memory, mem_lens, d.max_len_ratio, max_lens=limits)
         return [self.tokenizer.decode(seq) for seq in ids]
 
     def transcribe(self, paths: str | Path | list[str | Path], batch_size: int | None = None) -> list:

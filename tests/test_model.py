@@ -107,3 +107,22 @@ def test_greedy_batched_equals_one_at_a_time():
     for i in range(2):
         m, ml = model.encoder(feats[i : i + 1, : int(lens[i])], lens[i : i + 1])
         assert greedy_search(model, m, ml) == [batched[i]]
+
+
+def test_ctc_greedy_merges_repeats_and_drops_blanks():
+    from asr.decoding import ctc_greedy, ctc_length_limits
+
+    frames = [[0, 5, 5, 0, 5, 7, 7, 0], [0, 0, 0, 0, 0, 0, 0, 0]]
+    logits = torch.nn.functional.one_hot(torch.tensor(frames), 10).float()
+    assert ctc_greedy(logits, torch.tensor([8, 8])) == [[5, 5, 7], []]
+    assert ctc_greedy(logits, torch.tensor([3, 8])) == [[5], []]  # frames past the length are ignored
+    assert ctc_length_limits(logits, torch.tensor([8, 8])).tolist() == [7, 0]  # 3 * 1.25 + 4; nothing heard
+
+
+def test_greedy_respects_max_lens_and_zero_means_empty():
+    model = make_model(seed=3)
+    with torch.no_grad():
+        model.decoder.token_embedding.weight[1] *= 0.01  # rarely stop by itself
+    memory, mem_lens = model.encoder(torch.randn(2, 200, N_FEATS), torch.tensor([200, 200]))
+    out = greedy_search(model, memory, mem_lens, max_len_ratio=3.0, max_lens=torch.tensor([5, 0]))
+    assert len(out[0]) <= 5 and out[1] == []
