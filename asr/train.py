@@ -63,7 +63,7 @@ class ASRTask(L.LightningModule):
         self.cfg = from_dict(Config, config)
         self.recognizer = Recognizer(self.cfg, tokenizer_from_dict(tokenizer))
         self.model = self.recognizer.model
-        self._val_errors = [0, 0, 0]  # word edits, reference words, utterances decoded
+        self._val_errors = [0, 0]  # word edits, reference words (greedy decoding of the dev set)
 
     def model_step(self, batch: Batch, augment: bool) -> dict[str, torch.Tensor]:
         feats, lens = self.recognizer.features(batch.wav, batch.wav_lens)
@@ -94,12 +94,11 @@ class ASRTask(L.LightningModule):
         edits, words = error_counts([normalize(t) for t in batch.texts], hyps)
         self._val_errors[0] += edits
         self._val_errors[1] += words
-        self._val_errors[2] += len(hyps)
 
     def on_validation_epoch_end(self) -> None:
         counts = torch.tensor(self._val_errors, device=self.device)
-        edits, words, _ = self.all_gather(counts).view(-1, 3).sum(0).tolist()  # summed over ranks
-        self._val_errors = [0, 0, 0]
+        edits, words = self.all_gather(counts).view(-1, 2).sum(0).tolist()  # summed over ranks
+        self._val_errors = [0, 0]
         self.log("val/wer", 100.0 * edits / max(words, 1), prog_bar=True, sync_dist=False)
 
     def configure_optimizers(self):

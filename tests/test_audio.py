@@ -14,13 +14,15 @@ def tone(seconds=0.5, sr=16000, channels=1):
 
 
 @pytest.mark.parametrize("fmt,subtype", [("WAV", "PCM_16"), ("WAV", "PCM_24"), ("WAV", "PCM_U8"), ("WAV", "ULAW"),
-                                         ("FLAC", "PCM_16"), ("OGG", "VORBIS")])
+                                         ("FLAC", "PCM_16"), ("OGG", "VORBIS"), ("MP3", "MPEG_LAYER_III")])
 def test_reads_formats_as_float32_mono_16k(tmp_path, fmt, subtype):
+    if fmt not in sf.available_formats():
+        pytest.skip(f"this libsndfile cannot write {fmt}")
     path = tmp_path / f"a.{fmt.lower()}"
     sf.write(path, tone(0.5, 16000, 2), 16000, format=fmt, subtype=subtype)
     wav = load_audio(path)
     assert wav.dtype == np.float32 and wav.ndim == 1
-    assert abs(len(wav) - 8000) <= 1
+    assert abs(len(wav) - 8000) <= (1200 if fmt == "MP3" else 1)  # MP3 frames pad the ends
     assert 0.2 < np.abs(wav).max() <= 1.0
 
 
