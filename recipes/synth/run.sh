@@ -2,7 +2,8 @@
 # Synthetic speech recipe: text -> synthesized audio -> manifests -> train -> evaluate -> transcribe.
 # Every stage is skipped when its done-marker exists; delete the marker (or the folder) to redo it.
 #
-#   bash recipes/synth/run.sh [--corpus commands|prose] [--stage N] [--stop-stage N] [train overrides...]
+#   bash recipes/synth/run.sh [--corpus commands|prose] [--stage N] [--stop-stage N]
+#                             [--train-config configs/X.yaml] [--exp DIR] [train overrides...]
 #
 # Stages: 0 text, 1 audio + manifests, 2 train, 3 evaluate, 4 transcribe a sample file.
 set -euo pipefail
@@ -12,12 +13,14 @@ corpus=commands
 stage=0
 stop_stage=4
 train_config=""
+exp=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --corpus) corpus=$2; shift 2 ;;
     --stage) stage=$2; shift 2 ;;
     --stop-stage) stop_stage=$2; shift 2 ;;
     --train-config) train_config=$2; shift 2 ;;
+    --exp) exp=$2; shift 2 ;;
     *) break ;;
   esac
 done
@@ -29,7 +32,7 @@ case "$corpus" in
 esac
 
 data=data/synth/$corpus
-exp=exp/synth/$corpus
+exp=${exp:-exp/synth/$corpus}
 mkdir -p "$exp"
 start_time=$SECONDS
 step() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
