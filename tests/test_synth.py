@@ -35,8 +35,6 @@ def test_number_words():
     assert [commands.number_words(n) for n in (0, 7, 15, 20, 25, 100, 342, 999)] == [
         "zero", "seven", "fifteen", "twenty", "twenty five", "one hundred", "three hundred forty two",
         "nine hundred ninety nine"]
-    with pytest.raises(ValueError):
-        commands.number_words(1000)
 
 
 def test_grammar_deterministic_distinct_normalized():

@@ -12,22 +12,7 @@ from __future__ import annotations
 
 import random
 
-ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-        "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
-TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-
-
-def number_words(n: int) -> str:
-    """0 <= n < 1000 as words: 125 -> 'one hundred twenty five'."""
-    if not 0 <= n < 1000:
-        raise ValueError(f"number out of range: {n}")
-    if n < 20:
-        return ONES[n]
-    if n < 100:
-        return TENS[n // 10] + ("" if n % 10 == 0 else " " + ONES[n % 10])
-    rest = n % 100
-    return ONES[n // 100] + " hundred" + ("" if rest == 0 else " " + number_words(rest))
-
+from asr.text import number_to_words as number_words  # the normalizer's own spelling of numbers
 
 # --------------------------------------------------------------------------- word lists
 
@@ -92,7 +77,7 @@ def _time(rng: random.Random) -> str:
     if kind < 0.3:
         return rng.choice(["half past", "quarter past", "quarter to", "ten past", "twenty to"]) + " " + h
     minute = rng.choice([5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, rng.randint(1, 59)])
-    m = ("oh " + ONES[minute]) if minute < 10 else number_words(minute)
+    m = ("oh " + number_words(minute)) if minute < 10 else number_words(minute)
     return f"{h} {m}" + rng.choice([" a m", " p m", " a m", " p m", ""])
 
 
