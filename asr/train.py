@@ -26,7 +26,6 @@ from .audio import AudioError, audio_duration
 from .config import Config, from_dict, save_config, to_dict
 from .data import (Batch, DurationBatchSampler, SpeechDataset, collate, decoder_io, filter_by_duration,
                    read_manifest)
-from .decoding import greedy_search
 from .evaluate import error_counts
 from .features import spec_augment
 from .recognizer import Recognizer, atomic_save
