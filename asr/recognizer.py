@@ -75,8 +75,13 @@ class Recognizer(nn.Module):
         wav, wav_lens = wav.to(self.device), wav_lens.to(self.device)
         feats, lens = self.features(wav, wav_lens)
         memory, mem_lens = self.model.encoder(feats, lens)
+        return self.search(memory, mem_lens, self.model.ctc_head(memory))
+
+    @torch.no_grad()
+    def search(self, memory: Tensor, mem_lens: Tensor, ctc_logits: Tensor) -> list[str]:
+        """Encoder output (B, T', D) and its CTC logits -> B transcripts."""
         d = self.cfg.decode
-        limits = ctc_length_limits(self.model.ctc_head(memory), mem_lens) if d.ctc_length_guard else None
+        limits = ctc_length_limits(ctc_logits, mem_lens) if d.ctc_length_guard else None
         ids = greedy_search(self.model, memory, mem_lens, d.max_len_ratio, max_lens=limits)
         return [self.tokenizer.decode(seq) for seq in ids]
 

@@ -64,32 +64,35 @@ class ASRTask(L.LightningModule):
         self.model = self.recognizer.model
         self._val_errors = [0, 0]  # word edits, reference words (greedy decoding of the dev set)
 
-    def model_step(self, batch: Batch, augment: bool) -> dict[str, torch.Tensor]:
+    def model_step(self, batch: Batch, augment: bool) -> tuple[dict[str, torch.Tensor], tuple]:
+        """Losses, and the encoder output (memory, lengths, CTC logits) for decoding."""
         feats, lens = self.recognizer.features(batch.wav, batch.wav_lens)
         if augment:
             feats = spec_augment(feats, lens, self.cfg.specaugment)
         inputs, targets = decoder_io(batch.tokens, batch.token_lens)
-        logits, ctc_logits, mem_lens = self.model(feats, lens, inputs)
+        memory, mem_lens = self.model.encoder(feats, lens)
+        logits, ctc_logits = self.model.decoder(inputs, memory, mem_lens), self.model.ctc_head(memory)
         att = F.cross_entropy(logits.transpose(1, 2).float(), targets, ignore_index=-100,
                               label_smoothing=self.cfg.optim.label_smoothing)
         ctc = F.ctc_loss(ctc_logits.float().log_softmax(-1).transpose(0, 1), batch.tokens, mem_lens,
                          batch.token_lens, blank=BLANK, zero_infinity=True)
         w = self.cfg.optim.ctc_weight
-        return {"loss": (1 - w) * att + w * ctc, "att_loss": att, "ctc_loss": ctc}
+        losses = {"loss": (1 - w) * att + w * ctc, "att_loss": att, "ctc_loss": ctc}
+        return losses, (memory, mem_lens, ctc_logits)
 
     def training_step(self, batch: Batch | None, batch_idx: int):
         if batch is None:  # every file of this batch was unreadable (already logged by name)
             return None
-        out = self.model_step(batch, augment=True)
+        out, _ = self.model_step(batch, augment=True)
         self.log_dict({f"train/{k}": v for k, v in out.items()}, prog_bar=True, batch_size=len(batch.ids))
         return out["loss"]
 
     def validation_step(self, batch: Batch | None, batch_idx: int):
         if batch is None:
             return
-        out = self.model_step(batch, augment=False)
+        out, encoded = self.model_step(batch, augment=False)
         self.log("val/loss", out["loss"], prog_bar=True, batch_size=len(batch.ids), sync_dist=True)
-        hyps = self.recognizer.decode(batch.wav, batch.wav_lens)
+        hyps = self.recognizer.search(*encoded)  # decode from the same encoder pass
         edits, words = error_counts([normalize(t) for t in batch.texts], hyps)
         self._val_errors[0] += edits
         self._val_errors[1] += words
