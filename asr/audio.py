@@ -28,8 +28,14 @@ class AudioError(Exception):
         super().__init__(f"{self.path}: {reason}")
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Return the file's samples as float32 mono in [-1, 1] at `sample_rate` Hz, shape (S,)."""
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, offset: float | None = None,
+               duration: float | None = None) -> np.ndarray:
+    """Return the file's samples as float32 mono in [-1, 1] at `sample_rate` Hz, shape (S,).
+
+    With `offset` and/or `duration` (seconds) only that slice is read (a seek, not the whole file):
+    samples round(offset * sr) up to round((offset + duration) * sr) at the file's rate. A slice
+    reaching past the end of the recording is an error, not silently shorter audio.
+    """
     path = Path(path)
     if not path.exists():
         raise AudioError(path, "file not found")
@@ -40,7 +46,10 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     try:
         with sf.SoundFile(str(path)) as f:
             sr, log = f.samplerate, f.extra_info
-            data = f.read(dtype="float32", always_2d=True)  # (S, C)
+            start, frames = _slice(path, f.frames, sr, offset, duration)
+            if start:
+                f.seek(start)
+            data = f.read(frames, dtype="float32", always_2d=True)  # (S, C)
     except PermissionError as e:
         raise AudioError(path, f"permission denied ({e.strerror})") from None
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
@@ -49,6 +58,9 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         raise AudioError(path, f"cannot read file ({e.strerror or e})") from None
     if data.shape[0] == 0:
         raise AudioError(path, "no audio samples (empty or truncated file)")
+    if frames >= 0 and data.shape[0] < frames:
+        raise AudioError(path, f"segment ends past the end of the recording ({(start + frames) / sr:.3f} s > "
+                               f"{(start + data.shape[0]) / sr:.3f} s)")
     truncated = _TRUNCATED.search(log)
     if truncated and 0 < int(truncated[2]) < int(truncated[1]) < 0xFFFFFFF0:  # 0xFFFFFFFF: length unknown
         raise AudioError(path, f"truncated: header promises {truncated[1]} bytes of audio, file holds {truncated[2]}")
@@ -56,6 +68,18 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         raise AudioError(path, "contains NaN or infinite samples")
     wav = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     return resample(wav, sr, sample_rate)
+
+
+def _slice(path: Path, total: int, sr: int, offset: float | None, duration: float | None) -> tuple[int, int]:
+    """(first frame, number of frames or -1 for "to the end") of a slice given in seconds."""
+    start = round((offset or 0.0) * sr)
+    if start < 0 or (duration is not None and duration <= 0):
+        raise AudioError(path, f"invalid segment: offset {offset}, duration {duration}")
+    if start >= total > 0:
+        raise AudioError(path, f"segment starts at {start / sr:.3f} s, past the end of the recording ({total / sr:.3f} s)")
+    if duration is None:
+        return start, -1
+    return start, round(((offset or 0.0) + duration) * sr) - start
 
 
 def resample(wav: np.ndarray, orig_sr: int, target_sr: int = SAMPLE_RATE) -> np.ndarray:
@@ -73,6 +97,9 @@ def audio_duration(path: str | Path) -> float:
         raise AudioError(path, f"not a readable audio file ({_short(e)})") from None
     if info.frames <= 0:
         raise AudioError(path, "no audio samples (empty or truncated file)")
+    truncated = _TRUNCATED.search(info.extra_info)  # the same header check as load_audio's, still cheap
+    if truncated and 0 < int(truncated[2]) < int(truncated[1]) < 0xFFFFFFF0:
+        raise AudioError(path, f"truncated: header promises {truncated[1]} bytes of audio, file holds {truncated[2]}")
     return info.frames / info.samplerate
 
 

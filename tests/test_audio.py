@@ -78,3 +78,23 @@ def test_unreadable_file(tmp_path):
     p.chmod(0)
     with pytest.raises(AudioError, match="locked.wav"):
         load_audio(p)
+
+
+@pytest.mark.parametrize("fmt", ["WAV", "FLAC"])
+def test_reads_a_slice_exactly(tmp_path, fmt):
+    rng = np.random.default_rng(0)
+    path = tmp_path / f"r.{fmt.lower()}"
+    sf.write(path, rng.uniform(-0.5, 0.5, 32000).astype(np.float32), 16000, format=fmt, subtype="PCM_16")
+    full = load_audio(path)
+    assert np.array_equal(load_audio(path, offset=0.25, duration=1.1), full[4000:4000 + 17600])
+    assert np.array_equal(load_audio(path, offset=1.5), full[24000:])
+    assert np.array_equal(load_audio(path, duration=0.5), full[:8000])
+    with pytest.raises(AudioError, match="past the end"):
+        load_audio(path, offset=1.5, duration=0.6)
+    with pytest.raises(AudioError, match="past the end"):
+        load_audio(path, offset=2.5, duration=0.1)
+
+
+def test_duration_from_header_notices_truncation(tmp_path):
+    with pytest.raises(AudioError, match="truncated"):
+        audio_duration(_truncated(20000)(tmp_path))
