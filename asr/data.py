@@ -82,7 +82,8 @@ class SpeechDataset(Dataset):
     def __getitem__(self, i: int):
         e = self.entries[i]
         try:
-            wav = torch.from_numpy(load_audio(e["audio"], self.sample_rate))
+            segment = (e["offset"], e["duration"]) if "offset" in e else (None, None)  # a slice of a recording
+            wav = torch.from_numpy(load_audio(e["audio"], self.sample_rate, *segment))
         except AudioError as err:
             log.warning("skipping utterance %s: %s", e["id"], err)
             return None
