@@ -54,6 +54,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from .prepare import prepare
+
+    results = prepare(args.layout, args.source, args.out, args.splits, args.verify, args.workers)
+    return 0 if any(r.kept for r in results) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="asr", description="Speech recognition: train, evaluate, transcribe.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -85,6 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("checkpoint")
     x.add_argument("output")
     x.set_defaults(func=cmd_export)
+
+    pr = sub.add_parser("prepare", help="corpus on disk -> JSONL manifests (+ OUT/<split>.rejected.tsv: skipped, why)")
+    pr.add_argument("layout", choices=["librispeech", "commonvoice", "kaldi", "folder"])
+    pr.add_argument("source", help="corpus folder (LibriSpeech root or subset, Common Voice language folder, "
+                                   "Kaldi data dir, folder of audio + .txt/.lab)")
+    pr.add_argument("--out", required=True, help="folder for <split>.jsonl manifests")
+    pr.add_argument("--splits", nargs="+", help="subsets / tsv names / data dirs to prepare (default: all found; "
+                                                "Common Voice: train dev test)")
+    pr.add_argument("--verify", action="store_true", help="decode every file, not only its header (slower)")
+    pr.add_argument("--workers", type=int, default=4, help="threads reading audio headers")
+    pr.set_defaults(func=cmd_prepare)
     return p
 
 
