@@ -111,6 +111,8 @@ class Config:
     max_steps: int = 4000
     max_epochs: int = 1000  # training stops at whichever of max_steps/max_epochs comes first
     checkpoint_every_steps: int = 200  # last.ckpt is rewritten (atomically) this often, mid-epoch too
+    keep_best: int = 5  # best-{step}.ckpt: the best this many by val/wer are kept (`asr average --by best`)
+    keep_last: int = 5  # step-{step}.ckpt every checkpoint_every_steps: the latest this many (`--by last`)
     # Passed straight to lightning.Trainer(**trainer): devices, strategy, precision, num_nodes, ...
     trainer: dict[str, Any] = field(default_factory=dict)
 

@@ -172,10 +172,13 @@ def prepare_tokenizer(cfg: Config, entries: list[dict], exp_dir: Path) -> Tokeni
 
 def build_trainer(cfg: Config, exp_dir: Path) -> tuple[L.Trainer, ModelCheckpoint]:
     ckpt_dir = exp_dir / "checkpoints"
-    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best-{step}", monitor="val/wer", mode="min", save_top_k=1,
-                           auto_insert_metric_name=False)
+    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best-{step}", monitor="val/wer", mode="min",
+                           save_top_k=cfg.keep_best, auto_insert_metric_name=False)
     last = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=0, save_last=True,
                            every_n_train_steps=cfg.checkpoint_every_steps)
+    recent = ModelCheckpoint(dirpath=ckpt_dir, filename="step-{step}", monitor="step", mode="max",
+                             save_top_k=cfg.keep_last, every_n_train_steps=cfg.checkpoint_every_steps,
+                             auto_insert_metric_name=False)  # the latest few, to average
     loggers = [CSVLogger(exp_dir, name="logs", version="")]
     try:
         loggers.append(TensorBoardLogger(exp_dir, name="tensorboard", version="", default_hp_metric=False))
@@ -184,7 +187,7 @@ def build_trainer(cfg: Config, exp_dir: Path) -> tuple[L.Trainer, ModelCheckpoin
     kwargs: dict[str, Any] = dict(
         default_root_dir=exp_dir, max_steps=cfg.max_steps, max_epochs=cfg.max_epochs,
         gradient_clip_val=cfg.optim.grad_clip, precision="bf16-mixed" if torch.cuda.is_available() else "32-true",
-        callbacks=[best, last, LearningRateMonitor("step")]
+        callbacks=[best, last, recent, LearningRateMonitor("step")]
         + ([TQDMProgressBar(refresh_rate=10)] if cfg.trainer.get("enable_progress_bar", True) else []),
         logger=loggers, plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, log_every_n_steps=10,
         use_distributed_sampler=False,  # DurationBatchSampler shards by rank itself
@@ -226,9 +229,15 @@ def train(cfg: Config, exp_dir: str | Path) -> Path:
 def export(checkpoint: str | Path, out: str | Path) -> Path:
     """Lightning checkpoint -> the plain model file {config, tokenizer, state_dict}."""
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    task = ASRTask(**ckpt["hyper_parameters"])
-    task.load_state_dict(ckpt["state_dict"])
-    task.recognizer.save(out)
+    export_weights(ckpt["hyper_parameters"], ckpt["state_dict"], out)
     print(f"exported {checkpoint} -> {out}")
+    return Path(out)
+
+
+def export_weights(hyper_parameters: dict, state_dict: dict, out: str | Path) -> Path:
+    """A Lightning checkpoint's hyper_parameters and (possibly averaged) state_dict -> the plain model file."""
+    task = ASRTask(**hyper_parameters)
+    task.load_state_dict(state_dict)
+    task.recognizer.save(out)
     return Path(out)
 
