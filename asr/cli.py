@@ -61,6 +61,13 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0 if any(r.kept for r in results) else 1
 
 
+def cmd_average(args: argparse.Namespace) -> int:
+    from .average import average
+
+    average(args.exp, args.output, args.n, args.by)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="asr", description="Speech recognition: train, evaluate, transcribe.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -103,6 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--verify", action="store_true", help="decode every file, not only its header (slower)")
     pr.add_argument("--workers", type=int, default=4, help="threads reading audio headers")
     pr.set_defaults(func=cmd_prepare)
+
+    a = sub.add_parser("average", help="average the best or last N checkpoints of a run -> plain model file")
+    a.add_argument("exp", help="experiment folder (the one given to asr train --exp)")
+    a.add_argument("-n", type=int, default=5, help="how many checkpoints (default 5)")
+    a.add_argument("--by", choices=["best", "last"], default="best",
+                   help="best: lowest dev WER (best-*.ckpt); last: latest periodic (step-*.ckpt)")
+    a.add_argument("-o", "--output", help="model file to write (default EXP/model_avg_{by}{n}.pt)")
+    a.set_defaults(func=cmd_average)
     return p
 
 

@@ -46,6 +46,24 @@ class SpecAugmentConfig:
 
 
 @dataclass
+class AugmentConfig:
+    """Waveform augmentation of training utterances (asr/augment.py), all off by default.
+
+    Each utterance draws its own random choices from (seed, epoch, utterance index), so a run
+    is reproducible and a resumed run sees exactly the audio an uninterrupted one would have.
+    """
+
+    speed_factors: list[float] = field(default_factory=list)  # e.g. [0.9, 1.0, 1.1]; one drawn per utterance
+    noise_prob: float = 0.0  # chance of adding noise to an utterance
+    noise_snr_db: tuple[float, float] = (5.0, 20.0)  # SNR drawn uniformly from this range
+    noise_manifest: str = ""  # JSONL manifest or folder of noise recordings; empty: white/pink/brown noise
+    reverb_prob: float = 0.0  # chance of convolving with a synthetic room impulse response
+    rt60: tuple[float, float] = (0.2, 0.8)  # seconds, drawn uniformly
+    telephone_prob: float = 0.0  # chance of a telephone channel: 300-3400 Hz band, 8 kHz, optional mu-law
+    telephone_mulaw: bool = True
+
+
+@dataclass
 class ModelConfig:
     frontend: str = "conv2d"  # "conv2d" (two stride-2 convs, 4x) or "stack" (stack 4 frames + linear)
     conv_channels: int = 64  # conv2d front end width (the convs dominate compute if as wide as d_model)
@@ -87,12 +105,17 @@ class OptimConfig:
     decay: str = "cosine"  # "cosine" to min_lr_ratio at max_steps, or "inverse_sqrt"
     min_lr_ratio: float = 0.05
     grad_clip: float = 5.0
+    accumulate_grad_batches: int = 1  # batches per optimizer step; max_steps and the lr schedule count steps
     ctc_weight: float = 0.3
     label_smoothing: float = 0.1
 
 
 @dataclass
 class DecodeConfig:
+    beam_size: int = 5  # 1 = greedy
+    ctc_weight: float | None = None  # CTC prefix score weight in beam search; None = optim.ctc_weight of training
+    length_penalty: float = 1.0  # hypotheses ranked by log prob / (tokens + 1) ** length_penalty
+    n_best: int = 1
     max_len_ratio: float = 1.5  # max output tokens per encoder frame (plus a few)
     ctc_length_guard: bool = True  # cap outputs near the CTC best path's length; empty where CTC hears nothing
     batch_size: int = 16
@@ -102,6 +125,7 @@ class DecodeConfig:
 class Config:
     features: FeatureConfig = field(default_factory=FeatureConfig)
     specaugment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -113,6 +137,7 @@ class Config:
     checkpoint_every_steps: int = 200  # last.ckpt is rewritten (atomically) this often, mid-epoch too
     keep_best: int = 5  # best-{step}.ckpt: the best this many by val/wer are kept (`asr average --by best`)
     keep_last: int = 5  # step-{step}.ckpt every checkpoint_every_steps: the latest this many (`--by last`)
+    compile: bool = False  # torch.compile the encoder and decoder for training (first steps slower)
     # Passed straight to lightning.Trainer(**trainer): devices, strategy, precision, num_nodes, ...
     trainer: dict[str, Any] = field(default_factory=dict)
 

@@ -33,7 +33,10 @@ def sinusoids(length: int, channels: int, offset: int = 0, device: torch.device 
 @dataclass
 class KVCache:
     """Per decoder layer: self-attention keys/values grown one step at a time, and
-    cross-attention keys/values computed once from the encoder memory. Rows are hypotheses."""
+    cross-attention keys/values computed once from the encoder memory.
+
+    Self-attention rows are hypotheses; cross-attention rows are utterances. In beam search the
+    K hypotheses of an utterance are consecutive rows and share its one cross-attention row."""
 
     self_kv: list[tuple[Tensor, Tensor] | None] = field(default_factory=list)
     cross_kv: list[tuple[Tensor, Tensor] | None] = field(default_factory=list)
@@ -43,10 +46,12 @@ class KVCache:
         first = self.self_kv[0] if self.self_kv else None
         return 0 if first is None else first[0].shape[2]
 
-    def reorder(self, index: Tensor) -> None:
-        """Keep rows `index` (in that order): beam re-ranking, or dropping finished rows."""
+    def reorder(self, index: Tensor, cross_index: Tensor | None = None) -> None:
+        """Keep hypothesis rows `index` (in that order): beam re-ranking, or dropping finished rows;
+        and utterance rows `cross_index` when utterances leave the batch."""
         self.self_kv = [None if kv is None else (kv[0][index], kv[1][index]) for kv in self.self_kv]
-        self.cross_kv = [None if kv is None else (kv[0][index], kv[1][index]) for kv in self.cross_kv]
+        if cross_index is not None:
+            self.cross_kv = [None if kv is None else (kv[0][cross_index], kv[1][cross_index]) for kv in self.cross_kv]
 
 
 class MultiHeadAttention(nn.Module):
@@ -118,7 +123,11 @@ class DecoderBlock(nn.Module):
             cross = self.cross_attn.project_kv(memory)
             if cache is not None:
                 cache.cross_kv[i] = cross
-        x = x + self.drop(self.cross_attn(self.cross_attn_ln(x), cross, memory_mask))
+        h = self.cross_attn_ln(x)
+        N, L, D = h.shape
+        B = cross[0].shape[0]  # utterances; N = B x hypotheses per utterance
+        # the hypotheses of one utterance query its memory together: (N, L, D) -> (B, N/B * L, D)
+        x = x + self.drop(self.cross_attn(h.reshape(B, N // B * L, D), cross, memory_mask).view(N, L, D))
         return x + self.drop(self.mlp(self.mlp_ln(x)))
 
 
@@ -202,7 +211,8 @@ class Decoder(nn.Module):
         return KVCache([None] * n, [None] * n)
 
     def forward(self, tokens: Tensor, memory: Tensor, memory_lens: Tensor, cache: KVCache | None = None) -> Tensor:
-        """(B, L) tokens -> (B, L, V) logits. With a cache, `tokens` are only the new positions."""
+        """(N, L) tokens -> (N, L, V) logits, for memory (B, T', D) with N a multiple of B: rows
+        [k*N/B, (k+1)*N/B) are hypotheses of utterance k. With a cache, `tokens` are only the new positions."""
         offset = cache.length if cache is not None else 0
         x = self.token_embedding(tokens) * math.sqrt(self.d_model)
         x = self.drop(x + sinusoids(tokens.shape[1], self.d_model, offset, tokens.device).to(x.dtype))

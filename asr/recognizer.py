@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from .config import Config, from_dict, to_dict
-from .decoding import ctc_length_limits, greedy_search
+from .ctc import ctc_greedy, ctc_length_limits
+from .decoding import Hypothesis, beam_search, greedy_search, trim_repetitions
 from .features import Features
 from .model import ASRModel
 from .text import Tokenizer, tokenizer_from_dict
@@ -37,6 +39,14 @@ def atomic_save(obj, path: str | Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@dataclass
+class Decoded:
+    text: str  # normalized transcript
+    tokens: list[int]
+    score: float  # the search's ranking score (nan for greedy)
+    log_prob: float
 
 
 class Recognizer(nn.Module):
@@ -70,20 +80,40 @@ class Recognizer(nn.Module):
         return rec.to(device).eval()
 
     @torch.no_grad()
-    def decode(self, wav: Tensor, wav_lens: Tensor) -> list[str]:
-        """(B, S) padded waveforms at the model's sample rate -> B transcripts (normalized text)."""
+    def decode(self, wav: Tensor, wav_lens: Tensor, **options) -> list[str]:
+        """(B, S) padded waveforms at the model's sample rate -> B transcripts (normalized text).
+        `options` override the config's decode section for this call (e.g. beam_size=1)."""
+        return [hyps[0].text for hyps in self.decode_nbest(wav, wav_lens, **options)]
+
+    @torch.no_grad()
+    def encode(self, wav: Tensor, wav_lens: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Waveforms -> encoder output (B, T', D), its lengths and CTC logits (B, T', V)."""
         wav, wav_lens = wav.to(self.device), wav_lens.to(self.device)
         feats, lens = self.features(wav, wav_lens)
         memory, mem_lens = self.model.encoder(feats, lens)
-        return self.search(memory, mem_lens, self.model.ctc_head(memory))
+        return memory, mem_lens, self.model.ctc_head(memory)
 
     @torch.no_grad()
-    def search(self, memory: Tensor, mem_lens: Tensor, ctc_logits: Tensor) -> list[str]:
-        """Encoder output (B, T', D) and its CTC logits -> B transcripts."""
-        d = self.cfg.decode
+    def decode_nbest(self, wav: Tensor, wav_lens: Tensor, **options) -> list[list["Decoded"]]:
+        return self.search(*self.encode(wav, wav_lens), **options)
+
+    @torch.no_grad()
+    def search(self, memory: Tensor, mem_lens: Tensor, ctc_logits: Tensor, **options) -> list[list["Decoded"]]:
+        """Encoder output (B, T', D), lengths and CTC logits -> for each utterance its n best
+        transcripts, best first. Greedy when beam_size is 1 and CTC is not weighted in."""
+        d = replace(self.cfg.decode, **options)
+        ctc_weight = self.cfg.optim.ctc_weight if d.ctc_weight is None else d.ctc_weight
         limits = ctc_length_limits(ctc_logits, mem_lens) if d.ctc_length_guard else None
-        ids = greedy_search(self.model, memory, mem_lens, d.max_len_ratio, max_lens=limits)
-        return [self.tokenizer.decode(seq) for seq in ids]
+        if d.beam_size == 1 and ctc_weight == 0:
+            ids = greedy_search(self.model, memory, mem_lens, d.max_len_ratio, max_lens=limits)
+            if d.ctc_length_guard:  # cut loops the CTC path does not support
+                ids = [trim_repetitions(seq, ref) for seq, ref in zip(ids, ctc_greedy(ctc_logits, mem_lens))]
+            hyps = [[Hypothesis(seq, float("nan"), float("nan"))] for seq in ids]
+        else:
+            hyps = beam_search(self.model, memory, mem_lens, ctc_logits, d.beam_size, ctc_weight, d.length_penalty,
+                               d.max_len_ratio, limits, d.n_best)
+        return [[Decoded(self.tokenizer.decode(h.tokens), h.tokens, h.score, h.log_prob) for h in nbest]
+                for nbest in hyps]
 
     def transcribe(self, paths: str | Path | list[str | Path], batch_size: int | None = None) -> list:
         """Transcribe audio files and folders: a list of `asr.transcribe.Result` (text or error)."""

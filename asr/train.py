@@ -10,22 +10,25 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import random
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader
 
 from .audio import AudioError, audio_duration
+from .augment import Augmenter, derive_seed
 from .config import Config, from_dict, save_config, to_dict
-from .data import (Batch, DurationBatchSampler, SpeechDataset, collate, decoder_io, filter_by_duration,
-                   read_manifest)
+from .data import (Batch, DurationBatchSampler, ResumableLoader, SpeechDataset, collate, decoder_io,
+                   filter_by_duration, read_manifest)
 from .evaluate import error_counts
 from .features import spec_augment
 from .recognizer import Recognizer, atomic_save
@@ -41,7 +44,35 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         atomic_save(checkpoint, path)
 
 
+def rng_states() -> dict[str, Any]:
+    """Every global RNG's state, as tensors and plain values (loadable with weights_only=True)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+            "python": random.getstate()}
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    name, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    py = states["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+
+
+def seed_step(*keys: int) -> None:
+    """Seed torch, numpy and random from `keys`: what a step draws depends on nothing else."""
+    seed = derive_seed(*keys)
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
 def lr_lambda(cfg: Config):
+    """LambdaLR factor; `step` counts optimizer steps (Lightning steps the scheduler with the optimizer,
+    so with gradient accumulation it advances once per accumulated batch group)."""
     o = cfg.optim
 
     def factor(step: int) -> float:
@@ -80,6 +111,24 @@ class ASRTask(L.LightningModule):
         losses = {"loss": (1 - w) * att + w * ctc, "att_loss": att, "ctc_loss": ctc}
         return losses, (memory, mem_lens, ctc_logits)
 
+    def on_fit_start(self) -> None:
+        if self.cfg.compile:  # in place: parameter names (and so checkpoints) stay as they are
+            self.model.encoder.compile(dynamic=True)
+            self.model.decoder.compile(dynamic=True)
+
+    def on_train_batch_start(self, batch: Batch | None, batch_idx: int) -> None:
+        # Dropout and SpecAugment draw from RNGs seeded by (seed, rank, epoch, batch): a resumed run
+        # repeats an uninterrupted one's draws exactly, whatever else consumed random numbers meanwhile
+        # (data loader start-up, validation, a restart).
+        seed_step(self.cfg.seed, self.global_rank, self.current_epoch, batch_idx)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["rng_states"] = rng_states()  # for anything random outside a training step
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "rng_states" in checkpoint:
+            set_rng_states(checkpoint["rng_states"])
+
     def training_step(self, batch: Batch | None, batch_idx: int):
         if batch is None:  # every file of this batch was unreadable (already logged by name)
             return None
@@ -92,7 +141,8 @@ class ASRTask(L.LightningModule):
             return
         out, encoded = self.model_step(batch, augment=False)
         self.log("val/loss", out["loss"], prog_bar=True, batch_size=len(batch.ids), sync_dist=True)
-        hyps = self.recognizer.search(*encoded)  # decode from the same encoder pass
+        # greedy, from the same encoder pass: cheap enough to run every epoch
+        hyps = [h[0].text for h in self.recognizer.search(*encoded, beam_size=1, ctc_weight=0.0)]
         edits, words = error_counts([normalize(t) for t in batch.texts], hyps)
         self._val_errors[0] += edits
         self._val_errors[1] += words
@@ -113,26 +163,39 @@ class ASRTask(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
+class SamplerEpoch(Callback):
+    """Tells the training batch sampler the epoch (Lightning's own set_epoch only reaches a loader's
+    `sampler` and `batch_sampler.sampler`, never the batch sampler itself)."""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        batch_sampler = getattr(trainer.train_dataloader, "batch_sampler", None)
+        if hasattr(batch_sampler, "set_epoch"):
+            batch_sampler.set_epoch(trainer.current_epoch)
+
+
 class SpeechData(L.LightningDataModule):
     def __init__(self, cfg: Config, train: list[dict], dev: list[dict], tokenizer: Tokenizer):
         super().__init__()
         self.cfg, self.train_entries, self.dev_entries, self.tokenizer = cfg, train, dev, tokenizer
 
-    def _loader(self, entries: list[dict], shuffle: bool) -> DataLoader:
-        d = self.cfg.data
+    def _loader(self, entries: list[dict], train: bool) -> DataLoader:
+        d, sr = self.cfg.data, self.cfg.features.sample_rate
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
         sampler = DurationBatchSampler([e["duration"] for e in entries], d.max_frames_per_batch, d.max_batch_size,
-                                       shuffle=shuffle, seed=self.cfg.seed, rank=rank, world_size=world,
-                                       sorta_grad=shuffle and d.sorta_grad)
-        ds = SpeechDataset(entries, self.tokenizer, self.cfg.features.sample_rate)
-        return DataLoader(ds, batch_sampler=sampler, collate_fn=collate, num_workers=d.num_workers,
-                          persistent_workers=d.num_workers > 0)
+                                       shuffle=train, seed=self.cfg.seed, rank=rank, world_size=world,
+                                       sorta_grad=train and d.sorta_grad)
+        augment = Augmenter(self.cfg.augment, sr, self.cfg.seed) if train else None
+        ds = SpeechDataset(entries, self.tokenizer, sr, augment=augment if augment and augment.enabled else None)
+        # the training loader is stateful: checkpoints record how far into the epoch it got
+        return (ResumableLoader if train else DataLoader)(ds, batch_sampler=sampler, collate_fn=collate,
+                                                          num_workers=d.num_workers,
+                                                          persistent_workers=d.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_entries, shuffle=True)
+        return self._loader(self.train_entries, train=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.dev_entries, shuffle=False)
+        return self._loader(self.dev_entries, train=False)
 
 
 # --------------------------------------------------------------------------- preparation
@@ -166,11 +229,13 @@ def prepare_tokenizer(cfg: Config, entries: list[dict], exp_dir: Path) -> Tokeni
     if path.exists():
         return tokenizer_from_dict(json.loads(path.read_text()))
     tok = train_tokenizer(cfg.tokenizer.kind, [e["text"] for e in entries], cfg.tokenizer.vocab_size)
-    path.write_text(json.dumps(tok.to_dict()))
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # every DDP rank trains the same tokenizer:
+    tmp.write_text(json.dumps(tok.to_dict()))  # renaming, no rank reads another's half-written file
+    os.replace(tmp, path)
     return tok
 
 
-def build_trainer(cfg: Config, exp_dir: Path) -> tuple[L.Trainer, ModelCheckpoint]:
+def build_trainer(cfg: Config, exp_dir: Path, callbacks: list[Callback] | None = None) -> tuple[L.Trainer, ModelCheckpoint]:
     ckpt_dir = exp_dir / "checkpoints"
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best-{step}", monitor="val/wer", mode="min",
                            save_top_k=cfg.keep_best, auto_insert_metric_name=False)
@@ -186,8 +251,9 @@ def build_trainer(cfg: Config, exp_dir: Path) -> tuple[L.Trainer, ModelCheckpoin
         pass
     kwargs: dict[str, Any] = dict(
         default_root_dir=exp_dir, max_steps=cfg.max_steps, max_epochs=cfg.max_epochs,
-        gradient_clip_val=cfg.optim.grad_clip, precision="bf16-mixed" if torch.cuda.is_available() else "32-true",
-        callbacks=[best, last, recent, LearningRateMonitor("step")]
+        gradient_clip_val=cfg.optim.grad_clip, accumulate_grad_batches=cfg.optim.accumulate_grad_batches,
+        precision="bf16-mixed" if torch.cuda.is_available() else "32-true",
+        callbacks=[best, last, recent, LearningRateMonitor("step"), SamplerEpoch(), *(callbacks or [])]
         + ([TQDMProgressBar(refresh_rate=10)] if cfg.trainer.get("enable_progress_bar", True) else []),
         logger=loggers, plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, log_every_n_steps=10,
         use_distributed_sampler=False,  # DurationBatchSampler shards by rank itself
@@ -196,8 +262,10 @@ def build_trainer(cfg: Config, exp_dir: Path) -> tuple[L.Trainer, ModelCheckpoin
     return L.Trainer(**kwargs), best
 
 
-def train(cfg: Config, exp_dir: str | Path) -> Path:
-    """Fit a model on cfg.data.train (validating on cfg.data.dev); returns the exported model path."""
+def train(cfg: Config, exp_dir: str | Path, callbacks: list[Callback] | None = None) -> Path:
+    """Fit a model on cfg.data.train (validating on cfg.data.dev); returns the exported model path.
+
+    `callbacks` are extra Lightning callbacks (tests use them to watch or interrupt a run)."""
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True)
@@ -220,9 +288,11 @@ def train(cfg: Config, exp_dir: str | Path) -> Path:
     print(f"model: {n_params / 1e6:.2f}M parameters, vocabulary {tokenizer.vocab_size}, "
           f"{len(train_entries)} train / {len(dev_entries)} dev utterances")
 
-    trainer, best = build_trainer(cfg, exp_dir)
+    trainer, best = build_trainer(cfg, exp_dir, callbacks)
     data = SpeechData(cfg, train_entries, dev_entries, tokenizer)
     trainer.fit(task, datamodule=data, ckpt_path=str(last_ckpt) if last_ckpt.exists() else None)
+    if not trainer.is_global_zero:  # one rank exports
+        return exp_dir / "model.pt"
     return export(best.best_model_path or str(last_ckpt), exp_dir / "model.pt")
 
 

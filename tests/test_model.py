@@ -109,16 +109,6 @@ def test_greedy_batched_equals_one_at_a_time():
         assert greedy_search(model, m, ml) == [batched[i]]
 
 
-def test_ctc_greedy_merges_repeats_and_drops_blanks():
-    from asr.decoding import ctc_greedy, ctc_length_limits
-
-    frames = [[0, 5, 5, 0, 5, 7, 7, 0], [0, 0, 0, 0, 0, 0, 0, 0]]
-    logits = torch.nn.functional.one_hot(torch.tensor(frames), 10).float()
-    assert ctc_greedy(logits, torch.tensor([8, 8])) == [[5, 5, 7], []]
-    assert ctc_greedy(logits, torch.tensor([3, 8])) == [[5], []]  # frames past the length are ignored
-    assert ctc_length_limits(logits, torch.tensor([8, 8])).tolist() == [7, 0]  # 3 * 1.25 + 4; nothing heard
-
-
 def test_greedy_respects_max_lens_and_zero_means_empty():
     model = make_model(seed=3)
     with torch.no_grad():
