@@ -198,7 +198,7 @@ def _build(cls: type[T], values: dict, prefix: str = "") -> T:
 def _merge(base: dict, update: dict) -> dict:
     out = dict(base)
     for k, v in update.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "trainer":
+        if isinstance(v, dict) and isinstance(out.get(k), dict):  # trainer: too, so overrides add up
             out[k] = _merge(out[k], v)
         else:
             out[k] = v

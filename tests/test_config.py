@@ -27,3 +27,20 @@ def test_configs_in_repo_load():
     assert {f.stem for f in files} >= {"tiny", "small", "base"}
     for f in files:
         load_config(Config, f)
+
+
+def test_trainer_overrides_add_up(tmp_path):
+    """Multi-GPU/multi-node runs are config changes: YAML trainer keys and several overrides combine."""
+    p = tmp_path / "c.yaml"
+    p.write_text("trainer:\n  strategy: ddp\n  devices: 8\n")
+    cfg = load_config(Config, p, ["trainer.devices=4", "trainer.num_nodes=2", "trainer.precision=bf16-mixed"])
+    assert cfg.trainer == {"strategy": "ddp", "devices": 4, "num_nodes": 2, "precision": "bf16-mixed"}
+
+
+def test_recipe_training_configs_load():
+    from pathlib import Path
+
+    files = sorted(Path(__file__).parent.parent.glob("recipes/*/conf/train_*.yaml"))
+    assert len(files) >= 4
+    for f in files:
+        load_config(Config, f)
