@@ -12,11 +12,11 @@ import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .audio import AudioError, load_audio
 from .text import SOS_EOS, Tokenizer
@@ -69,17 +69,24 @@ class Batch:
 
 class SpeechDataset(Dataset):
     """Loads one utterance's audio and token ids. A file that cannot be read is logged by
-    name and yields None, which `collate` drops: one broken file never stops a run."""
+    name and yields None, which `collate` drops: one broken file never stops a run.
 
-    def __init__(self, entries: list[dict], tokenizer: Tokenizer | None, sample_rate: int = 16000):
+    An item is asked for by index, or by (index, epoch) as DurationBatchSampler yields them:
+    `augment(wav, epoch, index)` (training only) draws its randomness from those numbers.
+    """
+
+    def __init__(self, entries: list[dict], tokenizer: Tokenizer | None, sample_rate: int = 16000,
+                 augment: Callable[[Tensor, int, int], Tensor] | None = None):
         self.entries = entries
         self.tokenizer = tokenizer
         self.sample_rate = sample_rate
+        self.augment = augment
 
     def __len__(self) -> int:
         return len(self.entries)
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, item: int | tuple[int, int]):
+        i, epoch = item if isinstance(item, tuple) else (item, 0)
         e = self.entries[i]
         try:
             segment = (e["offset"], e["duration"]) if "offset" in e else (None, None)  # a slice of a recording
@@ -87,6 +94,8 @@ class SpeechDataset(Dataset):
         except AudioError as err:
             log.warning("skipping utterance %s: %s", e["id"], err)
             return None
+        if self.augment is not None:
+            wav = self.augment(wav, epoch, i)
         tokens = self.tokenizer.encode(e["text"]) if self.tokenizer is not None else []
         return e["id"], wav, torch.tensor(tokens, dtype=torch.long), e["text"]
 
@@ -124,7 +133,8 @@ class DurationBatchSampler(Sampler[list[int]]):
 
     Each epoch jitters durations a little (so batch composition varies), sorts, cuts batches,
     and shuffles their order, all from (seed, epoch): every rank of a distributed run computes
-    the same batches and takes every `world_size`-th one.
+    the same batches and takes every `world_size`-th one. Iterating yields each batch as
+    (index, epoch) pairs, starting after the first `skip` batches (a resumed epoch).
     """
 
     def __init__(self, durations: list[float], max_frames: int, max_batch_size: int = 128, shuffle: bool = True,
@@ -137,6 +147,7 @@ class DurationBatchSampler(Sampler[list[int]]):
         self.seed = seed
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
+        self.skip = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -161,11 +172,52 @@ class DurationBatchSampler(Sampler[list[int]]):
             batches = batches[: len(batches) // self.world_size * self.world_size][self.rank :: self.world_size]
         return batches
 
-    def __iter__(self) -> Iterator[list[int]]:
-        return iter(self.batches())
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        epoch = self.epoch  # fixed now, whenever the batches are drawn
+        return iter([[(i, epoch) for i in batch] for batch in self.batches()[self.skip :]])
 
     def __len__(self) -> int:
         return len(self.batches())
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader over a DurationBatchSampler that can resume in the middle of an epoch.
+
+    `state_dict()` holds the epoch and the number of batches handed out so far (counted as they
+    leave the loader, not as workers prefetch them); Lightning stores it in its checkpoints and
+    calls `load_state_dict()` on resume, and the next iteration skips the batches already trained on.
+    """
+
+    def __init__(self, dataset: Dataset, batch_sampler: DurationBatchSampler, **kwargs):
+        super().__init__(dataset, batch_sampler=batch_sampler, **kwargs)
+        self.consumed = 0
+        self._resume: dict | None = None
+
+    def __iter__(self) -> Iterator:
+        # A generator: nothing is decided until the first batch is asked for, by which time the
+        # trainer has set the epoch (Lightning creates the iterator of a new or resumed epoch early).
+        sampler = self.batch_sampler
+        sampler.skip = 0
+        if self._resume is not None and self._resume["epoch"] == sampler.epoch:
+            sampler.skip = self._resume["consumed"]
+        self._resume = None
+        self.consumed = sampler.skip
+        for batch in super().__iter__():
+            self.consumed += 1
+            yield batch
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.batch_sampler.epoch, "consumed": self.consumed}
+
+    def load_state_dict(self, state: dict) -> None:
+        # The epoch is set here as well: a resumed epoch gets no set_epoch call. A checkpoint taken
+        # after an epoch's last batch resumes at the start of the next epoch.
+        epoch, consumed = state["epoch"], state["consumed"]
+        self.batch_sampler.set_epoch(epoch)
+        if consumed >= len(self.batch_sampler):
+            epoch, consumed = epoch + 1, 0
+            self.batch_sampler.set_epoch(epoch)
+        self._resume = {"epoch": epoch, "consumed": consumed}
 
 
 def filter_by_duration(entries: list[dict], max_duration: float) -> list[dict]:
