@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# LibriSpeech: manifests -> BPE tokenizer -> train -> average checkpoints -> evaluate.
+# Nothing is downloaded: --corpus is a LibriSpeech folder already on disk (openslr.org/12,
+# unpacked: LibriSpeech/{train-clean-100,...,dev-clean,dev-other,test-clean,test-other}).
+# Every stage is skipped when its done-marker exists; delete the marker to redo it.
+#
+#   bash recipes/librispeech/run.sh --corpus /data/LibriSpeech [--stage N] [--stop-stage N]
+#       [--train-sets "train-clean-100 train-clean-360 train-other-500"] [--conf FILE]
+#       [--data DIR] [--exp DIR] [--avg N] [--avg-by best|last] [train overrides...]
+#
+# Stages: 0 manifests, 1 tokenizer, 2 train, 3 average, 4 evaluate.
+# Several GPUs of one node: --conf recipes/librispeech/conf/train_8gpu.yaml (Lightning starts one
+# process per GPU). Several nodes (torchrun, SLURM): see README.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+corpus=""
+stage=0
+stop_stage=4
+train_sets="train-clean-100 train-clean-360 train-other-500"
+dev_sets="dev-clean dev-other"
+test_sets="dev-clean dev-other test-clean test-other"
+conf=recipes/librispeech/conf/train_1gpu.yaml
+data=data/librispeech
+exp=exp/librispeech
+avg=5
+avg_by=best
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --corpus) corpus=$2; shift 2 ;;
+    --stage) stage=$2; shift 2 ;;
+    --stop-stage) stop_stage=$2; shift 2 ;;
+    --train-sets) train_sets=$2; shift 2 ;;
+    --conf) conf=$2; shift 2 ;;
+    --data) data=$2; shift 2 ;;
+    --exp) exp=$2; shift 2 ;;
+    --avg) avg=$2; shift 2 ;;
+    --avg-by) avg_by=$2; shift 2 ;;
+    *) break ;;
+  esac
+done
+overrides=("$@")
+start_time=$SECONDS
+step() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+elapsed() { echo "[$(( (SECONDS - start_time) / 60 ))m$(( (SECONDS - start_time) % 60 ))s]"; }
+mkdir -p "$data" "$exp"
+
+if step 0; then
+  if [ -f "$data/.prepare.done" ]; then
+    echo "$(elapsed) stage 0: manifests already in $data"
+  else
+    [ -n "$corpus" ] || { echo "stage 0 needs --corpus /path/to/LibriSpeech (nothing is downloaded)" >&2; exit 1; }
+    echo "$(elapsed) stage 0: $corpus -> $data/<subset>.jsonl (skipped files: $data/<subset>.rejected.tsv)"
+    asr prepare librispeech "$corpus" --out "$data"
+    for name in train dev; do  # the training sets, and the dev sets validated on, each as one manifest
+      if [ "$name" = train ]; then sets=$train_sets; else sets=$dev_sets; fi
+      : > "$data/$name.jsonl"
+      for s in $sets; do
+        [ -s "$data/$s.jsonl" ] || { echo "no $s in $corpus (or all of it was skipped)" >&2; exit 1; }
+        cat "$data/$s.jsonl" >> "$data/$name.jsonl"
+      done
+    done
+    touch "$data/.prepare.done"
+  fi
+fi
+
+if step 1; then
+  # asr train makes the tokenizer itself when EXP/tokenizer.json is missing; making it here first
+  # lets you look at it before training, and keeps parallel DDP processes from racing to write it.
+  if [ -f "$exp/tokenizer.json" ]; then
+    echo "$(elapsed) stage 1: tokenizer already in $exp/tokenizer.json"
+  else
+    echo "$(elapsed) stage 1: tokenizer from $data/train.jsonl -> $exp/tokenizer.json"
+    python - "$conf" "$exp" "$data/train.jsonl" "${overrides[@]}" <<'PY'
+import sys
+from pathlib import Path
+
+from asr.config import Config, load_config
+from asr.data import read_manifest
+from asr.train import prepare_tokenizer
+
+conf, exp, train, overrides = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4:]
+cfg = load_config(Config, conf, overrides)
+tok = prepare_tokenizer(cfg, read_manifest(train), exp)
+print(f"{cfg.tokenizer.kind} tokenizer, {tok.vocab_size} tokens")
+PY
+  fi
+fi
+
+if step 2; then
+  if [ -f "$exp/.train.done" ]; then
+    echo "$(elapsed) stage 2: training already done ($exp/model.pt)"
+  else
+    echo "$(elapsed) stage 2: train $conf -> $exp (resumes from $exp/checkpoints/last.ckpt if present)"
+    asr train -c "$conf" --exp "$exp" data.train="$data/train.jsonl" data.dev="$data/dev.jsonl" "${overrides[@]}"
+    touch "$exp/.train.done"
+  fi
+fi
+
+if step 3; then
+  echo "$(elapsed) stage 3: average the $avg_by $avg checkpoints -> $exp/model_avg.pt"
+  asr average "$exp" -n "$avg" --by "$avg_by" -o "$exp/model_avg.pt"
+fi
+
+if step 4; then
+  sets=()
+  for s in $test_sets; do [ -s "$data/$s.jsonl" ] && sets+=("$data/$s.jsonl"); done
+  [ ${#sets[@]} -gt 0 ] || { echo "no test manifests in $data" >&2; exit 1; }
+  for model in model model_avg; do
+    [ -f "$exp/$model.pt" ] || continue
+    echo "$(elapsed) stage 4: evaluate $exp/$model.pt"
+    mkdir -p "$exp/eval_$model"
+    asr evaluate -m "$exp/$model.pt" "${sets[@]}" --out "$exp/eval_$model" | tee "$exp/eval_$model/wer_table.txt"
+  done
+  echo "$(elapsed) done. WER tables: $exp/eval_model/wer_table.txt (best checkpoint), $exp/eval_model_avg/wer_table.txt (averaged)"
+fi
