@@ -4,11 +4,11 @@ overfits a handful of utterances until it transcribes them exactly; a killed run
 import csv
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -92,25 +92,59 @@ def test_overfit_a_handful_of_utterances(tiny_corpus, tmp_path):
     assert [r.text for r in results] == [normalize(e["text"]) for e in entries]
 
 
-@pytest.mark.slow
-def test_killed_training_resumes_from_last_checkpoint(tiny_corpus, tmp_path):
-    exp = tmp_path / "exp"
-    args = [sys.executable, "-m", "asr", "train", "-c", str(ROOT / "configs/tiny.yaml"), "--exp", str(exp),
-            f"data.train={tiny_corpus / 'train.jsonl'}", f"data.dev={tiny_corpus / 'dev.jsonl'}",
-            "max_steps=40", "checkpoint_every_steps=5", "trainer.check_val_every_n_epoch=10", *FAST]
-    last = exp / "checkpoints" / "last.ckpt"
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not last.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    assert last.exists(), "no checkpoint was written"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    killed_at = torch.load(last, weights_only=False)["global_step"]
-    assert 0 < killed_at < 40
+RESUME = ["max_steps=12", "checkpoint_every_steps=2", "data.max_frames_per_batch=1000",  # 8 batches an epoch
+          "optim.accumulate_grad_batches=2", "data.num_workers=1", "model.dropout=0.1",  # 4 steps an epoch
+          "augment.speed_factors=[0.9,1.0,1.1]", "augment.noise_prob=0.5", "augment.reverb_prob=0.3",
+          "trainer.check_val_every_n_epoch=1", "trainer.enable_progress_bar=false",
+          "trainer.enable_model_summary=false"]
 
-    done = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+def run_train(exp: Path, corpus: Path, *extra: str) -> subprocess.CompletedProcess:
+    args = [sys.executable, str(ROOT / "tests/run_train.py"), str(exp), f"data.train={corpus / 'train.jsonl'}",
+            f"data.dev={corpus / 'dev.jsonl'}", *RESUME, *extra]
+    return subprocess.run(args, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_exactly(tiny_corpus, tmp_path):
+    """SIGKILL mid-step, resume from last.ckpt: the final weights equal an uninterrupted run's, bit for bit.
+
+    The run has dropout, SpecAugment, speed/noise/reverb augmentation in a data worker, gradient
+    accumulation, three epochs and a validation after each; one resume starts from a checkpoint in
+    the middle of an epoch, the other from one taken on an epoch's last batch."""
+    ref = tmp_path / "ref"
+    done = run_train(ref, tiny_corpus, "--record", str(ref / "record"))
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "Restoring states from the checkpoint" in done.stderr + done.stdout
-    assert torch.load(last, weights_only=False)["global_step"] == 40
-    assert (exp / "model.pt").exists()
+    record = json.loads((ref / "record" / "record-rank0.json").read_text())
+    epochs = {}
+    for b in record["batches"]:
+        epochs.setdefault(b["epoch"], []).append(b["ids"])
+    assert sorted(epochs) == [0, 1, 2] and len(record["val_wer"]) == 3  # epoch boundaries and validations
+    assert epochs[1] != epochs[2]  # each epoch has its own batch order
+    final = torch.load(ref / "checkpoints" / "last.ckpt", weights_only=False)
+    assert final["global_step"] == 12
+
+    rng = random.Random()
+    mid_epoch = rng.choice([2, 6, 10])  # 4 optimizer steps an epoch: these checkpoints fall inside one
+    epoch_end = rng.choice([4, 8])
+    for ckpt_step in (mid_epoch, epoch_end):
+        kill_at = ckpt_step + rng.choice([0, 1])  # killed in step kill_at, before its weight update
+        exp = tmp_path / f"killed-{kill_at}"
+        killed = run_train(exp, tiny_corpus, "--kill-at-step", str(kill_at))
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+        last = exp / "checkpoints" / "last.ckpt"
+        saved = torch.load(last, weights_only=False)
+        assert saved["global_step"] == ckpt_step
+        assert saved["loops"]["fit_loop"]["state_dict"]["combined_loader"]  # the loader's position was saved
+        assert not list(last.parent.glob("*.tmp"))  # no half-written checkpoint left behind
+
+        resumed = run_train(exp, tiny_corpus)
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+        assert "Restoring states from the checkpoint" in resumed.stderr + resumed.stdout
+        after = torch.load(last, weights_only=False)
+        assert after["global_step"] == 12
+        assert after["state_dict"].keys() == final["state_dict"].keys()
+        differ = [k for k in final["state_dict"] if not torch.equal(final["state_dict"][k], after["state_dict"][k])]
+        assert not differ, f"killed at step {kill_at}: {len(differ)} tensors differ, e.g. {differ[:3]}"
+        for a, b in zip(final["optimizer_states"][0]["state"].values(), after["optimizer_states"][0]["state"].values()):
+            assert all(torch.equal(a[k], b[k]) for k in a), f"killed at step {kill_at}: optimizer state differs"
