@@ -1,11 +1,12 @@
 """Train in a separate process, for the tests that kill a run or launch DDP ranks with torchrun.
 
-    python tests/run_train.py EXP [overrides...] [--kill-at-step N] [--record DIR]
+    python tests/run_train.py EXP [overrides...] [--kill-at-step N] [--record DIR [--skew-val-counts]]
 
 The config is configs/tiny.yaml plus the overrides. --kill-at-step SIGKILLs the process in the
 middle of optimizer step N (gradients computed, weights not yet updated). --record writes, per
 rank, the ids of the utterances each training batch held, the rank's own validation counts and
-the logged WER, and the final weights.
+the logged WER, and the final weights. --skew-val-counts adds (rank + 1) edits in 10 words to each
+rank's validation counts, so that the ranks' WERs differ and their aggregate is checkable.
 """
 
 import argparse
@@ -35,8 +36,8 @@ class KillAtStep(L.Callback):
 
 
 class Record(L.Callback):
-    def __init__(self, out: Path):
-        self.out = out
+    def __init__(self, out: Path, skew_val_counts: bool = False):
+        self.out, self.skew = out, skew_val_counts
         self.batches: list[dict] = []
         self.val_counts: list[list[int]] = []
         self.val_wer: list[float] = []
@@ -44,7 +45,9 @@ class Record(L.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         self.batches.append({"epoch": trainer.current_epoch, "step": trainer.global_step, "ids": list(batch.ids)})
 
-    def on_validation_epoch_end(self, trainer, pl_module):  # runs before the module's hook resets the counts
+    def on_validation_epoch_end(self, trainer, pl_module):  # runs before the module's hook sums the counts
+        if self.skew:
+            pl_module._val_errors = [pl_module._val_errors[0] + trainer.global_rank + 1, pl_module._val_errors[1] + 10]
         self.val_counts.append(list(pl_module._val_errors))
 
     def on_validation_end(self, trainer, pl_module):
@@ -65,10 +68,11 @@ def main() -> None:
     ap.add_argument("overrides", nargs="*")
     ap.add_argument("--kill-at-step", type=int)
     ap.add_argument("--record", type=Path)
+    ap.add_argument("--skew-val-counts", action="store_true")
     args = ap.parse_args()
     cfg = load_config(Config, ROOT / "configs/tiny.yaml", args.overrides)
     callbacks = ([KillAtStep(args.kill_at_step)] if args.kill_at_step is not None else []) + (
-        [Record(args.record)] if args.record else [])
+        [Record(args.record, args.skew_val_counts)] if args.record else [])
     train(cfg, args.exp, callbacks)
 
 

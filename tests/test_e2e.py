@@ -148,3 +148,34 @@ def test_killed_training_resumes_exactly(tiny_corpus, tmp_path):
         assert not differ, f"killed at step {kill_at}: {len(differ)} tensors differ, e.g. {differ[:3]}"
         for a, b in zip(final["optimizer_states"][0]["state"].values(), after["optimizer_states"][0]["state"].values()):
             assert all(torch.equal(a[k], b[k]) for k in a), f"killed at step {kill_at}: optimizer state differs"
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes(tiny_corpus, tmp_path):
+    """Two ranks (gloo) through Lightning's DDP under torchrun: identical weights after every step's
+    gradient averaging, disjoint batches from the sampler, validation WER summed over both ranks."""
+    rec = tmp_path / "record"
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+            str(ROOT / "tests/run_train.py"), str(tmp_path / "exp"), f"data.train={tiny_corpus / 'train.jsonl'}",
+            f"data.dev={tiny_corpus / 'dev.jsonl'}", "max_steps=6", "checkpoint_every_steps=3",
+            "data.max_frames_per_batch=1000", "trainer.strategy=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+            "trainer.check_val_every_n_epoch=1", "trainer.enable_progress_bar=false",
+            "trainer.enable_model_summary=false", "--record", str(rec), "--skew-val-counts"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = [json.loads((rec / f"record-rank{r}.json").read_text()) for r in range(2)]
+    weights = [torch.load(rec / f"weights-rank{r}.pt", weights_only=True) for r in range(2)]
+    assert [r["world_size"] for r in records] == [2, 2] and [r["global_step"] for r in records] == [6, 6]
+
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    for epoch in {b["epoch"] for b in records[0]["batches"]}:
+        ids = [{i for b in r["batches"] if b["epoch"] == epoch for i in b["ids"]} for r in records]
+        assert ids[0] and ids[1] and not ids[0] & ids[1], f"epoch {epoch}: ranks share utterances"
+
+    # each validation: both ranks log the WER of the two ranks' counts together, not their own
+    assert len(records[0]["val_wer"]) >= 1
+    for v, (c0, c1) in enumerate(zip(records[0]["val_counts"], records[1]["val_counts"])):
+        total = 100.0 * (c0[0] + c1[0]) / (c0[1] + c1[1])
+        assert records[0]["val_wer"][v] == pytest.approx(total) == records[1]["val_wer"][v]
+        assert 100.0 * c0[0] / c0[1] != pytest.approx(total)  # the ranks' own WERs differ from it
