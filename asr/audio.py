@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -36,13 +37,7 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, offset: float |
     samples round(offset * sr) up to round((offset + duration) * sr) at the file's rate. A slice
     reaching past the end of the recording is an error, not silently shorter audio.
     """
-    path = Path(path)
-    if not path.exists():
-        raise AudioError(path, "file not found")
-    if path.is_dir():
-        raise AudioError(path, "is a directory, not an audio file")
-    if path.stat().st_size == 0:
-        raise AudioError(path, "file is empty (0 bytes)")
+    path = _check_path(path)
     try:
         with sf.SoundFile(str(path)) as f:
             sr, log = f.samplerate, f.extra_info
@@ -70,6 +65,45 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, offset: float |
     return resample(wav, sr, sample_rate)
 
 
+def stream_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, block_seconds: int = 30) -> Iterator[np.ndarray]:
+    """Yield the file's audio as consecutive mono float32 blocks at `sample_rate`, reading one
+    block at a time: memory stays flat however long the recording. The same checks and errors as
+    `load_audio` (header problems raise before the first block). Each block is resampled with
+    0.1 s of context on both sides, so block edges leave no trace in the output."""
+    path = _check_path(path)
+    audio_duration(path)  # header and truncation checks
+    try:
+        with sf.SoundFile(str(path)) as f:
+            sr, total = f.samplerate, f.frames
+            block, ctx = block_seconds * sr, (sr // 10 if sr != sample_rate else 0)
+            for start in range(0, total, block):
+                lo = max(0, start - ctx)
+                f.seek(lo)
+                data = f.read(min(total, start + block + ctx) - lo, dtype="float32", always_2d=True)
+                if not np.isfinite(data).all():
+                    raise AudioError(path, "contains NaN or infinite samples")
+                wav = resample(data.mean(axis=1) if data.shape[1] > 1 else data[:, 0], sr, sample_rate)
+                head = round((start - lo) * sample_rate / sr)
+                n = round(min(block, total - start) * sample_rate / sr)
+                yield wav[head : head + n]
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
+        raise AudioError(path, f"not a readable audio file ({_short(e)})") from None
+    except OSError as e:
+        raise AudioError(path, f"cannot read file ({e.strerror or e})") from None
+
+
+def _check_path(path: str | Path) -> Path:
+    """The failures a file system can tell us about, with their plain reasons."""
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(path, "file not found" + (" (dangling link)" if path.is_symlink() else ""))
+    if path.is_dir():
+        raise AudioError(path, "is a directory, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "file is empty (0 bytes)")
+    return path
+
+
 def _slice(path: Path, total: int, sr: int, offset: float | None, duration: float | None) -> tuple[int, int]:
     """(first frame, number of frames or -1 for "to the end") of a slice given in seconds."""
     start = round((offset or 0.0) * sr)
@@ -91,6 +125,7 @@ def resample(wav: np.ndarray, orig_sr: int, target_sr: int = SAMPLE_RATE) -> np.
 
 def audio_duration(path: str | Path) -> float:
     """Duration in seconds from the header (cheap); raises AudioError like load_audio."""
+    path = _check_path(path)
     try:
         info = sf.info(str(path))
     except Exception as e:  # noqa: BLE001 - libsndfile raises several types

@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from .writers import FORMATS
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .config import Config, load_config
@@ -26,7 +28,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     summaries = {}
     for manifest in args.manifests:
         name = Path(manifest).stem
-        s = evaluate(rec, manifest, Path(args.out) / name, args.batch_size)
+        s = evaluate(rec, manifest, Path(args.out) / name, args.batch_size, **decode_options(args))
         print(f"{name}: {format_summary(s)}  -> {Path(args.out) / name / 'report.txt'}")
         summaries[name] = s
     print()
@@ -37,7 +39,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from .transcribe import transcribe
 
-    results, failed = transcribe(args.model, args.paths, args.output, args.format, args.batch_size, args.device)
+    results, failed = transcribe(args.model, args.paths, args.output, args.format, args.batch_size, args.device,
+                                 args.word_timestamps, **decode_options(args))
     if not results:
         print("no audio files found", file=sys.stderr)
         return 2
@@ -68,6 +71,18 @@ def cmd_average(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_decode_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("decoding (defaults: the model's decode config)")
+    g.add_argument("--beam-size", type=int, help="1 = greedy")
+    g.add_argument("--ctc-weight", type=float, help="weight of CTC prefix scores in beam search (0 = attention only)")
+    g.add_argument("--length-penalty", type=float, help="rank by log prob / length ** this")
+
+
+def decode_options(args: argparse.Namespace) -> dict:
+    opts = {k: getattr(args, k, None) for k in ("beam_size", "ctc_weight", "length_penalty", "max_segment")}
+    return {k: v for k, v in opts.items() if v is not None}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="asr", description="Speech recognition: train, evaluate, transcribe.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -84,15 +99,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True, help="folder for report.txt and summary.json per manifest")
     e.add_argument("--batch-size", type=int, default=None)
     e.add_argument("--device", default="cpu")
+    add_decode_options(e)
     e.set_defaults(func=cmd_evaluate)
 
     r = sub.add_parser("transcribe", help="transcribe audio files and folders")
     r.add_argument("-m", "--model", required=True, help="exported model file (model.pt)")
     r.add_argument("paths", nargs="+", help="audio files or folders (searched recursively)")
-    r.add_argument("-o", "--output", help="write here instead of standard output")
-    r.add_argument("-f", "--format", choices=["text", "jsonl"], default="text")
+    r.add_argument("-f", "--format", choices=FORMATS, default="text",
+                   help="text and jsonl: one line per file; json, srt, vtt: one file per input in the -o folder")
+    r.add_argument("-o", "--output", help="file (text, jsonl; default standard output) or folder (json, srt, vtt)")
+    r.add_argument("--word-timestamps", action="store_true", help="word times from CTC forced alignment")
+    r.add_argument("--max-segment", type=float, help="cut long recordings into segments at most this long (s)")
     r.add_argument("--batch-size", type=int, default=16)
     r.add_argument("--device", default="cpu")
+    add_decode_options(r)
     r.set_defaults(func=cmd_transcribe)
 
     x = sub.add_parser("export", help="Lightning checkpoint -> plain model file")

@@ -116,6 +116,7 @@ class DecodeConfig:
     ctc_weight: float | None = None  # CTC prefix score weight in beam search; None = optim.ctc_weight of training
     length_penalty: float = 1.0  # hypotheses ranked by log prob / (tokens + 1) ** length_penalty
     n_best: int = 1
+    max_segment: float = 20.0  # long recordings are cut at pauses into segments at most this long (seconds)
     max_len_ratio: float = 1.5  # max output tokens per encoder frame (plus a few)
     ctc_length_guard: bool = True  # cap outputs near the CTC best path's length; empty where CTC hears nothing
     batch_size: int = 16

@@ -7,6 +7,7 @@ References and hypotheses both go through `asr.text.normalize` first.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -57,16 +58,17 @@ def error_counts(refs: list[str], hyps: list[str]) -> tuple[int, int]:
 
 
 def evaluate(model: str | Path | Recognizer, manifest: str | Path, out_dir: str | Path,
-             batch_size: int | None = None) -> dict:
-    """Decode every utterance of `manifest`, write report.txt and summary.json to `out_dir`."""
+             batch_size: int | None = None, **options) -> dict:
+    """Decode every utterance of `manifest`, write report.txt and summary.json to `out_dir`.
+    `options` override the model's decode config (beam_size, ctc_weight, length_penalty)."""
     rec = model if isinstance(model, Recognizer) else Recognizer.load(model)
     entries = read_manifest(manifest)
-    by_path = {}
-    for e in entries:
-        by_path.setdefault(e["audio"], []).append(e)
+    sources = [(e["audio"], e["offset"], e["duration"]) if e.get("offset") is not None else e["audio"] for e in entries]
     rows, failed, total, chars = [], [], Counts(), [0, 0]
-    for res in recognize_files(rec, [e["audio"] for e in entries], batch_size or rec.cfg.decode.batch_size):
-        e = by_path[res.path].pop(0)
+    results = recognize_files(rec, sources, batch_size or rec.cfg.decode.batch_size, **options)
+    started, audio_seconds = time.perf_counter(), 0.0
+    for e, res in zip(entries, results):
+        audio_seconds += res.duration
         if res.error is not None:
             failed.append({"id": e["id"], "audio": res.path, "error": res.error})
             continue
@@ -84,7 +86,10 @@ def evaluate(model: str | Path | Recognizer, manifest: str | Path, out_dir: str 
         "cer": 100.0 * chars[0] / max(chars[1], 1), "substitutions": total.substitutions,
         "deletions": total.deletions, "insertions": total.insertions, "utterances": len(rows),
         "reference_words": total.words, "failed": len(failed),
+        "audio_seconds": round(audio_seconds, 2), "decode_seconds": round(time.perf_counter() - started, 2),
+        "decode": asdict(rec.decode_settings(**options)),
     }
+    summary["rtf"] = round(summary["decode_seconds"] / max(audio_seconds, 1e-9), 4)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows.sort(key=lambda r: (-r["errors"], -r["errors"] / max(r["words"], 1), r["id"]))

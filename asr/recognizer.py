@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from .config import Config, from_dict, to_dict
+from .config import Config, DecodeConfig, from_dict, to_dict
 from .ctc import ctc_greedy, ctc_length_limits
 from .decoding import Hypothesis, beam_search, greedy_search, trim_repetitions
 from .features import Features
@@ -60,6 +60,11 @@ class Recognizer(nn.Module):
         self.model = model or ASRModel(cfg.model, self.features.dim, tokenizer.vocab_size)
 
     @property
+    def frame_seconds(self) -> float:
+        """Duration of one encoder frame (both front ends subsample 4x)."""
+        return 4 * self.cfg.features.hop_ms / 1000
+
+    @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
@@ -97,12 +102,17 @@ class Recognizer(nn.Module):
     def decode_nbest(self, wav: Tensor, wav_lens: Tensor, **options) -> list[list["Decoded"]]:
         return self.search(*self.encode(wav, wav_lens), **options)
 
+    def decode_settings(self, **options) -> DecodeConfig:
+        """The decode config with `options` applied; the CTC weight resolved (None = as trained)."""
+        d = replace(self.cfg.decode, **options)
+        return replace(d, ctc_weight=self.cfg.optim.ctc_weight if d.ctc_weight is None else d.ctc_weight)
+
     @torch.no_grad()
     def search(self, memory: Tensor, mem_lens: Tensor, ctc_logits: Tensor, **options) -> list[list["Decoded"]]:
         """Encoder output (B, T', D), lengths and CTC logits -> for each utterance its n best
         transcripts, best first. Greedy when beam_size is 1 and CTC is not weighted in."""
-        d = replace(self.cfg.decode, **options)
-        ctc_weight = self.cfg.optim.ctc_weight if d.ctc_weight is None else d.ctc_weight
+        d = self.decode_settings(**options)
+        ctc_weight = d.ctc_weight
         limits = ctc_length_limits(ctc_logits, mem_lens) if d.ctc_length_guard else None
         if d.beam_size == 1 and ctc_weight == 0:
             ids = greedy_search(self.model, memory, mem_lens, d.max_len_ratio, max_lens=limits)
@@ -115,9 +125,12 @@ class Recognizer(nn.Module):
         return [[Decoded(self.tokenizer.decode(h.tokens), h.tokens, h.score, h.log_prob) for h in nbest]
                 for nbest in hyps]
 
-    def transcribe(self, paths: str | Path | list[str | Path], batch_size: int | None = None) -> list:
-        """Transcribe audio files and folders: a list of `asr.transcribe.Result` (text or error)."""
+    def transcribe(self, paths: str | Path | list[str | Path], batch_size: int | None = None,
+                   word_timestamps: bool = False, **options) -> list:
+        """Transcribe audio files and folders: a list of `asr.transcribe.Result` (text, segments
+        with times, or the error). `options` override the decode config (beam_size=1, ...)."""
         from .transcribe import find_audio, recognize_files
 
         paths = [paths] if isinstance(paths, (str, Path)) else paths
-        return list(recognize_files(self, find_audio(paths), batch_size or self.cfg.decode.batch_size))
+        return list(recognize_files(self, find_audio(paths), batch_size or self.cfg.decode.batch_size,
+                                    word_timestamps, **options))

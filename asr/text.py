@@ -122,6 +122,10 @@ class CharTokenizer:
         out = [self.symbols[i - N_SPECIAL] for i in ids if i >= N_SPECIAL and i - N_SPECIAL < len(self.symbols)]
         return " ".join("".join(out).split())
 
+    def piece(self, i: int) -> str:
+        """The text of one token ("" for special ids); a word starts after a space."""
+        return self.symbols[i - N_SPECIAL] if N_SPECIAL <= i < self.vocab_size else ""
+
     def to_dict(self) -> dict:
         return {"kind": self.kind, "symbols": self.symbols}
 
@@ -168,6 +172,10 @@ class BPETokenizer:
     def decode(self, ids: Iterable[int]) -> str:
         pieces = [i - (N_SPECIAL - 1) for i in ids if i >= N_SPECIAL]
         return " ".join(self.sp.decode(pieces).split())
+
+    def piece(self, i: int) -> str:
+        """The text of one token ("" for special ids), a leading space where it starts a word."""
+        return self.sp.id_to_piece(i - (N_SPECIAL - 1)).replace("\u2581", " ") if N_SPECIAL <= i < self.vocab_size else ""
 
     def to_dict(self) -> dict:
         # base64 text keeps the exported model loadable with torch.load(weights_only=True)

@@ -1,22 +1,26 @@
-"""Files and folders -> text: batched recognition that reports broken files and carries on.
+"""Files and folders -> text: streamed, segmented, batched recognition that reports broken
+files and carries on.
 
-Recordings longer than `max_segment` seconds are cut at the quietest point near each window's
-end and the pieces decoded separately (a simple long-form scheme; see the README's limits).
+Every file is read block by block (`stream_audio`) and cut into segments at pauses (`Segmenter`),
+so an hour-long recording costs no more memory than a minute. Segments of all files go through
+the recognizer in length-sorted batches; segments with no speech are never decoded. Each file's
+result comes out, in order, as soon as its last segment is decoded.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 import torch
 
-from .audio import AudioError, load_audio
+from .audio import AudioError, audio_duration, load_audio, stream_audio
+from .ctc import align_tokens
+from .segment import Segment, Segmenter, SegmentText, Word, has_speech, stitch
 
 log = logging.getLogger(__name__)
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".w64", ".caf"}
@@ -28,6 +32,7 @@ class Result:
     text: str | None = None
     duration: float = 0.0
     error: str | None = None  # why the file could not be transcribed
+    segments: list[SegmentText] = field(default_factory=list)
 
 
 def find_audio(paths: Iterable[str | Path]) -> list[str]:
@@ -35,94 +40,161 @@ def find_audio(paths: Iterable[str | Path]) -> list[str]:
     out = []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in AUDIO_EXTENSIONS and f.is_file())
+            # a dangling link is listed too: it is reported as missing, not silently skipped
+            out += sorted(str(f) for f in p.rglob("*")
+                          if f.suffix.lower() in AUDIO_EXTENSIONS and (f.is_file() or f.is_symlink()))
         else:
             out.append(str(p))
     return out
 
 
-def split_long(wav: np.ndarray, sample_rate: int, max_segment: float) -> list[np.ndarray]:
-    """Cut a long waveform into pieces of at most `max_segment` seconds, each cut at the
-    quietest 50 ms in the last quarter of its window so that words are rarely split."""
-    limit = int(max_segment * sample_rate)
-    hop = sample_rate // 20
-    pieces, start = [], 0
-    while len(wav) - start > limit:
-        window = wav[start + limit * 3 // 4 : start + limit]
-        n = len(window) // hop
-        energy = (window[: n * hop].reshape(n, hop) ** 2).mean(1)
-        cut = start + limit * 3 // 4 + int(energy.argmin()) * hop + hop // 2
-        pieces.append(wav[start:cut])
-        start = cut
-    pieces.append(wav[start:])
-    return pieces
-
-
-def _load(path: str, sample_rate: int) -> tuple[np.ndarray | None, str | None]:
-    try:
-        return load_audio(path, sample_rate), None
-    except AudioError as e:
-        return None, e.reason
-
-
-def recognize_files(rec, paths: list[str], batch_size: int = 16, max_segment: float = 30.0,
-                    progress: bool = False) -> Iterator[Result]:
-    """Yield one Result per path, in order. Unreadable files give a Result with `error` set."""
-    sr = rec.cfg.features.sample_rate
-    group = max(batch_size * 4, 1)  # load this many files, then decode them in length-sorted batches
-    for g in range(0, len(paths), group):
-        chunk = paths[g : g + group]
-        results = [Result(p) for p in chunk]
-        pieces: list[tuple[int, np.ndarray]] = []  # (index in chunk, samples)
-        for i, p in enumerate(chunk):
-            wav, err = _load(p, sr)
-            if err is not None:
-                results[i].error = err
-                log.warning("cannot transcribe %s: %s", p, err)
+def words_from_alignment(rec, tokens: list[int], ctc_logits: torch.Tensor, start: float) -> list[Word] | None:
+    """Word times from the CTC forced alignment of a transcript (None if it cannot be aligned)."""
+    spans = align_tokens(ctc_logits, tokens)
+    if spans is None:
+        return None
+    fs = rec.frame_seconds
+    words: list[Word] = []
+    scores: list[float] = []
+    for span in spans:
+        piece = rec.tokenizer.piece(span.token)
+        if piece.startswith(" ") or not words:
+            if words:
+                words[-1].score = float(np.mean(scores))
+            text = piece.strip()
+            if not text:  # a lone space (character tokenizer): the next token starts the word
                 continue
-            results[i].duration = len(wav) / sr
-            pieces += [(i, w) for w in split_long(wav, sr, max_segment)]
-        texts: dict[int, list[tuple[int, str]]] = {}  # file -> (piece order, text)
-        order = sorted(range(len(pieces)), key=lambda k: len(pieces[k][1]))
-        for b in range(0, len(order), batch_size):
-            batch = [pieces[k] for k in order[b : b + batch_size]]
-            lens = torch.tensor([len(w) for _, w in batch])
+            words.append(Word(text, start + span.start * fs, start + span.end * fs, 0.0))
+            scores = [span.score]
+        else:
+            words[-1].text += piece
+            words[-1].end = start + span.end * fs
+            scores.append(span.score)
+    if words:
+        words[-1].score = float(np.mean(scores))
+    return words
+
+
+class _Batcher:
+    """Collects segments, decodes them in length-sorted batches, and hands back SegmentTexts."""
+
+    def __init__(self, rec, batch_size: int, word_timestamps: bool, options: dict):
+        self.rec, self.batch_size, self.word_timestamps, self.options = rec, batch_size, word_timestamps, options
+
+    def decode(self, items: list[tuple[int, Segment]]) -> Iterator[tuple[int, Segment, SegmentText]]:
+        order = sorted(range(len(items)), key=lambda k: len(items[k][1].samples))
+        for b in range(0, len(order), self.batch_size):
+            batch = [items[k] for k in order[b : b + self.batch_size]]
+            lens = torch.tensor([len(s.samples) for _, s in batch])
             wav = torch.zeros(len(batch), int(lens.max()))
-            for j, (_, w) in enumerate(batch):
-                wav[j, : len(w)] = torch.from_numpy(w)
-            for (k, (i, _)), text in zip(zip(order[b : b + batch_size], batch), rec.decode(wav, lens)):
-                texts.setdefault(i, []).append((k, text))
-        for i, r in enumerate(results):
-            if r.error is None:  # pieces of one file in their original order
-                r.text = " ".join(t for _, t in sorted(texts.get(i, [])) if t)
-        if progress:
-            print(f"\r{min(g + group, len(paths))}/{len(paths)} files", end="", file=sys.stderr, flush=True)
-        yield from results
-    if progress and paths:
-        print(file=sys.stderr)
+            for j, (_, s) in enumerate(batch):
+                wav[j, : len(s.samples)] = torch.from_numpy(s.samples)
+            memory, mem_lens, ctc_logits = self.rec.encode(wav, lens)
+            for j, ((i, seg), nbest) in enumerate(zip(batch, self.rec.search(memory, mem_lens, ctc_logits, **self.options))):
+                best = nbest[0]
+                out = SegmentText(seg.start, seg.end, best.text, best.score, None, seg.overlap)
+                if self.word_timestamps or seg.overlap or seg.overlap_after:
+                    out.words = words_from_alignment(self.rec, best.tokens, ctc_logits[j, : int(mem_lens[j])].cpu(), seg.start)
+                yield i, seg, out
+
+
+Source = str | tuple[str, float, float]  # a file, or (file, offset, duration) for a slice of one
+
+
+def _segments(sources: list[Source], sample_rate: int, segmenter: Segmenter) -> Iterator[tuple[int, Segment | None, str | None]]:
+    """(source index, segment, None) for each segment of each source, then (source index, None,
+    error or None) when the source is done. A file that breaks part-way reports its error."""
+    for i, src in enumerate(sources):
+        try:
+            if isinstance(src, str):
+                blocks = stream_audio(src, sample_rate)
+            else:  # a slice of a recording (a Kaldi segment): read just that
+                blocks = iter([load_audio(src[0], sample_rate, offset=src[1], duration=src[2])])
+            for seg in segmenter.segments(blocks):
+                yield i, seg, None
+        except AudioError as e:
+            yield i, None, e.reason
+        else:
+            yield i, None, None
+
+
+def recognize_files(rec, paths: list[Source], batch_size: int = 16, word_timestamps: bool = False,
+                    progress: bool = False, max_segment: float | None = None, **options) -> Iterator[Result]:
+    """Yield one Result per path (or slice), in order. Unreadable files give a Result with `error`
+    set. `options` override the model's decode config (beam_size, ctc_weight, ...)."""
+    from tqdm import tqdm
+
+    sr = rec.cfg.features.sample_rate
+    segmenter = Segmenter(sr, max_segment or rec.cfg.decode.max_segment)
+    batcher = _Batcher(rec, batch_size, word_timestamps, options)
+    results = [Result(p if isinstance(p, str) else p[0]) for p in paths]
+    pieces: dict[int, list[SegmentText]] = {}
+    ended: dict[int, str | None] = {}  # file -> error, once all its segments have been read
+    pending: list[tuple[int, Segment]] = []
+    outstanding: dict[int, int] = {}  # file -> segments read but not yet decoded
+    next_out = 0
+    total = 0.0
+    if progress:
+        for p in paths:
+            try:
+                total += audio_duration(p) if isinstance(p, str) else p[2]
+            except AudioError:
+                pass
+    bar = tqdm(total=round(total), unit="s", desc="audio", disable=not (progress and sys.stderr.isatty()), leave=False)
+
+    def finished() -> Iterator[Result]:
+        nonlocal next_out
+        while next_out in ended and not outstanding.get(next_out):
+            r = results[next_out]
+            r.error = ended.pop(next_out)
+            segs = pieces.pop(next_out, [])
+            if r.error is None:
+                r.segments = stitch(sorted(segs, key=lambda s: s.start))
+                r.text = " ".join(s.text for s in r.segments if s.text)
+            else:
+                log.warning("cannot transcribe %s: %s", r.path, r.error)
+            yield r
+            next_out += 1
+
+    def flush() -> None:
+        for i, seg, text in batcher.decode(pending):
+            pieces.setdefault(i, []).append(text)
+            outstanding[i] -= 1
+            bar.update(len(seg.samples) / sr)
+        pending.clear()
+
+    for i, seg, err in _segments(paths, sr, segmenter):
+        if seg is None:
+            ended[i] = err
+        else:
+            results[i].duration = max(results[i].duration, seg.end)
+            if has_speech(seg.samples, sr):
+                pending.append((i, seg))
+                outstanding[i] = outstanding.get(i, 0) + 1
+            else:
+                bar.update(len(seg.samples) / sr)
+        if len(pending) >= batch_size * 4:
+            flush()
+        yield from finished()
+    flush()
+    yield from finished()
+    bar.close()
 
 
 def transcribe(model, paths: list[str | Path], output: str | Path | None = None, fmt: str = "text",
-               batch_size: int = 16, device: str = "cpu") -> tuple[list[Result], int]:
-    """Transcribe files and folders; print or write txt/JSONL. Returns (results, number failed)."""
+               batch_size: int = 16, device: str = "cpu", word_timestamps: bool = False,
+               **options) -> tuple[list[Result], int]:
+    """Transcribe files and folders and write the results (see asr.writers for the formats).
+    Returns (results, number that failed)."""
     from .recognizer import Recognizer
+    from .writers import ResultWriter
 
     rec = model if isinstance(model, Recognizer) else Recognizer.load(model, device)
     files = find_audio(paths)
-    out = open(output, "w") if output else sys.stdout
     results = []
-    try:
-        for r in recognize_files(rec, files, batch_size, progress=output is not None):
+    with ResultWriter(fmt, output) as writer:
+        word_timestamps = word_timestamps or writer.wants_words
+        for r in recognize_files(rec, files, batch_size, word_timestamps, progress=output is not None, **options):
             results.append(r)
-            if fmt == "jsonl":
-                out.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
-            elif r.error is None:
-                out.write(f"{r.path}\t{r.text}\n")
-            out.flush()
-    finally:
-        if output:
-            out.close()
-    failed = [r for r in results if r.error is not None]
-    for r in failed:
-        print(f"FAILED {r.path}: {r.error}", file=sys.stderr)
-    return results, len(failed)
+            writer.write(r)
+    return results, sum(r.error is not None for r in results)

@@ -1,0 +1,167 @@
+"""Long recordings -> segments the model can decode, and their transcripts -> one transcript.
+
+Voice activity is energy-based: a 25 ms frame is speech when its energy in the speech band is
+`margin_db` above the quiet floor of its stretch of audio (the 10th-percentile frame energy) and
+above an absolute floor.
+That tells pauses from speech in clean and stationary-noise recordings alike, and says "nothing
+here" for silence or steady noise, so those are never decoded (and nothing is invented there).
+
+`Segmenter` cuts a stream of audio blocks in the longest pause between `min_segment` and
+`max_segment` seconds. A stretch with no pause at all is cut at `max_segment`, and the next
+segment starts `overlap` seconds earlier; `stitch` then keeps each word from the side that holds
+the middle of the overlap, by the words' times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import numpy as np
+
+FRAME, HOP = 0.025, 0.01  # seconds
+
+
+@dataclass
+class Segment:
+    start: float  # seconds into the recording
+    samples: np.ndarray
+    sample_rate: int
+    overlap: float = 0.0  # seconds shared with the previous segment (a cut with no pause to use)
+    overlap_after: float = 0.0  # ... and with the next one
+
+    @property
+    def end(self) -> float:
+        return self.start + len(self.samples) / self.sample_rate
+
+
+@dataclass
+class Word:
+    text: str
+    start: float  # seconds into the recording
+    end: float
+    score: float  # mean log probability of its frames (CTC alignment)
+
+
+@dataclass
+class SegmentText:
+    start: float
+    end: float
+    text: str
+    score: float = float("nan")  # the search's score of the transcript
+    words: list[Word] | None = None  # with times, where aligned
+    overlap: float = 0.0
+
+
+def frame_energy_db(wav: np.ndarray, sample_rate: int, band: tuple[float, float] = (250.0, 4000.0)) -> np.ndarray:
+    """Energy in the speech band of each 25 ms frame every 10 ms, in dB relative to full scale.
+    Band-limited, so rumble and hiss (most of the energy of brown or blue noise) do not count."""
+    win, hop = int(FRAME * sample_rate), int(HOP * sample_rate)
+    if len(wav) < win:
+        wav = np.pad(wav, (0, win - len(wav)))
+    n_fft = 1 << (win - 1).bit_length()
+    freqs = np.fft.rfftfreq(n_fft, 1 / sample_rate)
+    keep = (freqs >= band[0]) & (freqs <= band[1])
+    window = np.hanning(win).astype(np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(wav, win)[::hop]
+    out = np.empty(len(frames))
+    for i in range(0, len(frames), 4096):  # in chunks: bounded memory for hour-long audio
+        spec = np.abs(np.fft.rfft(frames[i : i + 4096] * window, n_fft, axis=1)[:, keep]) ** 2
+        out[i : i + 4096] = spec.sum(1) * 2 / (win * (window**2).mean() * win)
+    return 10 * np.log10(out + 1e-12)
+
+
+def speech_frames(energy_db: np.ndarray, margin_db: float = 6.0, floor_db: float = -55.0) -> np.ndarray:
+    """Which frames are speech: well above the stretch's quiet floor, and not near digital silence."""
+    quiet = np.percentile(energy_db, 10)
+    return (energy_db > quiet + margin_db) & (energy_db > floor_db)
+
+
+def has_speech(wav: np.ndarray, sample_rate: int, min_speech: float = 0.2, margin_db: float = 6.0) -> bool:
+    """At least `min_speech` seconds of speech frames."""
+    return int(speech_frames(frame_energy_db(wav, sample_rate), margin_db).sum()) * HOP >= min_speech
+
+
+def pauses(speech: np.ndarray, min_frames: int) -> list[tuple[int, int]]:
+    """(first, last + 1) frame of each run of non-speech at least `min_frames` long."""
+    edges = np.diff(np.concatenate([[1], speech.astype(np.int8), [1]]))
+    starts, ends = np.nonzero(edges == -1)[0], np.nonzero(edges == 1)[0]
+    return [(int(s), int(e)) for s, e in zip(starts, ends) if e - s >= min_frames]
+
+
+@dataclass
+class Segmenter:
+    sample_rate: int = 16000
+    max_segment: float = 20.0  # seconds; keep near the longest utterances the model was trained on
+    min_segment: float = 3.0  # no cut before this, so segments are long enough to batch well
+    min_pause: float = 0.2  # a pause at least this long is a place to cut
+    overlap: float = 2.0  # shared by two segments cut where there is no pause
+    margin_db: float = 6.0
+
+    def cut(self, window: np.ndarray) -> tuple[int, int]:
+        """Where to end a segment starting at window[0] (sample index), and where the next one
+        starts: the middle of the longest pause in range, or max_segment with an overlap."""
+        speech = speech_frames(frame_energy_db(window, self.sample_rate), self.margin_db)
+        lo, hi = self.min_segment / HOP, self.max_segment / HOP
+        best = None  # (pause length, middle frame)
+        for s, e in pauses(speech, round(self.min_pause / HOP)):
+            mid = (s + e) // 2
+            if lo <= mid <= hi and (best is None or e - s >= best[0]):
+                best = (e - s, mid)
+        if best is not None:
+            at = min(len(window), round(best[1] * HOP * self.sample_rate) + int(FRAME * self.sample_rate) // 2)
+            return at, at
+        end = len(window)
+        return end, end - int(self.overlap * self.sample_rate)
+
+    def segments(self, blocks: Iterable[np.ndarray]) -> Iterator[Segment]:
+        """Consecutive audio blocks (any sizes) -> segments of at most max_segment seconds."""
+        limit = int(self.max_segment * self.sample_rate)
+        buf, start, overlap = np.zeros(0, dtype=np.float32), 0, 0.0
+        for block in blocks:
+            buf = np.concatenate([buf, block])
+            while len(buf) > limit:
+                end, nxt = self.cut(buf[:limit])
+                after = (end - nxt) / self.sample_rate
+                yield Segment(start / self.sample_rate, buf[:end], self.sample_rate, overlap, after)
+                overlap = after
+                buf, start = buf[nxt:], start + nxt
+        if len(buf) or start == 0:
+            yield Segment(start / self.sample_rate, buf, self.sample_rate, overlap)
+
+
+def stitch(pieces: list[SegmentText]) -> list[SegmentText]:
+    """Resolve overlapping cuts: of the words two neighbouring segments both heard, keep each
+    from the side holding the middle of the overlap (by word centre). Without word times (no
+    alignment was possible), the longest run of words both sides share marks the seam."""
+    out: list[SegmentText] = []
+    for seg in pieces:
+        if out and seg.overlap > 0:
+            prev = out[-1]
+            middle = seg.start + seg.overlap / 2
+            if prev.words is not None and seg.words is not None:
+                prev.words = [w for w in prev.words if (w.start + w.end) / 2 < middle]
+                seg.words = [w for w in seg.words if (w.start + w.end) / 2 >= middle]
+                prev.text = " ".join(w.text for w in prev.words)
+                seg.text = " ".join(w.text for w in seg.words)
+            else:
+                prev.text, seg.text = _merge_by_text(prev.text, seg.text)
+                prev.words = seg.words = None
+            prev.end = middle
+            seg.start = middle
+        out.append(seg)
+    return out
+
+
+def _merge_by_text(left: str, right: str, window: int = 12) -> tuple[str, str]:
+    """Drop from `right` the words it repeats from the end of `left` (the longest shared run
+    of words within `window` words of the seam)."""
+    from difflib import SequenceMatcher
+
+    a, b = left.split(), right.split()
+    tail, head = a[-window:], b[:window]
+    m = SequenceMatcher(None, tail, head, autojunk=False).find_longest_match(0, len(tail), 0, len(head))
+    if m.size == 0:
+        return left, right
+    cut_a = len(a) - len(tail) + m.a + m.size  # keep left up to the end of the shared run
+    return " ".join(a[:cut_a]), " ".join(b[m.b + m.size :])
