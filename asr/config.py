@@ -138,7 +138,7 @@ class Config:
     checkpoint_every_steps: int = 200  # last.ckpt is rewritten (atomically) this often, mid-epoch too
     keep_best: int = 5  # best-{step}.ckpt: the best this many by val/wer are kept (`asr average --by best`)
     keep_last: int = 5  # step-{step}.ckpt every checkpoint_every_steps: the latest this many (`--by last`)
-    compile: bool = False  # torch.compile the encoder and decoder for training (first steps slower)
+    compile: bool = False  # torch.compile encoder and decoder for training (minutes of compiling first)
     # Passed straight to lightning.Trainer(**trainer): devices, strategy, precision, num_nodes, ...
     trainer: dict[str, Any] = field(default_factory=dict)
 

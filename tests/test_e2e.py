@@ -122,7 +122,8 @@ def test_killed_training_resumes_exactly(tiny_corpus, tmp_path):
     assert sorted(epochs) == [0, 1, 2] and len(record["val_wer"]) == 3  # epoch boundaries and validations
     assert epochs[1] != epochs[2]  # each epoch has its own batch order
     final = torch.load(ref / "checkpoints" / "last.ckpt", weights_only=False)
-    assert final["global_step"] == 12
+    assert final["global_step"] == 12 and len(record["batches"]) == 24  # 2 batches accumulated per step
+    assert final["lr_schedulers"][0]["last_epoch"] == 12  # the lr schedule counts optimizer steps
 
     rng = random.Random()
     mid_epoch = rng.choice([2, 6, 10])  # 4 optimizer steps an epoch: these checkpoints fall inside one
