@@ -6,10 +6,11 @@ above an absolute floor.
 That tells pauses from speech in clean and stationary-noise recordings alike, and says "nothing
 here" for silence or steady noise, so those are never decoded (and nothing is invented there).
 
-`Segmenter` cuts a stream of audio blocks in the longest pause between `min_segment` and
-`max_segment` seconds. A stretch with no pause at all is cut at `max_segment`, and the next
-segment starts `overlap` seconds earlier; `stitch` then keeps each word from the side that holds
-the middle of the overlap, by the words' times.
+`Segmenter` cuts a stream of audio blocks into pieces like the utterances a model is trained on:
+at the first pause of at least `sentence_pause` seconds once a segment is `min_segment` long,
+else in the longest pause before `max_segment`. A stretch with no pause at all is cut at
+`max_segment`, and the next segment starts `overlap` seconds earlier; `stitch` then keeps each
+word from the side that holds the middle of the overlap, by the words' times.
 """
 
 from __future__ import annotations
@@ -93,20 +94,27 @@ def pauses(speech: np.ndarray, min_frames: int) -> list[tuple[int, int]]:
 class Segmenter:
     sample_rate: int = 16000
     max_segment: float = 20.0  # seconds; keep near the longest utterances the model was trained on
-    min_segment: float = 3.0  # no cut before this, so segments are long enough to batch well
+    min_segment: float = 2.0  # no cut before this
     min_pause: float = 0.2  # a pause at least this long is a place to cut
+    sentence_pause: float = 0.3  # ... and one this long ends a segment as soon as it may
     overlap: float = 2.0  # shared by two segments cut where there is no pause
     margin_db: float = 6.0
 
     def cut(self, window: np.ndarray) -> tuple[int, int]:
         """Where to end a segment starting at window[0] (sample index), and where the next one
-        starts: the middle of the longest pause in range, or max_segment with an overlap."""
+        starts: the middle of the first sentence-long pause in range, else of the longest
+        pause in range, else max_segment with an overlap."""
         speech = speech_frames(frame_energy_db(window, self.sample_rate), self.margin_db)
         lo, hi = self.min_segment / HOP, self.max_segment / HOP
         best = None  # (pause length, middle frame)
         for s, e in pauses(speech, round(self.min_pause / HOP)):
             mid = (s + e) // 2
-            if lo <= mid <= hi and (best is None or e - s >= best[0]):
+            if not lo <= mid <= hi:
+                continue
+            if e - s >= self.sentence_pause / HOP:
+                best = (e - s, mid)
+                break
+            if best is None or e - s >= best[0]:
                 best = (e - s, mid)
         if best is not None:
             at = min(len(window), round(best[1] * HOP * self.sample_rate) + int(FRAME * self.sample_rate) // 2)
@@ -126,6 +134,13 @@ class Segmenter:
                 yield Segment(start / self.sample_rate, buf[:end], self.sample_rate, overlap, after)
                 overlap = after
                 buf, start = buf[nxt:], start + nxt
+        while len(buf) > self.min_segment * self.sample_rate:  # the rest: cut at pauses only
+            end, nxt = self.cut(buf)
+            if end != nxt or end >= len(buf):
+                break
+            yield Segment(start / self.sample_rate, buf[:end], self.sample_rate, overlap)
+            overlap = 0.0
+            buf, start = buf[end:], start + end
         if len(buf) or start == 0:
             yield Segment(start / self.sample_rate, buf, self.sample_rate, overlap)
 
