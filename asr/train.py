@@ -7,6 +7,7 @@ from `exp_dir/checkpoints/last.ckpt` when it exists), and exports the best check
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -278,6 +279,9 @@ def train(cfg: Config, exp_dir: str | Path, callbacks: list[Callback] | None = N
     dev_entries = random.Random(cfg.seed).sample(dev_entries, min(len(dev_entries), cfg.data.dev_max_utts))
     if not train_entries or not dev_entries:
         raise ValueError("no usable utterances in the training or dev manifest")
+    longest = math.ceil(max(e["duration"] for e in train_entries))
+    if cfg.decode.max_segment > longest:  # transcription cuts long audio into pieces like those it learned on
+        cfg = dataclasses.replace(cfg, decode=dataclasses.replace(cfg.decode, max_segment=float(longest)))
     save_config(cfg, exp_dir / "config.yaml")
 
     tokenizer = prepare_tokenizer(cfg, train_entries, exp_dir)
