@@ -96,11 +96,11 @@ class CTCPrefixScorer:
         (row n*C + j is h_n + cand[n, j]). For c = end-of-sentence the score is log P(exactly h).
         """
         N, C = cand.shape
-        per_utt = N // self.log_probs.shape[0]
-        x = self.log_probs.repeat_interleave(per_utt, 0)  # (N, T, V)
-        valid = self.valid.repeat_interleave(per_utt, 0)  # (N, T)
-        x_c = x.gather(2, cand[:, None, :].expand(-1, x.shape[1], -1)).transpose(1, 2)  # (N, C, T)
-        x_blank = x[..., BLANK][:, None, :]  # (N, 1, T)
+        B, T, _ = self.log_probs.shape
+        utt = torch.arange(N, device=cand.device) // (N // B)  # the utterance of each hypothesis row
+        x_c = self.log_probs[utt[:, None], :, cand]  # (N, C, T): log p(c) at every frame
+        x_blank = self.log_probs[utt, :, BLANK][:, None, :]  # (N, 1, T)
+        valid = self.valid[utt]  # (N, T)
 
         r_h = torch.logaddexp(state.r_nonblank, state.r_blank)  # (N, T): frames 0..t emit exactly h
         # phi[t]: may the new token start at frame t+1? After h ends; after a blank if c repeats h's last token
@@ -114,10 +114,9 @@ class CTCPrefixScorer:
         prefix = torch.logsumexp(starts, -1)  # (N, C)
         is_eos = cand == self.eos
         if is_eos.any():
-            end = r_h.gather(1, (self.lens.repeat_interleave(per_utt) - 1)[:, None])  # (N, 1): P(exactly h)
+            end = r_h.gather(1, (self.lens[utt] - 1)[:, None])  # (N, 1): P(exactly h)
             prefix = torch.where(is_eos, end, prefix)
         delta = torch.where(state.prefix[:, None] == NEG_INF, NEG_INF, prefix - state.prefix[:, None])
-        T = x.shape[1]
         new = CTCState(r_nonblank.reshape(N * C, T), r_blank.reshape(N * C, T), prefix.reshape(N * C),
                        cand.reshape(N * C))
         return delta.float(), new
