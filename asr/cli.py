@@ -76,10 +76,11 @@ def add_decode_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--beam-size", type=int, help="1 = greedy")
     g.add_argument("--ctc-weight", type=float, help="weight of CTC prefix scores in beam search (0 = attention only)")
     g.add_argument("--length-penalty", type=float, help="rank by log prob / length ** this")
+    g.add_argument("--n-best", type=int, help="keep this many hypotheses per segment (json/jsonl: alternatives)")
 
 
 def decode_options(args: argparse.Namespace) -> dict:
-    opts = {k: getattr(args, k, None) for k in ("beam_size", "ctc_weight", "length_penalty", "max_segment")}
+    opts = {k: getattr(args, k, None) for k in ("beam_size", "ctc_weight", "length_penalty", "n_best", "max_segment")}
     return {k: v for k, v in opts.items() if v is not None}
 
 

@@ -52,6 +52,7 @@ class SegmentText:
     score: float = float("nan")  # the search's score of the transcript
     words: list[Word] | None = None  # with times, where aligned
     overlap: float = 0.0
+    alternatives: list[tuple[str, float]] | None = None  # (text, score) of the next best, with n_best > 1
 
 
 def frame_energy_db(wav: np.ndarray, sample_rate: int, band: tuple[float, float] = (250.0, 4000.0)) -> np.ndarray:

@@ -92,7 +92,8 @@ class _Batcher:
             memory, mem_lens, ctc_logits = self.rec.encode(wav, lens)
             for j, ((i, seg), nbest) in enumerate(zip(batch, self.rec.search(memory, mem_lens, ctc_logits, **self.options))):
                 best = nbest[0]
-                out = SegmentText(seg.start, seg.end, best.text, best.score, None, seg.overlap)
+                out = SegmentText(seg.start, seg.end, best.text, best.score, None, seg.overlap,
+                                  [(h.text, h.score) for h in nbest[1:]] or None)
                 if self.word_timestamps or seg.overlap or seg.overlap_after:
                     out.words = words_from_alignment(self.rec, best.tokens, ctc_logits[j, : int(mem_lens[j])].cpu(), seg.start)
                 yield i, seg, out

@@ -112,6 +112,16 @@ def test_long_file_is_streamed_in_segments_with_times(model_path, tmp_path):
     assert all(a.start <= b.start for a, b in zip(subs, subs[1:]))
 
 
+def test_nbest_alternatives_are_written_sorted(model_path, tmp_path):
+    sf.write(tmp_path / "a.wav", speechlike(2.0, SR), SR)
+    assert main(["transcribe", "-m", str(model_path), str(tmp_path / "a.wav"), "-f", "json", "-o", str(tmp_path / "o"),
+                 "--beam-size", "4", "--n-best", "3"]) == 0
+    (seg,) = json.loads((tmp_path / "o" / "a.json").read_text())["segments"]
+    scores = [seg["score"]] + [score for _, score in seg["alternatives"]]
+    assert len(scores) == 3 and scores == sorted(scores, reverse=True)
+    assert len({seg["text"], *(text for text, _ in seg["alternatives"])}) == 3
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
 def test_unreadable_file_is_reported(model_path, tmp_path):
     sf.write(tmp_path / "locked.wav", speechlike(1.0, SR), SR)
