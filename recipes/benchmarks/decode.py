@@ -58,7 +58,7 @@ def run_ours(rec: Recognizer, wavs: list[np.ndarray], batch_size: int, **options
     return hyps, time.perf_counter() - start
 
 
-def search_table(rec: Recognizer, wavs, refs, peers: bool, threads: int) -> list[dict]:
+def search_table(rec: Recognizer, wavs, refs, peers: bool, threads: int, peer_beams=(1,)) -> list[dict]:
     audio = sum(len(w) for w in wavs) / SR
     rows = []
 
@@ -81,7 +81,7 @@ def search_table(rec: Recognizer, wavs, refs, peers: bool, threads: int) -> list
 
         why = P.available()
         if why.get("faster-whisper") is None:
-            for beam in (1, 5):
+            for beam in peer_beams:
                 fw = P.FasterWhisper(beam_size=beam, threads=threads)
                 fw.transcribe(wavs[:2])  # warm-up
                 t = time.perf_counter()
@@ -207,6 +207,7 @@ def main() -> None:
     p.add_argument("--clips", type=int, default=200, help="clips for the search table (a fixed random sample)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-peers", action="store_true")
+    p.add_argument("--peer-beams", type=int, nargs="+", default=[1], help="faster-whisper beam sizes to run")
     p.add_argument("--long-minutes", type=float, nargs="*", default=[10, 60])
     p.add_argument("--long-args", default="--beam-size 1 --ctc-weight 0", help="decode options for the long-form runs")
     p.add_argument("--workdir", default="exp/bench/decode")
@@ -222,7 +223,7 @@ def main() -> None:
     print(f"model {args.model}; {len(wavs)} clips, {audio / 60:.1f} min of audio, {args.threads} threads")
 
     print("\n[search] same clips, every system")
-    rows = search_table(rec, wavs, refs, not args.no_peers, args.threads)
+    rows = search_table(rec, wavs, refs, not args.no_peers, args.threads, args.peer_beams)
     base = next(r for r in rows if r["setting"].startswith("greedy, batch 16"))
     print(f"\n{'system':<24}{'setting':<38}{'WER %':>7}{'RTF':>9}{'x ours greedy':>15}")
     for r in rows:
