@@ -89,37 +89,46 @@ class CTCPrefixScorer:
         return CTCState(torch.full_like(blank, NEG_INF), blank, blank.new_zeros(n),
                         torch.full((n,), -1, dtype=torch.long, device=blank.device))
 
-    def extend(self, state: CTCState, cand: Tensor) -> tuple[Tensor, CTCState]:
-        """Score candidate next tokens cand (N, C) of each hypothesis (rows grouped by utterance).
-
-        Returns log P(prefix h+c) - log P(prefix h) (N, C), and the states of all N*C extensions
-        (row n*C + j is h_n + cand[n, j]). For c = end-of-sentence the score is log P(exactly h).
-        """
+    def _start_probs(self, state: CTCState, cand: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """For candidates cand (N, C): log p(c) at every frame (N, C, T), and phi[t-1] (N, C, T),
+        the log probability that h has been emitted by frame t-1 so that c may start at frame t
+        (after a blank when c repeats h's last token)."""
         N, C = cand.shape
-        B, T, _ = self.log_probs.shape
-        utt = torch.arange(N, device=cand.device) // (N // B)  # the utterance of each hypothesis row
-        x_c = self.log_probs[utt[:, None], :, cand]  # (N, C, T): log p(c) at every frame
-        x_blank = self.log_probs[utt, :, BLANK][:, None, :]  # (N, 1, T)
-        valid = self.valid[utt]  # (N, T)
-
-        r_h = torch.logaddexp(state.r_nonblank, state.r_blank)  # (N, T): frames 0..t emit exactly h
-        # phi[t]: may the new token start at frame t+1? After h ends; after a blank if c repeats h's last token
+        utt = self._utterance_of_rows(N)
+        x_c = self.log_probs[utt[:, None], :, cand]  # (N, C, T)
+        r_h = torch.logaddexp(state.r_nonblank, state.r_blank)
         phi = torch.where((cand == state.last[:, None])[..., None], state.r_blank[:, None, :], r_h[:, None, :])
-        empty = (state.last < 0)[:, None, None]
-        phi_prev = torch.cat([torch.where(empty, 0.0, NEG_INF).expand(N, C, 1), phi[..., :-1]], -1)  # phi[t-1]
+        first = torch.where(state.last < 0, 0.0, NEG_INF)[:, None, None].expand(N, C, 1)  # the empty prefix
+        return x_c, torch.cat([first.to(phi.dtype), phi[..., :-1]], -1), utt
 
-        r_nonblank = _linear_recurrence(x_c, phi_prev)  # (N, C, T)
-        r_blank = _linear_recurrence(x_blank.expand_as(x_c), _shift(r_nonblank, NEG_INF))
-        starts = (phi_prev + x_c).masked_fill(~valid[:, None, :], NEG_INF)  # c first emitted at frame t
+    def _utterance_of_rows(self, n: int) -> Tensor:
+        B = self.log_probs.shape[0]
+        return torch.arange(n, device=self.lens.device) // (n // B)  # rows are grouped by utterance
+
+    def score(self, state: CTCState, cand: Tensor) -> Tensor:
+        """log P(prefix h+c) - log P(prefix h) for candidate next tokens cand (N, C) of each
+        hypothesis h; for c = end-of-sentence, log P(transcript is exactly h) - log P(prefix h)."""
+        x_c, phi_prev, utt = self._start_probs(state, cand)
+        starts = (phi_prev + x_c).masked_fill(~self.valid[utt][:, None, :], NEG_INF)  # c first emitted at t
         prefix = torch.logsumexp(starts, -1)  # (N, C)
         is_eos = cand == self.eos
         if is_eos.any():
-            end = r_h.gather(1, (self.lens[utt] - 1)[:, None])  # (N, 1): P(exactly h)
+            r_h = torch.logaddexp(state.r_nonblank, state.r_blank)
+            end = r_h.gather(1, (self.lens[utt] - 1)[:, None])  # (N, 1)
             prefix = torch.where(is_eos, end, prefix)
         delta = torch.where(state.prefix[:, None] == NEG_INF, NEG_INF, prefix - state.prefix[:, None])
-        new = CTCState(r_nonblank.reshape(N * C, T), r_blank.reshape(N * C, T), prefix.reshape(N * C),
-                       cand.reshape(N * C))
-        return delta.float(), new
+        return delta.float()
+
+    def advance(self, state: CTCState, rows: Tensor, tokens: Tensor) -> CTCState:
+        """The states of hypotheses rows[i] extended by tokens[i] (not end-of-sentence). Only
+        the survivors of a beam step pay for the forward recursions over all frames."""
+        parent = state.select(rows)
+        x_c, phi_prev, utt = self._start_probs(parent, tokens[:, None])
+        x_c, phi_prev = x_c[:, 0], phi_prev[:, 0]  # (N, T)
+        r_nonblank = _linear_recurrence(x_c, phi_prev)
+        r_blank = _linear_recurrence(self.log_probs[utt, :, BLANK], _shift(r_nonblank, NEG_INF))
+        prefix = torch.logsumexp((phi_prev + x_c).masked_fill(~self.valid[utt], NEG_INF), -1)
+        return CTCState(r_nonblank, r_blank, prefix, tokens)
 
 
 @dataclass

@@ -143,8 +143,7 @@ def beam_search(
                           torch.full_like(tokens[:, :1], SOS_EOS)], 1)  # (nK, C)
         cand_score = logp.gather(1, cand)
         if scorer is not None:
-            ctc_delta, extended = scorer.extend(ctc_state, cand)
-            cand_score = (1 - ctc_weight) * cand_score + ctc_weight * ctc_delta
+            cand_score = (1 - ctc_weight) * cand_score + ctc_weight * scorer.score(ctc_state, cand)
         Cn = cand.shape[1]
         total = (scores.view(-1, 1) + cand_score).view(n, K * Cn)
         top_score, top = total.topk(min(2 * K, K * Cn), -1)  # (n, 2K): enough for K that do not end
@@ -165,9 +164,8 @@ def beam_search(
         order = torch.argsort(ends.int(), dim=1, stable=True)[:, :K]
         scores = top_score.gather(1, order)
         rows = parent.gather(1, order).view(-1)
-        tokens = torch.cat([tokens[rows], top_tok.gather(1, order).view(-1, 1)], 1)
-        if scorer is not None:
-            ctc_state = extended.select(rows * Cn + (top % Cn).gather(1, order).view(-1))
+        new_tok = top_tok.gather(1, order).view(-1)
+        tokens = torch.cat([tokens[rows], new_tok[:, None]], 1)
 
         # an utterance is done when no live hypothesis can beat its n-th best finished one
         best_live = scores.max(1).values / (limits + 1).float() ** length_penalty
@@ -179,10 +177,11 @@ def beam_search(
         keep = torch.nonzero(~done).flatten()
         live_rows = (keep[:, None] * K + torch.arange(K, device=device)).view(-1)
         tokens, scores = tokens[live_rows], scores[keep]
+        rows = rows.view(n, K)[keep].view(-1)  # parents of the hypotheses that carry on
         if cache is not None:
-            cache.reorder(rows.view(n, K)[keep].view(-1), keep if keep.numel() < n else None)
-        if scorer is not None:
-            ctc_state = ctc_state.select(live_rows)
+            cache.reorder(rows, keep if keep.numel() < n else None)
+        if scorer is not None and keep.numel() > 0:
             scorer.select_utterances(keep)
+            ctc_state = scorer.advance(ctc_state, rows, new_tok.view(n, K)[keep].view(-1))
         utts, memory, mem_lens, limits = utts[keep], memory[keep], mem_lens[keep], limits[keep]
     return [sorted(h, key=lambda h: -h.score)[:n_best] for h in finished]

@@ -61,8 +61,8 @@ def test_ctc_prefix_scores_match_brute_force():
     scorer = CTCPrefixScorer(logits, lens, eos=EOS)
     state = scorer.initial_state(1)
     cand = torch.tensor([[2, 3, EOS], [2, 3, EOS]])
-    for prefix_len in range(3):  # extend with 2, then 2 (a repeat), then 3
-        delta, extended = scorer.extend(state, cand)
+    for prefix_len in range(3):  # extend with 2, then 2 again (a repeat)
+        delta = scorer.score(state, cand)
         for b in range(2):
             lp = logits[b, : lens[b]].double().log_softmax(-1)
             prefix = [2] * prefix_len
@@ -71,7 +71,7 @@ def test_ctc_prefix_scores_match_brute_force():
                 expected = brute_force(lp, prefix + [c], False) - base
                 assert float(delta[b, j]) == (pytest.approx(expected, abs=1e-5) if math.isfinite(expected) else expected)
             assert float(delta[b, 2]) == pytest.approx(brute_force(lp, prefix, True) - base, abs=1e-5)
-        state = extended.select(torch.tensor([0, 3]))  # each utterance takes candidate 2
+        state = scorer.advance(state, torch.tensor([0, 1]), torch.tensor([2, 2]))  # both utterances take token 2
 
 
 def test_ctc_greedy_merges_repeats_and_drops_blanks():
