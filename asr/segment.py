@@ -97,7 +97,7 @@ class Segmenter:
     max_segment: float = 20.0  # seconds; keep near the longest utterances the model was trained on
     min_segment: float = 2.0  # no cut before this
     min_pause: float = 0.2  # a pause at least this long is a place to cut
-    sentence_pause: float = 0.3  # ... and one this long ends a segment as soon as it may
+    sentence_pause: float = 0.5  # ... and one this long ends a segment as soon as it may (sentences)
     overlap: float = 2.0  # shared by two segments cut where there is no pause
     margin_db: float = 6.0
 

@@ -50,7 +50,7 @@ def test_segments_are_cut_in_pauses_and_tile_the_audio():
         assert any(a <= cut <= b for a, b in gaps), cut
     for s in segments:  # ... at the first sentence-long pause once the segment is min_segment long
         a, b = round((s.start + 3.1) * SR), round(s.end * SR) - SR // 10
-        assert not any(a <= g0 and g1 <= b and g1 - g0 >= 0.35 * SR for g0, g1 in gaps), s.start
+        assert not any(a <= g0 and g1 <= b and g1 - g0 >= 0.55 * SR for g0, g1 in gaps), s.start
 
 
 def test_no_pause_falls_back_to_overlapping_windows():
