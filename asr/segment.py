@@ -101,10 +101,11 @@ class Segmenter:
     overlap: float = 2.0  # shared by two segments cut where there is no pause
     margin_db: float = 6.0
 
-    def cut(self, window: np.ndarray) -> tuple[int, int]:
+    def cut(self, window: np.ndarray, sentences_only: bool = False) -> tuple[int, int]:
         """Where to end a segment starting at window[0] (sample index), and where the next one
         starts: the middle of the first sentence-long pause in range, else of the longest
-        pause in range, else max_segment with an overlap."""
+        pause in range, else max_segment with an overlap. With `sentences_only` (the end of a
+        recording, where nothing forces a cut) only a sentence-long pause counts."""
         speech = speech_frames(frame_energy_db(window, self.sample_rate), self.margin_db)
         lo, hi = self.min_segment / HOP, self.max_segment / HOP
         best = None  # (pause length, middle frame)
@@ -115,7 +116,7 @@ class Segmenter:
             if e - s >= self.sentence_pause / HOP:
                 best = (e - s, mid)
                 break
-            if best is None or e - s >= best[0]:
+            if not sentences_only and (best is None or e - s >= best[0]):
                 best = (e - s, mid)
         if best is not None:
             at = min(len(window), round(best[1] * HOP * self.sample_rate) + int(FRAME * self.sample_rate) // 2)
@@ -136,7 +137,7 @@ class Segmenter:
                 overlap = after
                 buf, start = buf[nxt:], start + nxt
         while len(buf) > self.min_segment * self.sample_rate:  # the rest: cut at pauses only
-            end, nxt = self.cut(buf)
+            end, nxt = self.cut(buf, sentences_only=True)
             if end != nxt or end >= len(buf):
                 break
             yield Segment(start / self.sample_rate, buf[:end], self.sample_rate, overlap)

@@ -167,3 +167,14 @@ def test_writers_write_one_file_per_input_with_unique_names(tmp_path):
             w.write(x)
     rows = [json.loads(line) for line in (tmp_path / "x.jsonl").read_text().splitlines()]
     assert [row["error"] for row in rows] == [None, "file is empty (0 bytes)"]
+
+
+def test_a_clip_shorter_than_max_segment_is_cut_only_at_sentence_pauses():
+    rng = np.random.default_rng(4)
+    burst = lambda s: (0.2 * rng.standard_normal(int(s * SR))).astype(np.float32)  # noqa: E731
+    quiet = lambda s: np.zeros(int(s * SR), np.float32)  # noqa: E731
+    clip = np.concatenate([burst(1.5), quiet(0.25), burst(1.5), quiet(0.25), burst(1.5)])
+    assert len(list(Segmenter(SR, max_segment=20.0).segments([clip]))) == 1  # commas stay inside
+    two = np.concatenate([clip, quiet(0.8), clip])
+    segs = list(Segmenter(SR, max_segment=20.0).segments([two]))
+    assert len(segs) == 2 and 5.0 < segs[1].start < 5.8  # cut in the sentence pause
