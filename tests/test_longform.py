@@ -171,7 +171,10 @@ def test_writers_write_one_file_per_input_with_unique_names(tmp_path):
 
 def test_a_clip_shorter_than_max_segment_is_cut_only_at_sentence_pauses():
     rng = np.random.default_rng(4)
-    burst = lambda s: (0.2 * rng.standard_normal(int(s * SR))).astype(np.float32)  # noqa: E731
+    def burst(seconds):  # syllable-like: loud and soft by turns
+        t = np.arange(int(seconds * SR)) / SR
+        return (0.2 * np.abs(np.sin(2 * np.pi * 3 * t)) * rng.standard_normal(len(t))).astype(np.float32)
+
     quiet = lambda s: np.zeros(int(s * SR), np.float32)  # noqa: E731
     clip = np.concatenate([burst(1.5), quiet(0.25), burst(1.5), quiet(0.25), burst(1.5)])
     assert len(list(Segmenter(SR, max_segment=20.0).segments([clip]))) == 1  # commas stay inside
