@@ -139,7 +139,7 @@ def run_uncached(rec: Recognizer, wavs, batch_size):
 
 def build_long(entries: list[dict], minutes: float, path: Path, seed: int = 0, gaps=(0.3, 1.0)) -> list[dict]:
     """Concatenate utterances (repeating the list as needed) with pauses into one file; returns
-    the utterances with their start/end times in it."""
+    the utterances with their start/end times in it (and their audio paths)."""
     rng = random.Random(seed)
     placed, t = [], 0.0
     with sf.SoundFile(path, "w", SR, 1, subtype="PCM_16") as f:
@@ -149,7 +149,7 @@ def build_long(entries: list[dict], minutes: float, path: Path, seed: int = 0, g
                 gap = np.zeros(int(rng.uniform(*gaps) * SR), np.float32)
                 f.write(wav)
                 f.write(gap)
-                placed.append({"text": normalize(e["text"]), "start": t, "end": t + len(wav) / SR})
+                placed.append({"text": normalize(e["text"]), "audio": e["audio"], "start": t, "end": t + len(wav) / SR})
                 t += (len(wav) + len(gap)) / SR
                 if t >= minutes * 60:
                     break
@@ -191,12 +191,19 @@ def long_form(model: str, entries: list[dict], minutes: list[float], workdir: Pa
         seams = [s["start"] for s in res["segments"][1:]]
         inside = sum(any(u["start"] + 0.05 < x < u["end"] - 0.05 for u in placed) for x in seams)
         total = placed[-1]["end"]
+        # word-list check: the long transcript against the clips' own transcripts, in file order
+        expected = " ".join(hyps[u["audio"]] for u in placed)
+        o = jiwer.process_words(expected, res["text"])
         rows.append({"input": f"{mins:g}-minute file", "audio_min": total / 60, "rtf": m["seconds"] / total,
                      "peak_rss_mb": m["peak_rss_mb"], "wer": wer([" ".join(u["text"] for u in placed)], [res["text"]]),
-                     "seams": len(seams), "seams_in_speech": inside})
+                     "seams": len(seams), "seams_in_speech": inside,
+                     "vs_clips": {"words": len(expected.split()), "sub": o.substitutions, "del": o.deletions,
+                                  "ins": o.insertions}})
         r = rows[-1]
         print(f"  {r['input']}: RTF {r['rtf']:.4f}  RSS {r['peak_rss_mb']:.0f} MB  WER {r['wer']:.2f}  "
-              f"seams {r['seams']} (inside an utterance: {inside})", flush=True)
+              f"seams {r['seams']} (inside an utterance: {inside}); against the clips' transcripts "
+              f"({len(expected.split())} words): {o.substitutions} substituted, {o.deletions} missing, "
+              f"{o.insertions} extra", flush=True)
     return rows
 
 
@@ -211,6 +218,7 @@ def main() -> None:
     p.add_argument("--long-minutes", type=float, nargs="*", default=[10, 60])
     p.add_argument("--long-args", default="--beam-size 1 --ctc-weight 0", help="decode options for the long-form runs")
     p.add_argument("--workdir", default="exp/bench/decode")
+    p.add_argument("--only-long", action="store_true", help="skip the search and KV-cache tables")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -222,17 +230,19 @@ def main() -> None:
     audio = sum(len(w) for w in wavs) / SR
     print(f"model {args.model}; {len(wavs)} clips, {audio / 60:.1f} min of audio, {args.threads} threads")
 
-    print("\n[search] same clips, every system")
-    rows = search_table(rec, wavs, refs, not args.no_peers, args.threads, args.peer_beams)
-    base = next(r for r in rows if r["setting"].startswith("greedy, batch 16"))
-    print(f"\n{'system':<24}{'setting':<38}{'WER %':>7}{'RTF':>9}{'x ours greedy':>15}")
-    for r in rows:
-        print(f"{r['system']:<24}{r['setting']:<38}{r['wer']:>7.2f}{r['rtf']:>9.4f}{r['seconds'] / base['seconds']:>15.2f}")
+    rows, c = [], {}
+    if not args.only_long:
+        print("\n[search] same clips, every system")
+        rows = search_table(rec, wavs, refs, not args.no_peers, args.threads, args.peer_beams)
+        base = next(r for r in rows if r["setting"].startswith("greedy, batch 16"))
+        print(f"\n{'system':<24}{'setting':<38}{'WER %':>7}{'RTF':>9}{'x ours greedy':>15}")
+        for r in rows:
+            print(f"{r['system']:<24}{r['setting']:<38}{r['wer']:>7.2f}{r['rtf']:>9.4f}{r['seconds'] / base['seconds']:>15.2f}")
 
-    print("\n[KV cache] greedy, outputs of 100+ characters")
-    c = cache_table(rec, [load_audio(e["audio"]) for e in entries], [normalize(e["text"]) for e in entries])
-    print(f"{c['clips']} clips, mean output {c['mean_output_tokens']:.0f} tokens: cached {c['cached_s']:.1f} s, "
-          f"recomputed {c['uncached_s']:.1f} s, speedup {c['speedup']:.2f}x, identical outputs {c['identical']}/{c['clips']}")
+        print("\n[KV cache] greedy, outputs of 100+ characters")
+        c = cache_table(rec, [load_audio(e["audio"]) for e in entries], [normalize(e["text"]) for e in entries])
+        print(f"{c['clips']} clips, mean output {c['mean_output_tokens']:.0f} tokens: cached {c['cached_s']:.1f} s, "
+              f"recomputed {c['uncached_s']:.1f} s, speedup {c['speedup']:.2f}x, identical outputs {c['identical']}/{c['clips']}")
 
     long_rows = []
     if args.long_minutes:
