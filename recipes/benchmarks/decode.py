@@ -241,8 +241,11 @@ def main() -> None:
 
         print("\n[KV cache] greedy, outputs of 100+ characters")
         c = cache_table(rec, [load_audio(e["audio"]) for e in entries], [normalize(e["text"]) for e in entries])
-        print(f"{c['clips']} clips, mean output {c['mean_output_tokens']:.0f} tokens: cached {c['cached_s']:.1f} s, "
-              f"recomputed {c['uncached_s']:.1f} s, speedup {c['speedup']:.2f}x, identical outputs {c['identical']}/{c['clips']}")
+        if not c["clips"]:
+            print("no test clip has 100+ characters: skipped")
+        else:
+            print(f"{c['clips']} clips, mean output {c['mean_output_tokens']:.0f} tokens: cached {c['cached_s']:.1f} s, "
+                  f"recomputed {c['uncached_s']:.1f} s, speedup {c['speedup']:.2f}x, identical outputs {c['identical']}/{c['clips']}")
 
     long_rows = []
     if args.long_minutes:
