@@ -108,20 +108,21 @@ class Recognizer(nn.Module):
         return replace(d, ctc_weight=self.cfg.optim.ctc_weight if d.ctc_weight is None else d.ctc_weight)
 
     @torch.no_grad()
-    def search(self, memory: Tensor, mem_lens: Tensor, ctc_logits: Tensor, **options) -> list[list["Decoded"]]:
+    def search(self, memory: Tensor, mem_lens: Tensor, ctc_logits: Tensor, use_cache: bool = True,
+               **options) -> list[list["Decoded"]]:
         """Encoder output (B, T', D), lengths and CTC logits -> for each utterance its n best
         transcripts, best first. Greedy when beam_size is 1 and CTC is not weighted in."""
         d = self.decode_settings(**options)
         ctc_weight = d.ctc_weight
         limits = ctc_length_limits(ctc_logits, mem_lens) if d.ctc_length_guard else None
         if d.beam_size == 1 and ctc_weight == 0:
-            ids = greedy_search(self.model, memory, mem_lens, d.max_len_ratio, max_lens=limits)
+            ids = greedy_search(self.model, memory, mem_lens, d.max_len_ratio, use_cache, limits)
             if d.ctc_length_guard:  # cut loops the CTC path does not support
                 ids = [trim_repetitions(seq, ref) for seq, ref in zip(ids, ctc_greedy(ctc_logits, mem_lens))]
             hyps = [[Hypothesis(seq, float("nan"), float("nan"))] for seq in ids]
         else:
             hyps = beam_search(self.model, memory, mem_lens, ctc_logits, d.beam_size, ctc_weight, d.length_penalty,
-                               d.max_len_ratio, limits, d.n_best)
+                               d.max_len_ratio, limits, d.n_best, use_cache)
         return [[Decoded(self.tokenizer.decode(h.tokens), h.tokens, h.score, h.log_prob) for h in nbest]
                 for nbest in hyps]
 

@@ -25,8 +25,6 @@ import soundfile as sf
 import torch
 
 from asr.audio import load_audio
-from asr.ctc import ctc_greedy, ctc_length_limits
-from asr.decoding import greedy_search, trim_repetitions
 from asr.data import read_manifest
 from asr.recognizer import Recognizer
 from asr.text import normalize
@@ -70,7 +68,7 @@ def search_table(rec: Recognizer, wavs, refs, peers: bool, threads: int, peer_be
     greedy = dict(beam_size=1, ctc_weight=0.0)
     run_ours(rec, wavs[:16], 16, **greedy)  # warm-up: first calls allocate
     add("asr (ours)", "greedy, batch 16, KV cache", *run_ours(rec, wavs, 16, **greedy))
-    add("asr (ours)", "greedy, batch 16, no KV cache", *run_uncached(rec, wavs, 16))
+    add("asr (ours)", "greedy, batch 16, no KV cache", *run_ours(rec, wavs, 16, use_cache=False, **greedy))
     add("asr (ours)", "greedy, one at a time", *run_ours(rec, wavs, 1, **greedy))
     add("asr (ours)", "beam 5, batch 16", *run_ours(rec, wavs, 16, beam_size=5, ctc_weight=0.0))
     add("asr (ours)", f"beam 5 + CTC {rec.cfg.optim.ctc_weight}, batch 16", *run_ours(rec, wavs, 16, beam_size=5))
@@ -107,31 +105,11 @@ def cache_table(rec: Recognizer, wavs, refs, min_chars: int = 100) -> dict:
     greedy = dict(beam_size=1, ctc_weight=0.0)
     run_ours(rec, w[:4], 16, **greedy)
     cached, t_cached = run_ours(rec, w, 16, **greedy)
-    uncached, t_uncached = run_uncached(rec, w, 16)
+    uncached, t_uncached = run_ours(rec, w, 16, use_cache=False, **greedy)
     tokens = [len(rec.tokenizer.encode(h)) for h in cached]
     return {"clips": len(w), "mean_output_tokens": float(np.mean(tokens)) if tokens else 0.0,
             "cached_s": t_cached, "uncached_s": t_uncached, "speedup": t_uncached / max(t_cached, 1e-9),
             "identical": sum(a == b for a, b in zip(cached, uncached))}
-
-
-def run_uncached(rec: Recognizer, wavs, batch_size):
-    """Greedy exactly as Recognizer.search does it, but recomputing the whole prefix each step."""
-    hyps = [""] * len(wavs)
-    start = time.perf_counter()
-    d = rec.cfg.decode
-    for idx in batches(len(wavs), wavs, batch_size):
-        lens = torch.tensor([len(wavs[i]) for i in idx])
-        x = torch.zeros(len(idx), int(lens.max()))
-        for j, i in enumerate(idx):
-            x[j, : len(wavs[i])] = torch.from_numpy(wavs[i])
-        memory, mem_lens, ctc = rec.encode(x, lens)
-        limits = ctc_length_limits(ctc, mem_lens) if d.ctc_length_guard else None
-        ids = greedy_search(rec.model, memory, mem_lens, d.max_len_ratio, use_cache=False, max_lens=limits)
-        if d.ctc_length_guard:
-            ids = [trim_repetitions(s, r) for s, r in zip(ids, ctc_greedy(ctc, mem_lens))]
-        for i, seq in zip(idx, ids):
-            hyps[i] = rec.tokenizer.decode(seq)
-    return hyps, time.perf_counter() - start
 
 
 # --------------------------------------------------------------------------- long recordings
