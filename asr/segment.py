@@ -10,7 +10,8 @@ here" for silence or steady noise, so those are never decoded (and nothing is in
 at the first pause of at least `sentence_pause` seconds once a segment is `min_segment` long,
 else in the longest pause before `max_segment`. A stretch with no pause at all is cut at
 `max_segment`, and the next segment starts `overlap` seconds earlier; `stitch` then keeps each
-word from the side that holds the middle of the overlap, by the words' times.
+word from the side that holds the middle of the overlap, by the words' times. Each segment is
+trimmed to its speech plus `pad` seconds of silence on either side, the edges of a training clip.
 """
 
 from __future__ import annotations
@@ -95,11 +96,12 @@ def pauses(speech: np.ndarray, min_frames: int) -> list[tuple[int, int]]:
 class Segmenter:
     sample_rate: int = 16000
     max_segment: float = 20.0  # seconds; keep near the longest utterances the model was trained on
-    min_segment: float = 2.0  # no cut before this
+    min_segment: float = 0.5  # no cut before this
     min_pause: float = 0.2  # a pause at least this long is a place to cut
     sentence_pause: float = 0.5  # ... and one this long ends a segment as soon as it may (sentences)
     overlap: float = 2.0  # shared by two segments cut where there is no pause
     margin_db: float = 6.0
+    pad: float = 0.15  # silence kept before the first and after the last speech frame, as in training clips
 
     def cut(self, window: np.ndarray, sentences_only: bool = False) -> tuple[int, int]:
         """Where to end a segment starting at window[0] (sample index), and where the next one
@@ -133,18 +135,38 @@ class Segmenter:
             while len(buf) > limit:
                 end, nxt = self.cut(buf[:limit])
                 after = (end - nxt) / self.sample_rate
-                yield Segment(start / self.sample_rate, buf[:end], self.sample_rate, overlap, after)
+                yield self.trimmed(Segment(start / self.sample_rate, buf[:end], self.sample_rate, overlap, after), buf[:limit])
                 overlap = after
                 buf, start = buf[nxt:], start + nxt
         while len(buf) > self.min_segment * self.sample_rate:  # the rest: cut at pauses only
             end, nxt = self.cut(buf, sentences_only=True)
             if end != nxt or end >= len(buf):
                 break
-            yield Segment(start / self.sample_rate, buf[:end], self.sample_rate, overlap)
+            yield self.trimmed(Segment(start / self.sample_rate, buf[:end], self.sample_rate, overlap), buf)
             overlap = 0.0
             buf, start = buf[end:], start + end
         if len(buf) or start == 0:
-            yield Segment(start / self.sample_rate, buf, self.sample_rate, overlap)
+            yield self.trimmed(Segment(start / self.sample_rate, buf, self.sample_rate, overlap), buf)
+
+    def trimmed(self, seg: Segment, window: np.ndarray) -> Segment:
+        """The segment without the silence beyond `pad` before its first and after its last
+        speech frame, so a model trained on clips sees the edges it learned (a cut in the middle
+        of a long pause would otherwise hand it half a second of silence or more). Speech is told
+        from pauses against the quiet floor of `window` (the audio the cut was chosen in, which
+        starts where the segment does), not of the segment alone, which may be almost all speech.
+        A side shared with a neighbour (an overlap cut, in speech) is left as it is; so is a
+        segment with no speech, which the caller skips."""
+        speech = speech_frames(frame_energy_db(window, self.sample_rate), self.margin_db)
+        n_frames = max(1, (len(seg.samples) - int(FRAME * self.sample_rate)) // int(HOP * self.sample_rate) + 1)
+        idx = np.nonzero(speech[:n_frames])[0]
+        if len(idx) == 0:
+            return seg
+        pad = round(self.pad * self.sample_rate)
+        a = 0 if seg.overlap else max(0, round(idx[0] * HOP * self.sample_rate) - pad)
+        b = len(seg.samples)
+        if not seg.overlap_after:
+            b = min(b, round((idx[-1] * HOP + FRAME) * self.sample_rate) + pad)
+        return Segment(seg.start + a / self.sample_rate, seg.samples[a:b], self.sample_rate, seg.overlap, seg.overlap_after)
 
 
 def stitch(pieces: list[SegmentText]) -> list[SegmentText]:

@@ -36,19 +36,29 @@ def blocks_of(wav, size):
     return (wav[i : i + size] for i in range(0, len(wav), size))
 
 
-def test_segments_are_cut_in_pauses_and_tile_the_audio():
+def test_segments_are_cut_in_pauses_cover_all_speech_and_keep_only_a_pad_of_silence():
     wav, gaps = bursts(np.random.default_rng(0), 180)
-    seg = Segmenter(SR, max_segment=12.0, min_segment=3.0)
+    seg = Segmenter(SR, max_segment=12.0, min_segment=3.0, pad=0.15)
     segments = list(seg.segments(blocks_of(wav, 7 * SR + 123)))  # blocks unrelated to segment sizes
     assert len(segments) > 10
     assert all(len(s.samples) <= 12 * SR for s in segments)
     assert all(s.overlap == 0 for s in segments)  # there was always a pause to use
-    np.testing.assert_array_equal(np.concatenate([s.samples for s in segments]), wav)
-    starts = [round(s.start * SR) for s in segments]
-    assert starts == list(np.cumsum([0] + [len(s.samples) for s in segments[:-1]]))
-    for cut in starts[1:]:  # every cut is inside a pause, not in a burst
-        assert any(a <= cut <= b for a, b in gaps), cut
-    for s in segments:  # ... at the first sentence-long pause once the segment is min_segment long
+    spans = [(round(s.start * SR), round(s.start * SR) + len(s.samples)) for s in segments]
+    for s, (a, b) in zip(segments, spans):  # each segment is the recording's own samples
+        np.testing.assert_array_equal(s.samples, wav[a:b])
+    assert all(b0 <= a1 for (_, b0), (a1, _) in zip(spans, spans[1:]))  # in order, disjoint
+    kept = np.zeros(len(wav), bool)
+    for a, b in spans:
+        kept[a:b] = True
+    in_pause = np.zeros(len(wav), bool)
+    for g0, g1 in gaps:
+        in_pause[g0:g1] = True
+    assert kept[~in_pause].all()  # no speech sample is left out
+    spans = [(a, b) for a, b in spans if not in_pause[a:b].all()]  # (a tail of silence is skipped later)
+    for (_, b0), (a1, _) in zip(spans, spans[1:]):  # every cut is inside a pause ...
+        g0, g1 = next((g0, g1) for g0, g1 in gaps if g0 <= b0 and a1 <= g1)
+        assert (b0 - g0) + (g1 - a1) <= 2 * (0.15 + 0.04) * SR  # ... keeping a pad (+ a frame) of it each side
+    for s in segments:  # ... the first sentence-long pause once the segment is min_segment long
         a, b = round((s.start + 3.1) * SR), round(s.end * SR) - SR // 10
         assert not any(a <= g0 and g1 <= b and g1 - g0 >= 0.55 * SR for g0, g1 in gaps), s.start
 
@@ -181,3 +191,8 @@ def test_a_clip_shorter_than_max_segment_is_cut_only_at_sentence_pauses():
     two = np.concatenate([clip, quiet(0.8), clip])
     segs = list(Segmenter(SR, max_segment=20.0).segments([two]))
     assert len(segs) == 2 and 5.0 < segs[1].start < 5.8  # cut in the sentence pause
+    short = np.concatenate([quiet(0.5), burst(0.8), quiet(0.7), burst(0.8), quiet(0.5)])  # two one-word commands
+    segs = list(Segmenter(SR, max_segment=20.0, pad=0.15).segments([short]))
+    assert len(segs) == 2  # each its own segment, as in training ...
+    assert [round(s.start, 2) for s in segs] == pytest.approx([0.35, 2.0 - 0.15], abs=0.03)  # ... with 0.15 s of silence each side
+    assert [round(s.end, 2) for s in segs] == pytest.approx([1.3 + 0.15, 2.8 + 0.15], abs=0.04)

@@ -27,6 +27,7 @@ import torch
 from asr.audio import load_audio
 from asr.data import read_manifest
 from asr.recognizer import Recognizer
+from asr.segment import FRAME, HOP, frame_energy_db, speech_frames
 from asr.text import normalize
 
 HERE = Path(__file__).resolve().parent
@@ -117,7 +118,8 @@ def cache_table(rec: Recognizer, wavs, refs, min_chars: int = 100) -> dict:
 
 def build_long(entries: list[dict], minutes: float, path: Path, seed: int = 0, gaps=(0.3, 1.0)) -> list[dict]:
     """Concatenate utterances (repeating the list as needed) with pauses into one file; returns
-    the utterances with their start/end times in it (and their audio paths)."""
+    the utterances with their start/end times in it (and their audio paths), and where their
+    speech starts and ends (a clip's own leading and trailing silence excluded)."""
     rng = random.Random(seed)
     placed, t = [], 0.0
     with sf.SoundFile(path, "w", SR, 1, subtype="PCM_16") as f:
@@ -127,7 +129,10 @@ def build_long(entries: list[dict], minutes: float, path: Path, seed: int = 0, g
                 gap = np.zeros(int(rng.uniform(*gaps) * SR), np.float32)
                 f.write(wav)
                 f.write(gap)
-                placed.append({"text": normalize(e["text"]), "audio": e["audio"], "start": t, "end": t + len(wav) / SR})
+                idx = np.nonzero(speech_frames(frame_energy_db(wav, SR)))[0]
+                a, b = (idx[0] * HOP, idx[-1] * HOP + FRAME) if len(idx) else (0.0, len(wav) / SR)
+                placed.append({"text": normalize(e["text"]), "audio": e["audio"], "start": t, "end": t + len(wav) / SR,
+                               "speech": (t + a, t + b)})
                 t += (len(wav) + len(gap)) / SR
                 if t >= minutes * 60:
                     break
@@ -166,23 +171,45 @@ def long_form(model: str, entries: list[dict], minutes: list[float], workdir: Pa
         placed = build_long(entries, mins, path)
         m = transcribe_measured(model, [str(path)], workdir / f"long_{mins:g}min.jsonl", extra)
         res = json.loads((workdir / f"long_{mins:g}min.jsonl").read_text())
-        seams = [s["start"] for s in res["segments"][1:]]
-        inside = sum(any(u["start"] + 0.05 < x < u["end"] - 0.05 for u in placed) for x in seams)
+        segs = res["segments"]
+        # a seam: the middle of the gap between two segments (of the shared stretch, for an overlap cut)
+        seams = [b["start"] + b["overlap"] / 2 if b["overlap"] else (a["end"] + b["start"]) / 2 for a, b in zip(segs, segs[1:])]
+        inside = sum(any(u["speech"][0] < x < u["speech"][1] for u in placed) for x in seams)
         total = placed[-1]["end"]
-        # word-list check: the long transcript against the clips' own transcripts, in file order
-        expected = " ".join(hyps[u["audio"]] for u in placed)
-        o = jiwer.process_words(expected, res["text"])
+        check = word_list_check([hyps[u["audio"]] for u in placed], res["text"])
         rows.append({"input": f"{mins:g}-minute file", "audio_min": total / 60, "rtf": m["seconds"] / total,
                      "peak_rss_mb": m["peak_rss_mb"], "wer": wer([" ".join(u["text"] for u in placed)], [res["text"]]),
-                     "seams": len(seams), "seams_in_speech": inside,
-                     "vs_clips": {"words": len(expected.split()), "sub": o.substitutions, "del": o.deletions,
-                                  "ins": o.insertions}})
-        r = rows[-1]
+                     "seams": len(seams), "seams_in_speech": inside, "vs_clips": check})
+        r, c = rows[-1], check
         print(f"  {r['input']}: RTF {r['rtf']:.4f}  RSS {r['peak_rss_mb']:.0f} MB  WER {r['wer']:.2f}  "
-              f"seams {r['seams']} (inside an utterance: {inside}); against the clips' transcripts "
-              f"({len(expected.split())} words): {o.substitutions} substituted, {o.deletions} missing, "
-              f"{o.insertions} extra", flush=True)
+              f"seams {r['seams']} (inside an utterance's speech: {inside})\n"
+              f"  word-list check against the clips' own transcripts ({c['words']} words, {c['edge_words']} of them "
+              f"first or last of an utterance): {c['sub']} substituted, {c['del']} missing, {c['ins']} extra; "
+              f"missing at utterance edges {c['del_edge']}/{c['edge_words']}, in the middle "
+              f"{c['del'] - c['del_edge']}/{c['words'] - c['edge_words']}; extra between utterances {c['ins_between']}",
+              flush=True)
     return rows
+
+
+def word_list_check(clip_texts: list[str], long_text: str) -> dict:
+    """The long file's transcript against its clips' own transcripts in order: the model's own
+    errors cancel, so what differs comes from segmenting. Missing and extra words are split by
+    where they fall: at an utterance's first or last word (where seams are) or inside one."""
+    words, edge = [], []
+    for text in clip_texts:
+        w = text.split()
+        words += w
+        edge += [i == 0 or i == len(w) - 1 for i in range(len(w))]
+    first = set(np.cumsum([0] + [len(t.split()) for t in clip_texts])[:-1].tolist())  # word index starting an utterance
+    o = jiwer.process_words(" ".join(words), long_text)
+    del_edge = ins_between = 0
+    for ch in o.alignments[0]:
+        if ch.type == "delete":
+            del_edge += sum(edge[ch.ref_start_idx : ch.ref_end_idx])
+        elif ch.type == "insert":
+            ins_between += (ch.ref_start_idx in first or ch.ref_start_idx == len(words)) * (ch.hyp_end_idx - ch.hyp_start_idx)
+    return {"words": len(words), "edge_words": sum(edge), "sub": o.substitutions, "del": o.deletions,
+            "ins": o.insertions, "del_edge": del_edge, "ins_between": ins_between}
 
 
 def main() -> None:
