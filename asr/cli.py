@@ -24,7 +24,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate, format_summary, format_table
     from .recognizer import Recognizer
 
-    rec = Recognizer.load(args.model, args.device)
+    rec = Recognizer.load(args.model, args.device).use_lm(args.lm)
     summaries = {}
     for manifest in args.manifests:
         name = Path(manifest).stem
@@ -37,9 +37,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
+    from .recognizer import Recognizer
     from .transcribe import transcribe
 
-    results, failed = transcribe(args.model, args.paths, args.output, args.format, args.batch_size, args.device,
+    rec = Recognizer.load(args.model, args.device).use_lm(args.lm)
+    results, failed = transcribe(rec, args.paths, args.output, args.format, args.batch_size, args.device,
                                  args.word_timestamps, **decode_options(args))
     if not results:
         print("no audio files found", file=sys.stderr)
@@ -71,16 +73,31 @@ def cmd_average(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lm(args: argparse.Namespace) -> int:
+    from .lm import read_texts, train_lm
+    from .recognizer import Recognizer
+
+    tokenizer = Recognizer.load(args.model).tokenizer
+    texts = read_texts(args.texts)
+    lm = train_lm(tokenizer, texts, args.order)
+    lm.save_arpa(args.output, tokenizer)
+    print(f"{args.order}-gram LM over the model's {tokenizer.kind} tokens from {len(texts)} sentences "
+          f"({len(lm.logp)} n-grams) -> {args.output}")
+    return 0
+
+
 def add_decode_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("decoding (defaults: the model's decode config)")
     g.add_argument("--beam-size", type=int, help="1 = greedy")
     g.add_argument("--ctc-weight", type=float, help="weight of CTC prefix scores in beam search (0 = attention only)")
     g.add_argument("--length-penalty", type=float, help="rank by log prob / length ** this")
     g.add_argument("--n-best", type=int, help="keep this many hypotheses per segment (json/jsonl: alternatives)")
+    g.add_argument("--lm", help="n-gram LM (ARPA over the model's tokens, from `asr lm`) fused into beam search")
+    g.add_argument("--lm-weight", type=float, help="weight of the LM's log probabilities (default: decode.lm_weight)")
 
 
 def decode_options(args: argparse.Namespace) -> dict:
-    opts = {k: getattr(args, k, None) for k in ("beam_size", "ctc_weight", "length_penalty", "n_best", "max_segment")}
+    opts = {k: getattr(args, k, None) for k in ("beam_size", "ctc_weight", "length_penalty", "n_best", "max_segment", "lm_weight")}
     return {k: v for k, v in opts.items() if v is not None}
 
 
@@ -115,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default="cpu")
     add_decode_options(r)
     r.set_defaults(func=cmd_transcribe)
+
+    lm = sub.add_parser("lm", help="train an n-gram LM over a model's tokens (for --lm in evaluate/transcribe)")
+    lm.add_argument("-m", "--model", required=True, help="exported model file: its tokenizer is used")
+    lm.add_argument("texts", nargs="+", help="JSONL manifests (their \"text\") or text files (a sentence a line)")
+    lm.add_argument("-o", "--output", required=True, help="ARPA file to write")
+    lm.add_argument("--order", type=int, default=4)
+    lm.set_defaults(func=cmd_lm)
 
     x = sub.add_parser("export", help="Lightning checkpoint -> plain model file")
     x.add_argument("checkpoint")

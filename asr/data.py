@@ -148,14 +148,12 @@ class DurationBatchSampler(Sampler[list[int]]):
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
         self.skip = 0
+        self._count: int | None = None  # batches per epoch
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def batches(self) -> list[list[int]]:
-        rng = random.Random(self.seed * 1000003 + self.epoch)
-        keys = [d * (1 + 0.1 * (rng.random() - 0.5)) if self.shuffle else d for d in self.durations]
-        order = sorted(range(len(keys)), key=keys.__getitem__)
+    def _fill(self, order: list[int]) -> list[list[int]]:
         batches, cur, longest = [], [], 0.0
         for i in order:
             frames = self.durations[i] * FRAMES_PER_SECOND
@@ -166,8 +164,28 @@ class DurationBatchSampler(Sampler[list[int]]):
             longest = max(longest, frames)
         if cur:
             batches.append(cur)
+        return batches
+
+    def _epoch_batches(self, epoch: int) -> tuple[list[list[int]], random.Random]:
+        rng = random.Random(self.seed * 1000003 + epoch)
+        keys = [d * (1 + 0.1 * (rng.random() - 0.5)) if self.shuffle else d for d in self.durations]
+        return self._fill(sorted(range(len(keys)), key=keys.__getitem__)), rng
+
+    def batches(self) -> list[list[int]]:
+        batches, rng = self._epoch_batches(self.epoch)
+        # The same number of batches every epoch: the trainer counts an epoch's batches once, and an
+        # epoch that came out one short would end before its validation (which then never runs).
+        # The count is the most that a few epochs' jittered batching gives; a shorter epoch splits
+        # its fullest batches, a longer one (rare) leaves a random batch for the next epoch.
+        if self._count is None:
+            self._count = max(len(self._epoch_batches(e)[0]) for e in range(4)) if self.shuffle else len(batches)
+        while len(batches) < self._count and max(map(len, batches)) > 1:
+            big = max(range(len(batches)), key=lambda j: len(batches[j]))
+            b = batches.pop(big)
+            batches[big:big] = [b[: len(b) // 2], b[len(b) // 2 :]]
         if self.shuffle and not (self.sorta_grad and self.epoch == 0):
             rng.shuffle(batches)  # (SortaGrad: the first epoch goes from short to long utterances)
+        batches = batches[: self._count]
         if self.world_size > 1:  # equal count per rank, so no rank waits for another at the end
             batches = batches[: len(batches) // self.world_size * self.world_size][self.rank :: self.world_size]
         return batches

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from .ctc import CTCPrefixScorer
+from .lm import NGramLM
 from .model import ASRModel
 from .text import BLANK, SOS_EOS
 
@@ -94,7 +95,7 @@ def _max_run(seq: list[int], unit: list[int]) -> int:
 class Hypothesis:
     tokens: list[int]  # without start/end tokens
     score: float  # what hypotheses are ranked by: log_prob / (tokens + 1) ** length_penalty
-    log_prob: float  # weighted attention + CTC log probability, end token included
+    log_prob: float  # weighted attention + CTC (+ LM) log probability, end token included
 
 
 @torch.no_grad()
@@ -102,12 +103,14 @@ def beam_search(
     model: ASRModel, memory: Tensor, mem_lens: Tensor, ctc_logits: Tensor | None = None, beam_size: int = 5,
     ctc_weight: float = 0.0, length_penalty: float = 1.0, max_len_ratio: float = 1.5,
     max_lens: Tensor | None = None, n_best: int = 1, use_cache: bool = True, pre_beam: float = 1.5,
+    lm: NGramLM | None = None, lm_weight: float = 0.0,
 ) -> list[list[Hypothesis]]:
     """Beam search for a batch of encoder outputs (B, T', D): B lists of the n best hypotheses.
 
     All B x beam_size hypotheses decode as one batch; the beams of an utterance share its
     cross-attention keys/values. Each step scores a few candidates per hypothesis (the best by the
-    decoder, plus end-of-sentence) as (1 - ctc_weight) x attention + ctc_weight x CTC prefix score.
+    decoder, plus end-of-sentence) as (1 - ctc_weight) x attention + ctc_weight x CTC prefix score
+    (+ lm_weight x the n-gram LM's log probability: shallow fusion).
     An utterance stops when no live hypothesis can beat its n-th best finished one: scores only
     fall as tokens are added, so a live hypothesis ends at best with its current log probability
     divided by the longest length it may reach. A length limit (from the encoder length, and
@@ -136,14 +139,17 @@ def beam_search(
         n = utts.numel()
         logits = model.decoder(tokens[:, -1:] if use_cache else tokens, memory, mem_lens, cache)[:, -1]
         logp = logits.float().log_softmax(-1)  # (nK, V)
-        # candidates: the decoder's best tokens, and always end-of-sentence (CTC may want to stop)
-        ranked = logp.clone()
+        full = logp if scorer is None else (1 - ctc_weight) * logp  # the scores over the whole vocabulary
+        if lm is not None and lm_weight:
+            full = full + lm_weight * lm.batch_logprobs([lm.context(row) for row in tokens[:, 1:].tolist()]).to(device)
+        # candidates: the best tokens by those, and always end-of-sentence (CTC may want to stop)
+        ranked = full.clone()
         ranked[:, [BLANK, SOS_EOS]] = float("-inf")
         cand = torch.cat([ranked.topk(min(C, logp.shape[1] - 2), -1).indices,
                           torch.full_like(tokens[:, :1], SOS_EOS)], 1)  # (nK, C)
-        cand_score = logp.gather(1, cand)
+        cand_score = full.gather(1, cand)
         if scorer is not None:
-            cand_score = (1 - ctc_weight) * cand_score + ctc_weight * scorer.score(ctc_state, cand)
+            cand_score = cand_score + ctc_weight * scorer.score(ctc_state, cand)
         Cn = cand.shape[1]
         total = (scores.view(-1, 1) + cand_score).view(n, K * Cn)
         top_score, top = total.topk(min(2 * K, K * Cn), -1)  # (n, 2K): enough for K that do not end

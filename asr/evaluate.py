@@ -87,7 +87,7 @@ def evaluate(model: str | Path | Recognizer, manifest: str | Path, out_dir: str 
         "deletions": total.deletions, "insertions": total.insertions, "utterances": len(rows),
         "reference_words": total.words, "failed": len(failed),
         "audio_seconds": round(audio_seconds, 2), "decode_seconds": round(time.perf_counter() - started, 2),
-        "decode": asdict(rec.decode_settings(**options)),
+        "decode": {**asdict(rec.decode_settings(**options)), "lm": rec.lm_path},
     }
     summary["rtf"] = round(summary["decode_seconds"] / max(audio_seconds, 1e-9), 4)
     out_dir = Path(out_dir)

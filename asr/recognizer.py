@@ -18,6 +18,7 @@ from .config import Config, DecodeConfig, from_dict, to_dict
 from .ctc import ctc_greedy, ctc_length_limits
 from .decoding import Hypothesis, beam_search, greedy_search, trim_repetitions
 from .features import Features
+from .lm import NGramLM
 from .model import ASRModel
 from .text import Tokenizer, tokenizer_from_dict
 
@@ -58,6 +59,8 @@ class Recognizer(nn.Module):
         self.tokenizer = tokenizer
         self.features = features or Features(cfg.features)
         self.model = model or ASRModel(cfg.model, self.features.dim, tokenizer.vocab_size)
+        self.lm: NGramLM | None = None  # shallow fusion in beam search (`use_lm`)
+        self.lm_path: str | None = None
 
     @property
     def frame_seconds(self) -> float:
@@ -72,6 +75,13 @@ class Recognizer(nn.Module):
         state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
         atomic_save({"format": FORMAT, "config": to_dict(self.cfg), "tokenizer": self.tokenizer.to_dict(),
                      "state_dict": state}, path)
+
+    def use_lm(self, path: str | Path | None) -> "Recognizer":
+        """Fuse an n-gram LM (an ARPA file over this model's tokens, `asr lm`) into beam search
+        with weight `decode.lm_weight`; None removes it."""
+        self.lm = NGramLM.load_arpa(path, self.tokenizer) if path else None
+        self.lm_path = str(path) if path else None
+        return self
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "Recognizer":
@@ -111,18 +121,19 @@ class Recognizer(nn.Module):
     def search(self, memory: Tensor, mem_lens: Tensor, ctc_logits: Tensor, use_cache: bool = True,
                **options) -> list[list["Decoded"]]:
         """Encoder output (B, T', D), lengths and CTC logits -> for each utterance its n best
-        transcripts, best first. Greedy when beam_size is 1 and CTC is not weighted in."""
+        transcripts, best first. Greedy when beam_size is 1 and neither CTC nor an LM is weighted in."""
         d = self.decode_settings(**options)
         ctc_weight = d.ctc_weight
         limits = ctc_length_limits(ctc_logits, mem_lens) if d.ctc_length_guard else None
-        if d.beam_size == 1 and ctc_weight == 0:
+        lm_weight = d.lm_weight if self.lm is not None else 0.0
+        if d.beam_size == 1 and ctc_weight == 0 and lm_weight == 0:
             ids = greedy_search(self.model, memory, mem_lens, d.max_len_ratio, use_cache, limits)
             if d.ctc_length_guard:  # cut loops the CTC path does not support
                 ids = [trim_repetitions(seq, ref) for seq, ref in zip(ids, ctc_greedy(ctc_logits, mem_lens))]
             hyps = [[Hypothesis(seq, float("nan"), float("nan"))] for seq in ids]
         else:
             hyps = beam_search(self.model, memory, mem_lens, ctc_logits, d.beam_size, ctc_weight, d.length_penalty,
-                               d.max_len_ratio, limits, d.n_best, use_cache)
+                               d.max_len_ratio, limits, d.n_best, use_cache, lm=self.lm, lm_weight=lm_weight)
         return [[Decoded(self.tokenizer.decode(h.tokens), h.tokens, h.score, h.log_prob) for h in nbest]
                 for nbest in hyps]
 

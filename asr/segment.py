@@ -11,7 +11,7 @@ at the first pause of at least `sentence_pause` seconds once a segment is `min_s
 else in the longest pause before `max_segment`. A stretch with no pause at all is cut at
 `max_segment`, and the next segment starts `overlap` seconds earlier; `stitch` then keeps each
 word from the side that holds the middle of the overlap, by the words' times. Each segment is
-trimmed to its speech plus `pad` seconds of silence on either side, the edges of a training clip.
+trimmed at its cuts to its speech plus `pad` seconds of silence, the edges of a training clip.
 """
 
 from __future__ import annotations
@@ -135,23 +135,28 @@ class Segmenter:
             while len(buf) > limit:
                 end, nxt = self.cut(buf[:limit])
                 after = (end - nxt) / self.sample_rate
-                yield self.trimmed(Segment(start / self.sample_rate, buf[:end], self.sample_rate, overlap, after), buf[:limit])
+                yield self.trimmed(Segment(start / self.sample_rate, buf[:end], self.sample_rate, overlap, after),
+                                   buf[:limit], head=start > 0)
                 overlap = after
                 buf, start = buf[nxt:], start + nxt
         while len(buf) > self.min_segment * self.sample_rate:  # the rest: cut at pauses only
             end, nxt = self.cut(buf, sentences_only=True)
             if end != nxt or end >= len(buf):
                 break
-            yield self.trimmed(Segment(start / self.sample_rate, buf[:end], self.sample_rate, overlap), buf)
+            yield self.trimmed(Segment(start / self.sample_rate, buf[:end], self.sample_rate, overlap), buf,
+                               head=start > 0)
             overlap = 0.0
             buf, start = buf[end:], start + end
         if len(buf) or start == 0:
-            yield self.trimmed(Segment(start / self.sample_rate, buf, self.sample_rate, overlap), buf)
+            yield self.trimmed(Segment(start / self.sample_rate, buf, self.sample_rate, overlap), buf,
+                               head=start > 0, tail=False)
 
-    def trimmed(self, seg: Segment, window: np.ndarray) -> Segment:
+    def trimmed(self, seg: Segment, window: np.ndarray, head: bool = True, tail: bool = True) -> Segment:
         """The segment without the silence beyond `pad` before its first and after its last
         speech frame, so a model trained on clips sees the edges it learned (a cut in the middle
-        of a long pause would otherwise hand it half a second of silence or more). Speech is told
+        of a long pause would otherwise hand it half a second of silence or more). Only sides made
+        by a cut are trimmed (`head`, `tail`): the recording's own start and end stay as they are,
+        so a clip shorter than a segment is decoded exactly as given. Speech is told
         from pauses against the quiet floor of `window` (the audio the cut was chosen in, which
         starts where the segment does), not of the segment alone, which may be almost all speech.
         A side shared with a neighbour (an overlap cut, in speech) is left as it is; so is a
@@ -162,9 +167,9 @@ class Segmenter:
         if len(idx) == 0:
             return seg
         pad = round(self.pad * self.sample_rate)
-        a = 0 if seg.overlap else max(0, round(idx[0] * HOP * self.sample_rate) - pad)
+        a = 0 if seg.overlap or not head else max(0, round(idx[0] * HOP * self.sample_rate) - pad)
         b = len(seg.samples)
-        if not seg.overlap_after:
+        if tail and not seg.overlap_after:
             b = min(b, round((idx[-1] * HOP + FRAME) * self.sample_rate) + pad)
         return Segment(seg.start + a / self.sample_rate, seg.samples[a:b], self.sample_rate, seg.overlap, seg.overlap_after)
 

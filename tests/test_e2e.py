@@ -55,6 +55,16 @@ def test_cli_train_evaluate_transcribe(tiny_corpus, tmp_path, capsys):
     assert report.count("REF:") == n_test
     assert "WER" in capsys.readouterr().out
 
+    # an n-gram LM over the model's tokens, from the training transcripts, fused into beam search
+    lm = tmp_path / "lm.arpa"
+    assert main(["lm", "-m", str(model), str(tiny_corpus / "train.jsonl"), "-o", str(lm), "--order", "3"]) == 0
+    assert "\\3-grams:" in lm.read_text()
+    assert main(["evaluate", "-m", str(model), str(tiny_corpus / "test.jsonl"), "--out", str(tmp_path / "eval_lm"),
+                 "--lm", str(lm), "--lm-weight", "0.3"]) == 0
+    fused = json.loads((tmp_path / "eval_lm" / "test" / "summary.json").read_text())
+    assert fused["decode"]["lm"] == str(lm) and fused["decode"]["lm_weight"] == 0.3
+    assert fused["utterances"] == n_test
+
     # a folder of good files plus broken ones: every good file transcribed, the broken ones named
     folder = tmp_path / "clips"
     folder.mkdir()

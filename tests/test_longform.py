@@ -194,5 +194,6 @@ def test_a_clip_shorter_than_max_segment_is_cut_only_at_sentence_pauses():
     short = np.concatenate([quiet(0.5), burst(0.8), quiet(0.7), burst(0.8), quiet(0.5)])  # two one-word commands
     segs = list(Segmenter(SR, max_segment=20.0, pad=0.15).segments([short]))
     assert len(segs) == 2  # each its own segment, as in training ...
-    assert [round(s.start, 2) for s in segs] == pytest.approx([0.35, 2.0 - 0.15], abs=0.03)  # ... with 0.15 s of silence each side
-    assert [round(s.end, 2) for s in segs] == pytest.approx([1.3 + 0.15, 2.8 + 0.15], abs=0.04)
+    # ... each with 0.15 s of silence on the side of the cut; the recording's own edges stay as they are
+    assert [round(s.start, 2) for s in segs] == pytest.approx([0.0, 2.0 - 0.15], abs=0.03)
+    assert [round(s.end, 2) for s in segs] == pytest.approx([1.3 + 0.15, 3.3], abs=0.04)

@@ -160,6 +160,24 @@ def test_voice_pools_hold_out_voices():
     assert unseen["espeak"] and all("+" in v.name for v in unseen["espeak"])
 
 
+def test_train_split_can_have_its_own_engine_mix(tmp_path, monkeypatch):
+    import asr.synth.corpus as corpus
+
+    seen = {"espeak": [Voice("espeak", "en")], "festival": [Voice("festival", "kal_diphone")]}
+    monkeypatch.setattr(corpus, "voice_pools", lambda cfg: (seen, {"flite": [Voice("flite", "slt")]}))
+    cfg = SynthConfig(utts_train=300, utts_dev=150, utts_test=150, utts_unseen=20,
+                      train_engine_weights={"espeak": 9.0, "festival": 1.0})
+    corpus.stage_text(cfg, tmp_path)
+    plans = corpus.plan_audio(cfg, tmp_path)
+
+    def share(rows):
+        return sum(r["engine"] == "espeak" for r in rows) / len(rows)
+
+    assert share(plans["train"]) > 0.83  # 9 : 1 ...
+    assert 0.35 < share(plans["dev"]) < 0.65 and 0.35 < share(plans["test"]) < 0.65  # ... the rest 1 : 1
+    assert {r["engine"] for r in plans["test-unseen-voice"]} == {"flite"}
+
+
 # --------------------------------------------------------------------------- end to end
 
 

@@ -50,6 +50,7 @@ class SynthConfig:
     utts_unseen: int = 300  # test-unseen-voice: test sentences read by held-out voices
     engines: list[str] = field(default_factory=lambda: list(ENGINES))  # those installed are used
     engine_weights: dict[str, float] = field(default_factory=dict)  # chance of each engine (default 1)
+    train_engine_weights: dict[str, float] | None = None  # the train split's own (None: engine_weights)
     heldout_engines: list[str] = field(default_factory=lambda: ["flite"])  # test-unseen-voice only
     heldout_espeak_variants: float = 0.1  # fraction of espeak variants (in every accent) held out
     rate_range: tuple[float, float] = (0.85, 1.2)  # tempo factor, drawn per utterance
@@ -142,9 +143,9 @@ def voice_pools(cfg: SynthConfig) -> tuple[dict[str, list[Voice]], dict[str, lis
     return seen, {e: v for e, v in unseen.items() if v}
 
 
-def _draw_voice(pool: dict[str, list[Voice]], cfg: SynthConfig, rng: random.Random) -> Voice:
+def _draw_voice(pool: dict[str, list[Voice]], cfg: SynthConfig, weights: dict[str, float], rng: random.Random) -> Voice:
     engines = sorted(pool)
-    engine = rng.choices(engines, weights=[cfg.engine_weights.get(e, 1.0) for e in engines])[0]
+    engine = rng.choices(engines, weights=[weights.get(e, 1.0) for e in engines])[0]
     return dataclasses.replace(rng.choice(pool[engine]), rate=round(rng.uniform(*cfg.rate_range), 3),
                                pitch=round(rng.uniform(*cfg.pitch_range), 3))
 
@@ -161,9 +162,10 @@ def plan_audio(cfg: SynthConfig, out: Path) -> dict[str, list[dict]]:
     for split in SPLITS:
         rng = random.Random(f"{cfg.seed}-{split}")
         pool = unseen if split == "test-unseen-voice" else seen
+        weights = cfg.train_engine_weights if split == "train" and cfg.train_engine_weights is not None else cfg.engine_weights
         rows = []
         for row in read_jsonl(out / "text" / f"{split}.jsonl"):
-            v = _draw_voice(pool, cfg, rng)
+            v = _draw_voice(pool, cfg, weights, rng)
             rows.append({**row, "speaker": v.id, "engine": v.engine, "voice": v.name, "rate": v.rate, "pitch": v.pitch,
                          "peak": round(rng.uniform(*cfg.peak_range), 3), "pad": round(rng.uniform(*cfg.pad_range), 3),
                          "audio": str((out / "wav" / split / f"{row['id']}.wav").resolve())})
@@ -295,7 +297,8 @@ def validate(cfg: SynthConfig) -> None:
     """Names that the dataclass types cannot check."""
     if cfg.source not in ("commands", "prose"):
         raise ValueError(f"unknown source {cfg.source!r}: 'commands' or 'prose'")
-    unknown = sorted((set(cfg.engines) | set(cfg.heldout_engines) | set(cfg.engine_weights)) - set(ENGINES))
+    unknown = sorted((set(cfg.engines) | set(cfg.heldout_engines) | set(cfg.engine_weights)
+                     | set(cfg.train_engine_weights or {})) - set(ENGINES))
     unknown += sorted(set(cfg.prose_sources) - set(prose.SOURCES))
     if unknown:
         raise ValueError(f"unknown engine(s) or prose source(s): {', '.join(unknown)}; "
