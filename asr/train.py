@@ -95,6 +95,7 @@ class ASRTask(L.LightningModule):
         self.recognizer = Recognizer(self.cfg, tokenizer_from_dict(tokenizer))
         self.model = self.recognizer.model
         self._val_errors = [0, 0]  # word edits, reference words (greedy decoding of the dev set)
+        self.validated_step = -1  # the global step of the latest validation
 
     def model_step(self, batch: Batch, augment: bool) -> tuple[dict[str, torch.Tensor], tuple]:
         """Losses, and the encoder output (memory, lengths, CTC logits) for decoding."""
@@ -155,6 +156,7 @@ class ASRTask(L.LightningModule):
         edits, words = self.all_gather(counts).view(-1, 2).sum(0).tolist()  # summed over ranks
         self._val_errors = [0, 0]
         self.log("val/wer", 100.0 * edits / max(words, 1), prog_bar=True, sync_dist=False)
+        self.validated_step = self.global_step
 
     def configure_optimizers(self):
         o = self.cfg.optim
@@ -297,9 +299,19 @@ def train(cfg: Config, exp_dir: str | Path, callbacks: list[Callback] | None = N
     trainer, best = build_trainer(cfg, exp_dir, callbacks)
     data = SpeechData(cfg, train_entries, dev_entries, tokenizer)
     trainer.fit(task, datamodule=data, ckpt_path=str(last_ckpt) if last_ckpt.exists() else None)
+    chosen = best.best_model_path or str(last_ckpt)
+    if task.validated_step != trainer.global_step and not trainer.interrupted:
+        # max_steps fell mid-epoch: validate the final weights too, so the steps since the last
+        # validation are not thrown away when they did better
+        score = trainer.validate(task, datamodule=data, verbose=False)[0].get("val/wer")
+        if score is not None and (best.best_model_score is None or score < float(best.best_model_score)):
+            chosen = str(exp_dir / "checkpoints" / "final.ckpt")
+            trainer.save_checkpoint(chosen)
+        log.info("final weights (step %d): val/wer %s; best so far %s", trainer.global_step, score,
+                 None if best.best_model_score is None else float(best.best_model_score))
     if not trainer.is_global_zero:  # one rank exports
         return exp_dir / "model.pt"
-    return export(best.best_model_path or str(last_ckpt), exp_dir / "model.pt")
+    return export(chosen, exp_dir / "model.pt")
 
 
 def export(checkpoint: str | Path, out: str | Path) -> Path:

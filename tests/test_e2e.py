@@ -19,7 +19,7 @@ from asr.config import Config, load_config
 from asr.data import read_manifest, write_manifest
 from asr.recognizer import Recognizer
 from asr.text import normalize
-from asr.train import train
+from asr.train import export, train
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "trainer.log_every_n_steps=1"]
@@ -101,6 +101,23 @@ def test_overfit_a_handful_of_utterances(tiny_corpus, tmp_path):
     expected = [normalize(e["text"]) for e in entries]
     assert [r.text for r in rec.transcribe([e["audio"] for e in entries])] == expected  # beam 5 + CTC
     assert [r.text for r in rec.transcribe([e["audio"] for e in entries], beam_size=1, ctc_weight=0.0)] == expected
+
+
+def test_final_weights_are_validated_when_training_stops_mid_epoch(tiny_corpus, tmp_path):
+    """max_steps falls mid-epoch, and no epoch-end validation happens before it: the final weights
+    are validated anyway, and exported when they are the best (they are the only ones here)."""
+    cfg = load_config(Config, ROOT / "configs/tiny.yaml", [
+        f"data.train={tiny_corpus / 'train.jsonl'}", f"data.dev={tiny_corpus / 'dev.jsonl'}", "max_steps=7",
+        "data.max_frames_per_batch=1500", "trainer.check_val_every_n_epoch=1000", "checkpoint_every_steps=1000", *FAST])
+    train(cfg, tmp_path / "exp")
+    final = torch.load(tmp_path / "exp" / "checkpoints" / "final.ckpt", map_location="cpu", weights_only=False)
+    assert final["global_step"] == 7
+    with open(tmp_path / "exp" / "logs" / "metrics.csv") as f:
+        assert [r["val/wer"] for r in csv.DictReader(f) if r.get("val/wer")]  # logged once, at the end
+    exported = torch.load(tmp_path / "exp" / "model.pt", weights_only=True)["state_dict"]
+    again = torch.load(export(tmp_path / "exp" / "checkpoints" / "final.ckpt", tmp_path / "again.pt"),
+                       weights_only=True)["state_dict"]
+    assert exported.keys() == again.keys() and all(torch.equal(exported[k], again[k]) for k in exported)
 
 
 RESUME = ["max_steps=12", "checkpoint_every_steps=2", "data.max_frames_per_batch=1000",  # 8 batches an epoch
