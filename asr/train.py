@@ -242,8 +242,10 @@ def prepare_tokenizer(cfg: Config, entries: list[dict], exp_dir: Path) -> Tokeni
 
 def build_trainer(cfg: Config, exp_dir: Path, callbacks: list[Callback] | None = None) -> tuple[L.Trainer, ModelCheckpoint]:
     ckpt_dir = exp_dir / "checkpoints"
+    # only right after a validation: at the end of a partial last epoch Lightning would otherwise
+    # save best-{step} under the previous validation's score
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best-{step}", monitor="val/wer", mode="min",
-                           save_top_k=cfg.keep_best, auto_insert_metric_name=False)
+                           save_top_k=cfg.keep_best, auto_insert_metric_name=False, save_on_train_epoch_end=False)
     last = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=0, save_last=True,
                            every_n_train_steps=cfg.checkpoint_every_steps)
     recent = ModelCheckpoint(dirpath=ckpt_dir, filename="step-{step}", monitor="step", mode="max",
