@@ -4,7 +4,8 @@
 
 1. Unicode NFKC; accents removed (cafe for café); lowercase.
 2. Numbers become words: "42" -> "forty two", "3.5" -> "three point five", "1st" -> "first",
-   "1,000" -> "one thousand", "%" -> "percent", "&" -> "and".
+   "1,000" -> "one thousand", "1990s" -> "one thousand nine hundred nineties", "mp3" -> "mp three"
+   (digits glued to letters are read, not dropped), "%" -> "percent", "&" -> "and".
 3. Apostrophes inside words are kept ("don't", "o'clock"); typographic quotes become "'";
    quotes at the edges of words are dropped.
 4. Every other character that is not a-z becomes a space (so "well-known" -> "well known").
@@ -73,10 +74,16 @@ def _number_match(m: re.Match) -> str:
         text = number_to_words(int(whole))
     if frac:
         text += " point " + _digits_to_words(frac)
+    elif suffix == "s":  # "1990s", "the 80s", "7s": the plural of the last word
+        head, _, last = text.rpartition(" ")
+        last = last[:-1] + "ies" if last.endswith("y") else last + "es" if last.endswith("x") else last + "s"
+        text = f"{head} {last}".strip()
     return f" {text} "
 
 
-_NUMBER = re.compile(r"(\d[\d,]*\d|\d)(?:\.(\d+))?(st|nd|rd|th)?\b", re.IGNORECASE)
+# digits; a decimal part; an ordinal or plural suffix only where a word ends there ("21st", "1990s",
+# but "3d" is "three d"); digits glued to letters are still read ("mp3", "4x")
+_NUMBER = re.compile(r"(\d[\d,]*\d|\d)(?:\.(\d+))?(?:(st|nd|rd|th|s)(?![a-z]))?(?!\d)", re.IGNORECASE)
 
 
 def normalize(text: str) -> str:

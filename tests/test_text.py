@@ -12,6 +12,10 @@ from asr.text import (BPETokenizer, CharTokenizer, N_SPECIAL, normalize, number_
     ("Pi is 3.14", "pi is three point one four"),
     ("1,000 people & 2 dogs", "one thousand people and two dogs"),
     ("well-known  café", "well known cafe"),
+    ("the 1990s and the 80s", "the one thousand nine hundred nineties and the eighties"),  # plurals of numbers
+    ("two 7s, three 6s", "two sevens three sixes"),
+    ("a 3d printer, mp3 files, 4x faster", "a three d printer mp three files four x faster"),  # digits glued to letters are read
+    ("the 2nd and 33rd", "the second and thirty third"),
     ("   ", ""),
 ])
 def test_normalize(raw, expected):
