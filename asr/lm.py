@@ -11,6 +11,7 @@ predicted; `BLANK` is never predicted.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -202,8 +203,6 @@ def train_lm(tokenizer: Tokenizer, texts: Iterable[str], order: int = 4) -> NGra
 
 def read_texts(paths: Iterable[str | Path]) -> list[str]:
     """Sentences from JSONL manifests (each line's "text") and plain text files (one a line)."""
-    import json
-
     texts = []
     for path in paths:
         with open(path, encoding="utf-8") as f:

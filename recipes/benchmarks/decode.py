@@ -195,12 +195,12 @@ def word_list_check(clip_texts: list[str], long_text: str) -> dict:
     """The long file's transcript against its clips' own transcripts in order: the model's own
     errors cancel, so what differs comes from segmenting. Missing and extra words are split by
     where they fall: at an utterance's first or last word (where seams are) or inside one."""
-    words, edge = [], []
+    words, edge, first = [], [], set()  # first: word indices that start an utterance
     for text in clip_texts:
         w = text.split()
+        first.add(len(words))
         words += w
         edge += [i == 0 or i == len(w) - 1 for i in range(len(w))]
-    first = set(np.cumsum([0] + [len(t.split()) for t in clip_texts])[:-1].tolist())  # word index starting an utterance
     o = jiwer.process_words(" ".join(words), long_text)
     del_edge = ins_between = 0
     for ch in o.alignments[0]:
