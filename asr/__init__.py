@@ -2,17 +2,28 @@
 
     import asr
     model = asr.load_model("exp/synth/commands/model.pt")
-    for r in model.transcribe(["clip.wav", "folder/"]):
+    for r in model.transcribe(["clip.wav", "folder/"], beam_size=5):
         print(r.path, r.text if r.error is None else f"FAILED: {r.error}")
+
+Inference flows one way: the model file (`recognizer`) -> search (`decoding`) -> files
+(`transcribe`) -> `results` and `writers`; training (`train`) is the only user of Lightning.
 """
 
+from __future__ import annotations
+
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:
+    from .transcribe import Transcriber
 
-def load_model(path: str | Path, device: str = "cpu"):
-    """Load an exported model file (written by `asr train` / `asr export`)."""
+
+def load_model(path: str | Path, device: str = "cpu", **options) -> "Transcriber":
+    """Load an exported model file (written by `asr train` / `asr export`), ready to transcribe.
+    `options` are decode options (beam_size, ctc_weight, lm, ...) for every call."""
     from .recognizer import Recognizer
+    from .transcribe import Transcriber
 
-    return Recognizer.load(path, device)
+    return Transcriber(Recognizer.load(path, device), **options)

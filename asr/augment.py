@@ -8,7 +8,6 @@ audio: runs are reproducible and a resumed run matches an uninterrupted one bit 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from pathlib import Path
@@ -18,17 +17,14 @@ import torch
 import torchaudio.functional as AF
 from torch import Tensor
 
-from .audio import AudioError, load_audio
+from .audio import AUDIO_EXTENSIONS, AudioError, load_audio
 from .config import AugmentConfig
+from .rng import derive_seed
+from .storage import read_jsonl
 
 log = logging.getLogger(__name__)
 TELEPHONE_BAND = (300.0, 3400.0)
 TELEPHONE_RATE = 8000
-
-
-def derive_seed(*keys: int) -> int:
-    """A well-mixed 63-bit seed from a tuple of integers (e.g. seed, epoch, index)."""
-    return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(2, np.uint64)[0] >> 1)
 
 
 def speed_perturb(wav: Tensor, factor: float, sample_rate: int) -> Tensor:
@@ -151,9 +147,9 @@ def _noise_files(source: str) -> list[str]:
     """Audio paths from a folder (searched recursively) or a JSONL manifest with an "audio" field."""
     path = Path(source)
     if path.is_dir():
-        files = sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in (".wav", ".flac", ".ogg", ".mp3"))
+        files = sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
     else:
-        files = [json.loads(line)["audio"] for line in path.read_text().splitlines() if line.strip()]
+        files = [row["audio"] for row in read_jsonl(path)]
     if not files:
         raise ValueError(f"augment.noise_manifest {source!r} holds no audio files")
     return files

@@ -5,7 +5,8 @@
 
 Averaging the last or best few checkpoints of a run smooths out the noise of the last updates
 (ESPnet, icefall and fairseq all do it). How many are kept is set at training time by
-`keep_best` and `keep_last` (every `checkpoint_every_steps` steps). Floating-point tensors are
+`keep_best` and `keep_last` (every `checkpoint_every_steps` steps). Lightning is not imported:
+checkpoints are read as plain dicts and the average is written by `Recognizer.from_checkpoint`. Floating-point tensors are
 averaged in float64 and cast back to their type; integer tensors are copied from the latest one.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .train import export_weights
+from .recognizer import Recognizer
 
 MONITOR = "val/wer"  # what the best-{step}.ckpt checkpoints were chosen by (train.build_trainer)
 
@@ -82,7 +83,7 @@ def average(exp_dir: str | Path, out: str | Path | None = None, n: int = 5, by: 
     chosen = select_checkpoints(exp_dir, n, by)
     out = Path(out) if out else Path(exp_dir) / f"model_avg_{by}{n}.pt"
     hparams, state = average_checkpoints([p for p, _ in chosen])
-    export_weights(hparams, state, out)
+    Recognizer.from_checkpoint(hparams, state).save(out)
     short = f" (only {len(chosen)} found)" if len(chosen) < n else ""
     print(f"averaged {len(chosen)} {by} checkpoints{short}:")
     for p, note in chosen:

@@ -21,14 +21,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .decoding import DecodeOptions, Search
     from .evaluate import evaluate, format_summary, format_table
     from .recognizer import Recognizer
 
-    rec = Recognizer.load(args.model, args.device).use_lm(args.lm)
+    rec = Recognizer.load(args.model, args.device)
+    search = Search(rec, DecodeOptions.from_config(rec.cfg, **decode_options(args)))
     summaries = {}
     for manifest in args.manifests:
         name = Path(manifest).stem
-        s = evaluate(rec, manifest, Path(args.out) / name, args.batch_size, **decode_options(args))
+        s = evaluate(search, manifest, Path(args.out) / name, args.batch_size)
         print(f"{name}: {format_summary(s)}  -> {Path(args.out) / name / 'report.txt'}")
         summaries[name] = s
     print()
@@ -40,9 +42,9 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     from .recognizer import Recognizer
     from .transcribe import transcribe
 
-    rec = Recognizer.load(args.model, args.device).use_lm(args.lm)
+    rec = Recognizer.load(args.model, args.device)
     results, failed = transcribe(rec, args.paths, args.output, args.format, args.batch_size, args.device,
-                                 args.word_timestamps, **decode_options(args))
+                                 args.word_timestamps, args.max_segment, **decode_options(args))
     if not results:
         print("no audio files found", file=sys.stderr)
         return 2
@@ -53,7 +55,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .train import export
+    from .recognizer import export
 
     export(args.checkpoint, args.output)
     return 0
@@ -64,6 +66,21 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
     results = prepare(args.layout, args.source, args.out, args.splits, args.verify, args.workers)
     return 0 if any(r.kept for r in results) else 1
+
+
+def cmd_tokenizer(args: argparse.Namespace) -> int:
+    from .config import Config, load_config
+    from .data import read_manifest
+    from .dataprep import prepare_tokenizer
+
+    cfg = load_config(Config, args.config, args.overrides)
+    if not cfg.data.train:
+        raise ValueError("give the training manifest: data.train=PATH")
+    if (Path(args.exp) / "tokenizer.json").exists():
+        print(f"{args.exp}/tokenizer.json exists: kept (delete it to train another)")
+    tok = prepare_tokenizer(cfg, read_manifest(cfg.data.train), args.exp)
+    print(f"{tok.kind} tokenizer, {tok.vocab_size} tokens -> {Path(args.exp) / 'tokenizer.json'}")
+    return 0
 
 
 def cmd_average(args: argparse.Namespace) -> int:
@@ -97,20 +114,13 @@ def add_decode_options(p: argparse.ArgumentParser) -> None:
 
 
 def decode_options(args: argparse.Namespace) -> dict:
-    opts = {k: getattr(args, k, None) for k in ("beam_size", "ctc_weight", "length_penalty", "n_best", "max_segment", "lm_weight")}
+    """The decode options given on the command line (the rest come from the model's config)."""
+    opts = {k: getattr(args, k, None) for k in ("beam_size", "ctc_weight", "length_penalty", "n_best", "lm", "lm_weight")}
     return {k: v for k, v in opts.items() if v is not None}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="asr", description="Speech recognition: train, evaluate, transcribe.")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    t = sub.add_parser("train", help="train a model; resumes from EXP/checkpoints/last.ckpt if present")
-    t.add_argument("-c", "--config", help="YAML config (only what differs from the defaults)")
-    t.add_argument("--exp", required=True, help="experiment folder: checkpoints, logs, model.pt")
-    t.add_argument("overrides", nargs="*", help="dotted overrides, e.g. data.train=train.jsonl model.d_model=256")
-    t.set_defaults(func=cmd_train)
-
+def add_inference_commands(sub) -> None:
+    """evaluate, transcribe"""
     e = sub.add_parser("evaluate", help="WER/CER of a model on one or more manifests")
     e.add_argument("-m", "--model", required=True, help="exported model file (model.pt)")
     e.add_argument("manifests", nargs="+", help="JSONL manifests")
@@ -133,12 +143,27 @@ def build_parser() -> argparse.ArgumentParser:
     add_decode_options(r)
     r.set_defaults(func=cmd_transcribe)
 
+
+def add_training_commands(sub) -> None:
+    """train and what surrounds it: data, tokenizer, LM, checkpoints"""
+    t = sub.add_parser("train", help="train a model; resumes from EXP/checkpoints/last.ckpt if present")
+    t.add_argument("-c", "--config", help="YAML config (only what differs from the defaults)")
+    t.add_argument("--exp", required=True, help="experiment folder: checkpoints, logs, model.pt")
+    t.add_argument("overrides", nargs="*", help="dotted overrides, e.g. data.train=train.jsonl model.d_model=256")
+    t.set_defaults(func=cmd_train)
+
     lm = sub.add_parser("lm", help="train an n-gram LM over a model's tokens (for --lm in evaluate/transcribe)")
     lm.add_argument("-m", "--model", required=True, help="exported model file: its tokenizer is used")
     lm.add_argument("texts", nargs="+", help="JSONL manifests (their \"text\") or text files (a sentence a line)")
     lm.add_argument("-o", "--output", required=True, help="ARPA file to write")
     lm.add_argument("--order", type=int, default=4)
     lm.set_defaults(func=cmd_lm)
+
+    tk = sub.add_parser("tokenizer", help="train the tokenizer of an experiment ahead of training (EXP/tokenizer.json)")
+    tk.add_argument("-c", "--config", help="YAML config (tokenizer.kind, tokenizer.vocab_size)")
+    tk.add_argument("--exp", required=True, help="experiment folder (the one asr train --exp will use)")
+    tk.add_argument("overrides", nargs="*", help="dotted overrides; data.train=MANIFEST is required")
+    tk.set_defaults(func=cmd_tokenizer)
 
     x = sub.add_parser("export", help="Lightning checkpoint -> plain model file")
     x.add_argument("checkpoint")
@@ -163,6 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="best: lowest dev WER (best-*.ckpt); last: latest periodic (step-*.ckpt)")
     a.add_argument("-o", "--output", help="model file to write (default EXP/model_avg_{by}{n}.pt)")
     a.set_defaults(func=cmd_average)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="asr", description="Speech recognition: train, evaluate, transcribe.")
+    sub = p.add_subparsers(dest="command", required=True)
+    add_training_commands(sub)
+    add_inference_commands(sub)
     return p
 
 

@@ -25,7 +25,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class FeatureConfig:
-    kind: str = "logmel"  # "logmel" or "mfcc"
+    kind: str = "logmel"  # "logmel", "mfcc" or "whisper_logmel" (Whisper's: log10, floor max-8, (x+4)/4; no CMVN)
     sample_rate: int = 16000
     n_mels: int = 80
     n_mfcc: int = 40  # used when kind == "mfcc"
@@ -34,6 +34,7 @@ class FeatureConfig:
     n_fft: int = 512
     normalize: str = "global"  # "global" (train-set mean/var stored with the model), "utterance", "none"
     cmvn_max_utts: int = 2000  # utterances sampled to estimate global statistics
+    pad_to_seconds: float = 0.0  # >0: every waveform zero-padded (or cut) to this window, as Whisper's 30 s
 
 
 @dataclass
@@ -65,7 +66,8 @@ class AugmentConfig:
 
 @dataclass
 class ModelConfig:
-    frontend: str = "conv2d"  # "conv2d" (two stride-2 convs, 4x) or "stack" (stack 4 frames + linear)
+    # "conv2d" (two stride-2 convs, 4x), "stack" (stack 4 frames + linear), "conv1d" (Whisper's, 2x)
+    frontend: str = "conv2d"
     conv_channels: int = 64  # conv2d front end width (the convs dominate compute if as wide as d_model)
     d_model: int = 144
     n_heads: int = 4
@@ -75,7 +77,15 @@ class ModelConfig:
     dropout: float = 0.1  # on residual branches and embeddings
     attn_dropout: float = 0.0  # on attention weights: costly on CPU (a mask per head and key)
     tie_embeddings: bool = True
-    max_target_len: int = 512  # longest decoder sequence (positions are sinusoidal; this bounds decoding)
+    max_target_len: int = 512  # longest decoder sequence (bounds decoding; the size of a learned position table)
+    # Whisper's layout (imported checkpoints); the defaults are our own network's.
+    enc_positions: str = "sinusoidal"  # "sinusoidal" (computed) or "table" (a stored (max_source_len, D) buffer)
+    dec_positions: str = "sinusoidal"  # "sinusoidal" (computed) or "learned" (a (max_target_len, D) parameter)
+    max_source_len: int = 1500  # encoder frames a position table holds (Whisper: 30 s at 20 ms)
+    scale_embeddings: bool = True  # multiply encoder input and token embeddings by sqrt(d_model) before positions
+    ctc: bool = True  # a CTC head on the encoder; imported models have none until fine-tuned
+    # (decoder layer, head) pairs whose cross-attention follows the audio: Whisper's word timing
+    alignment_heads: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass

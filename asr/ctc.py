@@ -31,11 +31,16 @@ def ctc_greedy(ctc_logits: Tensor, mem_lens: Tensor) -> list[list[int]]:
     return out
 
 
-def ctc_length_limits(ctc_logits: Tensor, mem_lens: Tensor, slack: float = 0.25, extra: int = 4) -> Tensor:
+def length_limits(best_paths: list[list[int]], device: torch.device, slack: float = 0.25, extra: int = 4) -> Tensor:
     """A cheap guard against attention loops and invented text: the attention decoder may emit at
     most (1 + slack) x the CTC best path's length (+ extra); none at all where CTC hears nothing."""
-    n = torch.tensor([len(s) for s in ctc_greedy(ctc_logits, mem_lens)], device=mem_lens.device)
+    n = torch.tensor([len(s) for s in best_paths], device=device)
     return torch.where(n > 0, (n.float() * (1 + slack)).long() + extra, torch.zeros_like(n))
+
+
+def ctc_length_limits(ctc_logits: Tensor, mem_lens: Tensor, slack: float = 0.25, extra: int = 4) -> Tensor:
+    """`length_limits` of the CTC best paths of a batch."""
+    return length_limits(ctc_greedy(ctc_logits, mem_lens), mem_lens.device, slack, extra)
 
 
 def _shift(x: Tensor, first: float) -> Tensor:

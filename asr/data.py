@@ -7,7 +7,6 @@ from utterances of similar duration, so little compute is spent on padding.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from dataclasses import dataclass
@@ -19,38 +18,28 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .audio import AudioError, load_audio
+from .storage import read_jsonl, write_jsonl
 from .text import SOS_EOS, Tokenizer
 
 log = logging.getLogger(__name__)
-FRAMES_PER_SECOND = 100  # 10 ms hop
+FRAMES_PER_SECOND = 100  # the default feature rate (10 ms hop); samplers take the model's own
 REQUIRED = ("id", "audio", "text")
 
 
 def read_manifest(path: str | Path) -> list[dict]:
-    """Parse a JSONL manifest; a malformed line is an error that names the file and line."""
-    entries = []
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                e = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{n}: not valid JSON ({err.msg})") from None
-            missing = [k for k in REQUIRED if k not in e]
-            if missing:
-                raise ValueError(f"{path}:{n}: missing field(s) {', '.join(missing)}")
-            e.setdefault("duration", 0.0)
-            e.setdefault("speaker", "")
-            entries.append(e)
+    """Parse a JSONL manifest; a malformed line or a missing field is an error naming the file."""
+    entries = read_jsonl(path)
+    for n, e in enumerate(entries, 1):
+        missing = [k for k in REQUIRED if k not in e]
+        if missing:
+            raise ValueError(f"{path}: entry {n}: missing field(s) {', '.join(missing)}")
+        e.setdefault("duration", 0.0)
+        e.setdefault("speaker", "")
     return entries
 
 
 def write_manifest(path: str | Path, entries: list[dict]) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        for e in entries:
-            f.write(json.dumps(e, ensure_ascii=False) + "\n")
+    write_jsonl(path, entries)
 
 
 @dataclass
@@ -138,8 +127,10 @@ class DurationBatchSampler(Sampler[list[int]]):
     """
 
     def __init__(self, durations: list[float], max_frames: int, max_batch_size: int = 128, shuffle: bool = True,
-                 seed: int = 0, rank: int = 0, world_size: int = 1, sorta_grad: bool = False):
+                 seed: int = 0, rank: int = 0, world_size: int = 1, sorta_grad: bool = False,
+                 frames_per_second: float = FRAMES_PER_SECOND):
         self.durations = durations
+        self.frames_per_second = frames_per_second
         self.max_frames = max_frames
         self.max_batch_size = max_batch_size
         self.shuffle = shuffle
@@ -156,7 +147,7 @@ class DurationBatchSampler(Sampler[list[int]]):
     def _fill(self, order: list[int]) -> list[list[int]]:
         batches, cur, longest = [], [], 0.0
         for i in order:
-            frames = self.durations[i] * FRAMES_PER_SECOND
+            frames = self.durations[i] * self.frames_per_second
             if cur and (max(longest, frames) * (len(cur) + 1) > self.max_frames or len(cur) >= self.max_batch_size):
                 batches.append(cur)
                 cur, longest = [], 0.0

@@ -1,67 +1,290 @@
-"""Search over the decoder: batched greedy and beam search with a KV cache.
+"""Search over the decoder: batched greedy and beam search over scorers, with a KV cache.
 
-Cross-attention keys/values are computed once per utterance; self-attention keys/values grow one
-step at a time. Finished rows leave the batch and beams are re-ranked with one operation,
-`KVCache.reorder`. Beam search can add CTC prefix scores (joint CTC/attention decoding), which
-keeps hypotheses aligned with the audio: no loops, no early or late ends, nothing on silence.
+    options = DecodeOptions.from_config(rec.cfg, beam_size=5)   # resolved once, at the edge
+    search = Search(rec, options)
+    nbest = search(rec.encode(wav, wav_lens))                   # B lists of Hypothesis, best first
+
+Beam search adds up weighted scorers, the idea of ESPnet's ScorerInterface in our batched row
+layout (the K hypotheses of an utterance are consecutive rows):
+- full scorers give log probabilities over the whole vocabulary for every row: the attention
+  decoder (`DecoderScorer`, weight 1 - ctc_weight) and an n-gram LM (`LMScorer`, lm_weight);
+- partial scorers score only the few candidates the full scorers propose: CTC prefix scores
+  (`CTCScorer`, ctc_weight), which keep hypotheses aligned with the audio (no loops, no early
+  or late ends, nothing on silence).
+Each scorer has `scores(...)` and `advance(rows, tokens, keep)`: rows[i] extended by tokens[i]
+carry on; `keep` lists the utterances still decoding when some have finished. The decoder's KV
+cache is created and reordered here (`KVCache.reorder`), never hidden in the network.
+A model's own rules (its prompt, end token, tokens it must never emit) come from its tokenizer
+as `Rules` and act as a filter on the summed scores.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from .ctc import CTCPrefixScorer
+from .config import Config
+from .ctc import CTCPrefixScorer, ctc_greedy, length_limits
 from .lm import NGramLM
 from .model import ASRModel
+from .recognizer import Encoded, Recognizer
+from .results import Hypothesis
 from .text import BLANK, SOS_EOS
+
+NEG_INF = float("-inf")
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How to search; resolved once from the model's config and the caller's overrides."""
+
+    beam_size: int = 5  # 1 with no CTC and no LM weight = greedy
+    ctc_weight: float = 0.3  # weight of CTC prefix scores (the decoder gets 1 - ctc_weight)
+    lm: str | None = None  # an n-gram LM (ARPA over the model's tokens, `asr lm`) for shallow fusion
+    lm_weight: float = 0.4
+    length_penalty: float = 1.0  # hypotheses ranked by log prob / (tokens + 1) ** length_penalty
+    n_best: int = 1
+    max_len_ratio: float = 1.5  # max output tokens per encoder frame (plus a few)
+    ctc_length_guard: bool = True  # cap outputs near the CTC best path's length; empty where CTC hears nothing
+    pre_beam: float = 1.5  # decoder candidates per hypothesis that CTC scores: pre_beam x beam_size
+    use_cache: bool = True  # False recomputes every prefix (the reference the cache must match)
+
+    @classmethod
+    def from_config(cls, cfg: Config, **overrides) -> "DecodeOptions":
+        """The model's decode config (CTC weight None = as trained), then `overrides` (None = keep).
+        An unknown name or a value out of range is a ValueError here, not at the first batch."""
+        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown decode option(s): {', '.join(unknown)}")
+        d = cfg.decode
+        values = {f.name: getattr(d, f.name) for f in dataclasses.fields(cls) if hasattr(d, f.name)}
+        values["ctc_weight"] = cfg.optim.ctc_weight if d.ctc_weight is None else d.ctc_weight
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values).checked()
+
+    def checked(self) -> "DecodeOptions":
+        if self.beam_size < 1 or self.n_best < 1:
+            raise ValueError(f"beam_size and n_best must be at least 1 (got {self.beam_size}, {self.n_best})")
+        if not 0.0 <= self.ctc_weight <= 1.0:
+            raise ValueError(f"ctc_weight must be in [0, 1], not {self.ctc_weight}")
+        if self.lm_weight < 0 or self.max_len_ratio <= 0 or self.pre_beam < 1:
+            raise ValueError("lm_weight must be >= 0, max_len_ratio > 0 and pre_beam >= 1")
+        return self
+
+
+@dataclass(frozen=True)
+class Rules:
+    """A model's decoding conventions, from its tokenizer."""
+
+    prompt: tuple[int, ...] = (SOS_EOS,)  # what the decoder is fed before the first output token
+    eos: int = SOS_EOS
+    suppress: tuple[int, ...] = (BLANK,)  # never emitted (our CTC blank; Whisper's special tokens)
+    suppress_at_start: tuple[int, ...] = ()  # not as the first token (Whisper: a blank space, end)
+
+    @classmethod
+    def of(cls, tokenizer) -> "Rules":
+        return cls(**tokenizer.decoding_rules())
+
+
+# --------------------------------------------------------------------------- scorers
+
+
+class DecoderScorer:
+    """Full scorer: the attention decoder's log P(next token | prefix, audio) for every row."""
+
+    def __init__(self, model: ASRModel, memory: Tensor, mem_lens: Tensor, prompt: Tensor, use_cache: bool):
+        self.model, self.memory, self.mem_lens = model, memory, mem_lens
+        self.tokens = prompt  # (N, L) every token so far
+        self.pending = prompt  # what the decoder has not seen yet (all of it without a cache)
+        self.cache = model.decoder.new_cache() if use_cache else None
+
+    def logits(self) -> Tensor:
+        inputs = self.pending if self.cache is not None else self.tokens
+        return self.model.decoder(inputs, self.memory, self.mem_lens, self.cache)[:, -1]  # (N, V)
+
+    def scores(self) -> Tensor:
+        return self.logits().float().log_softmax(-1)
+
+    def advance(self, rows: Tensor, tokens: Tensor, keep: Tensor | None) -> None:
+        self.tokens = torch.cat([self.tokens[rows], tokens[:, None]], 1)
+        self.pending = tokens[:, None]
+        if self.cache is not None:
+            self.cache.reorder(rows, keep)
+        if keep is not None:
+            self.memory, self.mem_lens = self.memory[keep], self.mem_lens[keep]
+
+
+class LMScorer:
+    """Full scorer: an n-gram LM's log P(next token | the last n-1 tokens) for every row."""
+
+    def __init__(self, lm: NGramLM, rows: int, device: torch.device):
+        self.lm, self.device = lm, device
+        self.contexts = [lm.context([])] * rows
+
+    def scores(self) -> Tensor:
+        return self.lm.batch_logprobs(self.contexts).to(self.device)
+
+    def advance(self, rows: Tensor, tokens: Tensor, keep: Tensor | None) -> None:
+        self.contexts = [self.lm.extend(self.contexts[r], t) for r, t in zip(rows.tolist(), tokens.tolist())]
+
+
+class CTCScorer:
+    """Partial scorer: CTC prefix scores of a few candidate tokens per row."""
+
+    def __init__(self, ctc_logits: Tensor, mem_lens: Tensor, eos: int, rows_per_utt: int):
+        self.prefix = CTCPrefixScorer(ctc_logits, mem_lens, eos)
+        self.state = self.prefix.initial_state(rows_per_utt)
+
+    def scores(self, cand: Tensor) -> Tensor:
+        return self.prefix.score(self.state, cand)
+
+    def advance(self, rows: Tensor, tokens: Tensor, keep: Tensor | None) -> None:
+        if keep is not None:
+            self.prefix.select_utterances(keep)
+        self.state = self.prefix.advance(self.state, rows, tokens)
+
+
+# --------------------------------------------------------------------------- search
 
 
 def max_output_lengths(mem_lens: Tensor, ratio: float, limit: int) -> Tensor:
     """Longest output each utterance may produce: proportional to its encoder length."""
-    return (mem_lens.float() * ratio).long().add(8).clamp(max=limit - 1)
+    return (mem_lens.float() * ratio).long().add(8).clamp(max=limit)
+
+
+def _limits(model: ASRModel, mem_lens: Tensor, options: DecodeOptions, rules: Rules, max_lens: Tensor | None) -> Tensor:
+    limits = max_output_lengths(mem_lens, options.max_len_ratio, model.cfg.max_target_len - len(rules.prompt))
+    return limits if max_lens is None else torch.minimum(limits, max_lens.to(limits.device))
+
+
+def _prompt(rules: Rules, rows: int, device: torch.device) -> Tensor:
+    return torch.tensor([rules.prompt], dtype=torch.long, device=device).expand(rows, -1)
 
 
 @torch.no_grad()
-def greedy_search(
-    model: ASRModel, memory: Tensor, mem_lens: Tensor, max_len_ratio: float = 1.5, use_cache: bool = True,
-    max_lens: Tensor | None = None,
-) -> list[list[int]]:
+def greedy_search(model: ASRModel, memory: Tensor, mem_lens: Tensor, options: DecodeOptions = DecodeOptions(),
+                  max_lens: Tensor | None = None, rules: Rules = Rules()) -> list[list[int]]:
     """Most likely next token at every step, for a batch of encoder outputs (B, T', D).
 
-    Returns B token-id lists without start/end tokens. Each output is at most proportional to its
-    encoder length, and at most `max_lens` tokens where given (0 = emit nothing). `use_cache=False`
-    recomputes the whole prefix at each step (the reference the cached path must match exactly).
-    """
-    B, device = memory.shape[0], memory.device
-    limits = max_output_lengths(mem_lens, max_len_ratio, model.cfg.max_target_len)
-    if max_lens is not None:
-        limits = torch.minimum(limits, max_lens.to(device))
-    results: list[list[int]] = [[] for _ in range(B)]
+    Returns B token-id lists without prompt and end token. Each output is at most proportional
+    to its encoder length, and at most `max_lens` tokens where given (0 = emit nothing)."""
+    limits = _limits(model, mem_lens, options, rules, max_lens)
+    results: list[list[int]] = [[] for _ in range(memory.shape[0])]
     rows = torch.nonzero(limits > 0).flatten()  # original index of each live row
-    memory, mem_lens, limits = memory[rows], mem_lens[rows], limits[rows]
-    tokens = torch.full((rows.numel(), 1), SOS_EOS, dtype=torch.long, device=device)
-    cache = model.decoder.new_cache() if use_cache else None
-    step = 0
+    limits = limits[rows]
+    dec = DecoderScorer(model, memory[rows], mem_lens[rows], _prompt(rules, rows.numel(), memory.device),
+                        options.use_cache)
+    step, start = 0, len(rules.prompt)
     while rows.numel() > 0:
-        inputs = tokens[:, -1:] if use_cache else tokens
-        logits = model.decoder(inputs, memory, mem_lens, cache)[:, -1]  # (b, V)
-        logits[:, BLANK] = float("-inf")  # the CTC blank is not a decoder output
+        logits = dec.logits()
+        logits[:, list(rules.suppress) + (list(rules.suppress_at_start) if step == 0 else [])] = NEG_INF
         next_tok = logits.argmax(-1)  # (b,)
-        tokens = torch.cat([tokens, next_tok[:, None]], 1)
         step += 1
-        done = (next_tok == SOS_EOS) | (step >= limits)
-        if done.any():
-            for r in torch.nonzero(done).flatten().tolist():
-                seq = tokens[r, 1:].tolist()
-                results[rows[r]] = seq[:-1] if seq[-1] == SOS_EOS else seq
-            keep = torch.nonzero(~done).flatten()
-            rows, tokens, memory, mem_lens, limits = rows[keep], tokens[keep], memory[keep], mem_lens[keep], limits[keep]
-            if cache is not None:
-                cache.reorder(keep, keep)
+        done = (next_tok == rules.eos) | (step >= limits)
+        for r in torch.nonzero(done).flatten().tolist():
+            seq = dec.tokens[r, start:].tolist() + [int(next_tok[r])]
+            results[rows[r]] = seq[:-1] if seq[-1] == rules.eos else seq
+        keep = torch.nonzero(~done).flatten()
+        if keep.numel() == 0:
+            break
+        dec.advance(keep, next_tok[keep], keep)
+        rows, limits = rows[keep], limits[keep]
     return results
+
+
+def _candidates(full: list, partial: list, C: int, rules: Rules, first: bool) -> tuple[Tensor, Tensor]:
+    """(rows, C + 1) candidate tokens per row and their weighted scores: the C best by the full
+    scorers, and always the end token (CTC may want to stop where the decoder does not)."""
+    total = None
+    for w, scorer in full:
+        s = w * scorer.scores()
+        total = s if total is None else total + s
+    total[:, list(rules.suppress) + (list(rules.suppress_at_start) if first else [])] = NEG_INF
+    ranked = total.clone()
+    ranked[:, rules.eos] = NEG_INF
+    k = min(C, total.shape[1] - 1 - len(rules.suppress))
+    cand = torch.cat([ranked.topk(k, -1).indices, torch.full_like(ranked[:, :1], rules.eos, dtype=torch.long)], 1)
+    score = total.gather(1, cand)
+    for w, scorer in partial:
+        score = score + w * scorer.scores(cand)
+    return cand, score
+
+
+@torch.no_grad()
+def beam_search(model: ASRModel, memory: Tensor, mem_lens: Tensor, ctc_logits: Tensor | None = None,
+                options: DecodeOptions = DecodeOptions(), lm: NGramLM | None = None,
+                max_lens: Tensor | None = None, rules: Rules = Rules()) -> list[list[Hypothesis]]:
+    """Beam search for a batch of encoder outputs (B, T', D): B lists of the n best hypotheses.
+
+    All B x beam_size hypotheses decode as one batch. An utterance stops when no live hypothesis
+    can beat its n-th best finished one: scores only fall as tokens are added, so a live
+    hypothesis ends at best with its current log probability divided by the longest length it
+    may reach. A length limit (from the encoder length, and `max_lens` where given) bounds the rest.
+    """
+    B, K, device, o = memory.shape[0], options.beam_size, memory.device, options
+    limits = _limits(model, mem_lens, o, rules, max_lens)
+    finished: list[list[Hypothesis]] = [[] if limits[b] > 0 else [Hypothesis([], 0.0, 0.0)] for b in range(B)]
+    utts = torch.nonzero(limits > 0).flatten()  # original index of each live utterance
+    limits, n = limits[utts], utts.numel()
+    use_ctc = o.ctc_weight > 0 and ctc_logits is not None
+    full: list = [(1 - o.ctc_weight if use_ctc else 1.0, DecoderScorer(
+        model, memory[utts], mem_lens[utts], _prompt(rules, n * K, device), o.use_cache))]
+    if lm is not None and o.lm_weight:
+        full.append((o.lm_weight, LMScorer(lm, n * K, device)))
+    partial = [(o.ctc_weight, CTCScorer(ctc_logits[utts], mem_lens[utts], rules.eos, K))] if use_ctc else []
+    C = max(K, int(o.pre_beam * K)) if partial else K
+    scores = torch.full((n, K), NEG_INF, device=device)
+    scores[:, 0] = 0.0  # one live hypothesis per utterance to start with
+    step = 0
+    while utts.numel() > 0:
+        step, n = step + 1, utts.numel()
+        cand, cand_score = _candidates(full, partial, C, rules, first=step == 1)
+        total = (scores.view(-1, 1) + cand_score).view(n, -1)
+        top_score, top = total.topk(min(2 * K, total.shape[1]), -1)  # (n, 2K): enough for K that do not end
+        top_tok = cand.view(n, -1).gather(1, top)
+        parent = torch.arange(n, device=device)[:, None] * K + top // cand.shape[1]  # row extended
+        ends = (top_tok == rules.eos) | (step >= limits)[:, None]
+        _finish(finished, utts, full[0][1].tokens[:, len(rules.prompt):], parent, top_tok, top_score, ends, K, o, rules)
+        order = torch.argsort(ends.int(), dim=1, stable=True)[:, :K]  # the K best that do not end carry on
+        scores, rows, new_tok = top_score.gather(1, order), parent.gather(1, order), top_tok.gather(1, order)
+        keep = torch.nonzero(~_done(finished, utts, scores, limits, step, o)).flatten()
+        if keep.numel() == 0:
+            break
+        scores, rows, new_tok = scores[keep], rows[keep].view(-1), new_tok[keep].view(-1)
+        for _, scorer in full + partial:
+            scorer.advance(rows, new_tok, keep if keep.numel() < n else None)
+        utts, limits = utts[keep], limits[keep]
+    return [sorted(h, key=lambda h: -h.score)[: o.n_best] for h in finished]
+
+
+def _finish(finished: list[list[Hypothesis]], utts: Tensor, prefixes: Tensor, parent: Tensor, top_tok: Tensor,
+            top_score: Tensor, ends: Tensor, K: int, o: DecodeOptions, rules: Rules) -> None:
+    """Hypotheses that end among an utterance's K best join its finished list."""
+    fin = ends & (torch.arange(top_tok.shape[1], device=ends.device) < K) & torch.isfinite(top_score)
+    for u, j in torch.nonzero(fin).tolist():
+        tok, s = int(top_tok[u, j]), float(top_score[u, j])
+        seq = prefixes[parent[u, j]].tolist() + ([] if tok == rules.eos else [tok])
+        finished[int(utts[u])].append(Hypothesis(seq, s / (len(seq) + 1) ** o.length_penalty, s))
+
+
+def _done(finished: list[list[Hypothesis]], utts: Tensor, scores: Tensor, limits: Tensor, step: int,
+          o: DecodeOptions) -> Tensor:
+    """(n,) bool: utterances at their length limit, with no live hypothesis left, or whose n-th
+    best finished hypothesis no live one can beat."""
+    best = scores.max(1).values
+    best_live = best / (limits + 1).float() ** o.length_penalty
+    done = (step >= limits) | ~torch.isfinite(best)
+    for u in range(utts.numel()):
+        hyps = finished[int(utts[u])]
+        if len(hyps) >= o.n_best and sorted(h.score for h in hyps)[-o.n_best] >= float(best_live[u]):
+            done[u] = True
+    return done
+
+
+# --------------------------------------------------------------------------- loop guard
 
 
 def trim_repetitions(seq: list[int], reference: list[int], min_repeats: int = 3, max_period: int = 12) -> list[int]:
@@ -91,103 +314,38 @@ def _max_run(seq: list[int], unit: list[int]) -> int:
     return best
 
 
-@dataclass
-class Hypothesis:
-    tokens: list[int]  # without start/end tokens
-    score: float  # what hypotheses are ranked by: log_prob / (tokens + 1) ** length_penalty
-    log_prob: float  # weighted attention + CTC (+ LM) log probability, end token included
+# --------------------------------------------------------------------------- one model's search
 
 
-@torch.no_grad()
-def beam_search(
-    model: ASRModel, memory: Tensor, mem_lens: Tensor, ctc_logits: Tensor | None = None, beam_size: int = 5,
-    ctc_weight: float = 0.0, length_penalty: float = 1.0, max_len_ratio: float = 1.5,
-    max_lens: Tensor | None = None, n_best: int = 1, use_cache: bool = True, pre_beam: float = 1.5,
-    lm: NGramLM | None = None, lm_weight: float = 0.0,
-) -> list[list[Hypothesis]]:
-    """Beam search for a batch of encoder outputs (B, T', D): B lists of the n best hypotheses.
+class Search:
+    """A model's search with its options fixed: encoder output -> n best hypotheses with text."""
 
-    All B x beam_size hypotheses decode as one batch; the beams of an utterance share its
-    cross-attention keys/values. Each step scores a few candidates per hypothesis (the best by the
-    decoder, plus end-of-sentence) as (1 - ctc_weight) x attention + ctc_weight x CTC prefix score
-    (+ lm_weight x the n-gram LM's log probability: shallow fusion).
-    An utterance stops when no live hypothesis can beat its n-th best finished one: scores only
-    fall as tokens are added, so a live hypothesis ends at best with its current log probability
-    divided by the longest length it may reach. A length limit (from the encoder length, and
-    `max_lens` where given) bounds the rest.
-    """
-    B, K, device = memory.shape[0], beam_size, memory.device
-    limits = max_output_lengths(mem_lens, max_len_ratio, model.cfg.max_target_len)
-    if max_lens is not None:
-        limits = torch.minimum(limits, max_lens.to(device))
-    finished: list[list[Hypothesis]] = [[] for _ in range(B)]
-    for b in torch.nonzero(limits <= 0).flatten().tolist():
-        finished[b].append(Hypothesis([], 0.0, 0.0))
-    utts = torch.nonzero(limits > 0).flatten()  # original index of each live utterance
-    memory, mem_lens, limits = memory[utts], mem_lens[utts], limits[utts]
-    scorer = CTCPrefixScorer(ctc_logits[utts], mem_lens, SOS_EOS) if ctc_weight > 0 and ctc_logits is not None else None
-    ctc_state = scorer.initial_state(K) if scorer else None
-    C = max(K, int(pre_beam * K)) if scorer else K  # decoder candidates per hypothesis (CTC scores only these)
-    n = utts.numel()
-    tokens = torch.full((n * K, 1), SOS_EOS, dtype=torch.long, device=device)
-    scores = torch.full((n, K), float("-inf"), device=device)
-    scores[:, 0] = 0.0  # one live hypothesis per utterance to start with
-    cache = model.decoder.new_cache() if use_cache else None
-    step = 0
-    while utts.numel() > 0:
-        step += 1
-        n = utts.numel()
-        logits = model.decoder(tokens[:, -1:] if use_cache else tokens, memory, mem_lens, cache)[:, -1]
-        logp = logits.float().log_softmax(-1)  # (nK, V)
-        full = logp if scorer is None else (1 - ctc_weight) * logp  # the scores over the whole vocabulary
-        if lm is not None and lm_weight:
-            full = full + lm_weight * lm.batch_logprobs([lm.context(row) for row in tokens[:, 1:].tolist()]).to(device)
-        # candidates: the best tokens by those, and always end-of-sentence (CTC may want to stop)
-        ranked = full.clone()
-        ranked[:, [BLANK, SOS_EOS]] = float("-inf")
-        cand = torch.cat([ranked.topk(min(C, logp.shape[1] - 2), -1).indices,
-                          torch.full_like(tokens[:, :1], SOS_EOS)], 1)  # (nK, C)
-        cand_score = full.gather(1, cand)
-        if scorer is not None:
-            cand_score = cand_score + ctc_weight * scorer.score(ctc_state, cand)
-        Cn = cand.shape[1]
-        total = (scores.view(-1, 1) + cand_score).view(n, K * Cn)
-        top_score, top = total.topk(min(2 * K, K * Cn), -1)  # (n, 2K): enough for K that do not end
-        top_tok = cand.view(n, K * Cn).gather(1, top)
-        parent = torch.arange(n, device=device)[:, None] * K + top // Cn  # row of the extended hypothesis
-        at_limit = step >= limits  # (n,)
-        ends = (top_tok == SOS_EOS) | at_limit[:, None]
+    def __init__(self, rec: Recognizer, options: DecodeOptions):
+        self.rec, self.options = rec, options
+        self.rules = Rules.of(rec.tokenizer)
+        self.lm = NGramLM.load_arpa(options.lm, rec.tokenizer) if options.lm else None
 
-        # hypotheses that end among the K best are finished
-        fin = ends & (torch.arange(top.shape[1], device=device) < K) & torch.isfinite(top_score)
-        if fin.any():
-            for u, j in torch.nonzero(fin).tolist():
-                tok, s = int(top_tok[u, j]), float(top_score[u, j])
-                seq = tokens[parent[u, j], 1:].tolist() + ([] if tok == SOS_EOS else [tok])
-                finished[int(utts[u])].append(Hypothesis(seq, s / (len(seq) + 1) ** length_penalty, s))
+    @property
+    def greedy(self) -> bool:
+        o = self.options
+        return o.beam_size == 1 and o.ctc_weight == 0 and (self.lm is None or o.lm_weight == 0)
 
-        # the K best that do not end carry on
-        order = torch.argsort(ends.int(), dim=1, stable=True)[:, :K]
-        scores = top_score.gather(1, order)
-        rows = parent.gather(1, order).view(-1)
-        new_tok = top_tok.gather(1, order).view(-1)
-        tokens = torch.cat([tokens[rows], new_tok[:, None]], 1)
+    def __call__(self, enc: Encoded) -> list[list[Hypothesis]]:
+        o, (memory, mem_lens, ctc_logits) = self.options, enc
+        best_path = ctc_greedy(ctc_logits, mem_lens) if o.ctc_length_guard and ctc_logits is not None else None
+        max_lens = length_limits(best_path, mem_lens.device) if best_path is not None else None
+        if self.greedy:
+            ids = greedy_search(self.rec.model, memory, mem_lens, o, max_lens, self.rules)
+            if best_path is not None:  # cut loops the CTC path does not support
+                ids = [trim_repetitions(seq, ref) for seq, ref in zip(ids, best_path)]
+            hyps = [[Hypothesis(seq, float("nan"), float("nan"))] for seq in ids]
+        else:
+            hyps = beam_search(self.rec.model, memory, mem_lens, ctc_logits, o, self.lm, max_lens, self.rules)
+        for nbest in hyps:
+            for h in nbest:
+                h.text = self.rec.tokenizer.decode(h.tokens)
+        return hyps
 
-        # an utterance is done when no live hypothesis can beat its n-th best finished one
-        best_live = scores.max(1).values / (limits + 1).float() ** length_penalty
-        done = at_limit | ~torch.isfinite(scores.max(1).values)
-        for u in range(n):
-            hyps = finished[int(utts[u])]
-            if len(hyps) >= n_best and sorted(h.score for h in hyps)[-n_best] >= float(best_live[u]):
-                done[u] = True
-        keep = torch.nonzero(~done).flatten()
-        live_rows = (keep[:, None] * K + torch.arange(K, device=device)).view(-1)
-        tokens, scores = tokens[live_rows], scores[keep]
-        rows = rows.view(n, K)[keep].view(-1)  # parents of the hypotheses that carry on
-        if cache is not None:
-            cache.reorder(rows, keep if keep.numel() < n else None)
-        if scorer is not None and keep.numel() > 0:
-            scorer.select_utterances(keep)
-            ctc_state = scorer.advance(ctc_state, rows, new_tok.view(n, K)[keep].view(-1))
-        utts, memory, mem_lens, limits = utts[keep], memory[keep], mem_lens[keep], limits[keep]
-    return [sorted(h, key=lambda h: -h.score)[:n_best] for h in finished]
+    def decode(self, wav: Tensor, wav_lens: Tensor) -> list[list[Hypothesis]]:
+        """(B, S) padded waveforms -> for each, its n best hypotheses."""
+        return self(self.rec.encode(wav, wav_lens))

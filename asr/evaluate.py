@@ -1,71 +1,42 @@
-"""Word and character error rates with jiwer, and a per-utterance report sorted worst first.
+"""Evaluation of a model on manifests: WER/CER, a per-utterance report sorted worst first,
+and summary.json with the decode settings and the real-time factor.
 
-Corpus WER is total word edits / total reference words (not a mean of per-utterance rates).
-References and hypotheses both go through `asr.text.normalize` first.
+The counting is `asr.metrics`'s; references and hypotheses both go through
+`asr.text.normalize` first, so casing, punctuation and digits never count as errors.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
-import jiwer
-
 from .data import read_manifest
+from .decoding import DecodeOptions, Search
+from .metrics import Counts, char_counts, word_counts
 from .recognizer import Recognizer
+from .storage import write_jsonl, write_text
 from .text import normalize
-from .transcribe import recognize_files
+from .transcribe import recognize
 
 
-@dataclass
-class Counts:
-    substitutions: int = 0
-    deletions: int = 0
-    insertions: int = 0
-    words: int = 0  # reference words
-
-    @property
-    def edits(self) -> int:
-        return self.substitutions + self.deletions + self.insertions
-
-
-def word_counts(ref: str, hyp: str) -> Counts:
-    """Edit counts of one normalized (ref, hyp) pair; an empty reference makes every word an insertion."""
-    if not ref.split():
-        return Counts(insertions=len(hyp.split()))
-    if not hyp.split():
-        return Counts(deletions=len(ref.split()), words=len(ref.split()))
-    o = jiwer.process_words(ref, hyp)
-    return Counts(o.substitutions, o.deletions, o.insertions, o.substitutions + o.deletions + o.hits)
-
-
-def char_counts(ref: str, hyp: str) -> tuple[int, int]:
-    """(character edits, reference characters)."""
-    if not ref:
-        return len(hyp), 0
-    if not hyp:
-        return len(ref), len(ref)
-    o = jiwer.process_characters(ref, hyp)
-    return o.substitutions + o.deletions + o.insertions, o.substitutions + o.deletions + o.hits
-
-
-def error_counts(refs: list[str], hyps: list[str]) -> tuple[int, int]:
-    """(total word edits, total reference words) over a list of normalized pairs."""
-    counts = [word_counts(r, h) for r, h in zip(refs, hyps)]
-    return sum(c.edits for c in counts), sum(c.words for c in counts)
-
-
-def evaluate(model: str | Path | Recognizer, manifest: str | Path, out_dir: str | Path,
+def evaluate(model: str | Path | Recognizer | Search, manifest: str | Path, out_dir: str | Path,
              batch_size: int | None = None, **options) -> dict:
     """Decode every utterance of `manifest`, write report.txt and summary.json to `out_dir`.
-    `options` override the model's decode config (beam_size, ctc_weight, length_penalty)."""
-    rec = model if isinstance(model, Recognizer) else Recognizer.load(model)
+    `options` override the model's decode config (beam_size, ctc_weight, lm, ...); a Search
+    comes with its options already fixed."""
+    if isinstance(model, Search):
+        if options:
+            raise ValueError("decode options are fixed by the Search given")
+        search = model
+    else:
+        rec = model if isinstance(model, Recognizer) else Recognizer.load(model)
+        search = Search(rec, DecodeOptions.from_config(rec.cfg, **options))
     entries = read_manifest(manifest)
     sources = [(e["audio"], e["offset"], e["duration"]) if e.get("offset") is not None else e["audio"] for e in entries]
     rows, failed, total, chars = [], [], Counts(), [0, 0]
-    results = recognize_files(rec, sources, batch_size or rec.cfg.decode.batch_size, **options)
+    results = recognize(search, sources, batch_size or search.rec.cfg.decode.batch_size)
     started, audio_seconds = time.perf_counter(), 0.0
     for e, res in zip(entries, results):
         audio_seconds += res.duration
@@ -87,23 +58,25 @@ def evaluate(model: str | Path | Recognizer, manifest: str | Path, out_dir: str 
         "deletions": total.deletions, "insertions": total.insertions, "utterances": len(rows),
         "reference_words": total.words, "failed": len(failed),
         "audio_seconds": round(audio_seconds, 2), "decode_seconds": round(time.perf_counter() - started, 2),
-        "decode": {**asdict(rec.decode_settings(**options)), "lm": rec.lm_path},
+        "decode": asdict(search.options),
     }
     summary["rtf"] = round(summary["decode_seconds"] / max(audio_seconds, 1e-9), 4)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     rows.sort(key=lambda r: (-r["errors"], -r["errors"] / max(r["words"], 1), r["id"]))
-    with open(out_dir / "report.txt", "w") as f:
-        f.write(format_summary(summary) + "\n\n")
-        for r in rows:
-            f.write(f"{r['id']}  errors={r['errors']} (S={r['substitutions']} D={r['deletions']} "
-                    f"I={r['insertions']}) / {r['words']} words\n  REF: {r['ref']}\n  HYP: {r['hyp']}\n")
-        for fl in failed:
-            f.write(f"{fl['id']}  FAILED: {fl['error']}\n")
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_text(out_dir / "report.txt", format_report(summary, rows, failed))
+    write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     if failed:
-        (out_dir / "failed.jsonl").write_text("".join(json.dumps(x) + "\n" for x in failed))
+        write_jsonl(out_dir / "failed.jsonl", failed)
     return summary
+
+
+def format_report(summary: dict, rows: list[dict], failed: list[dict]) -> str:
+    lines = [format_summary(summary), ""]
+    for r in rows:
+        lines.append(f"{r['id']}  errors={r['errors']} (S={r['substitutions']} D={r['deletions']} "
+                     f"I={r['insertions']}) / {r['words']} words\n  REF: {r['ref']}\n  HYP: {r['hyp']}")
+    lines += [f"{fl['id']}  FAILED: {fl['error']}" for fl in failed]
+    return "\n".join(lines) + "\n"
 
 
 def format_summary(s: dict) -> str:

@@ -11,7 +11,6 @@ predicted; `BLANK` is never predicted.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Iterable
 import torch
 from torch import Tensor
 
+from .storage import read_jsonl, write_text
 from .text import BLANK, N_SPECIAL, SOS_EOS, UNK, Tokenizer
 
 LN10 = math.log(10.0)
@@ -48,6 +48,15 @@ class NGramLM:
         while h and h not in self._listed and h not in self.bow:
             h = h[1:]
         return h
+
+    def extend(self, h: Gram, token: int) -> Gram:
+        """The state after context `h` and then `token`: `context` of a sequence, one token at a
+        time. (A known context's prefixes are known contexts, so backing off from the long end
+        gives what `context` of the whole sequence gives.)"""
+        g = (*h, token)[-(self.order - 1):] if self.order > 1 else ()
+        while g and g not in self._listed and g not in self.bow:
+            g = g[1:]
+        return g
 
     def logprobs(self, h: Gram) -> Tensor:
         """log P(w | h) for every id w of the vocabulary, as a float tensor (-inf for blank)."""
@@ -146,9 +155,7 @@ class NGramLM:
                     line += f"\t{self.bow[g] / LN10:.6f}"
                 lines.append(line)
         lines += ["", "\\end\\", ""]
-        tmp = Path(str(path) + ".tmp")
-        tmp.write_text("\n".join(lines), encoding="utf-8")
-        tmp.replace(path)
+        write_text(path, "\n".join(lines))
 
     @classmethod
     def load_arpa(cls, path: str | Path, tokenizer: Tokenizer) -> "NGramLM":
@@ -205,16 +212,11 @@ def read_texts(paths: Iterable[str | Path]) -> list[str]:
     """Sentences from JSONL manifests (each line's "text") and plain text files (one a line)."""
     texts = []
     for path in paths:
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                line = line.strip()
-                if not line:
-                    continue
-                if str(path).endswith(".jsonl"):
-                    try:
-                        texts.append(json.loads(line)["text"])
-                    except (ValueError, KeyError, TypeError):
-                        raise ValueError(f"{path}:{n}: not a JSON object with a \"text\"") from None
-                else:
-                    texts.append(line)
+        if str(path).endswith(".jsonl"):
+            for n, row in enumerate(read_jsonl(path), 1):
+                if not isinstance(row.get("text"), str):
+                    raise ValueError(f"{path}:{n}: entry {n} has no \"text\"")
+                texts.append(row["text"])
+        else:
+            texts += [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     return texts

@@ -5,12 +5,17 @@
 
 A plain nn.Module: no training loop and no search live here. Incremental decoding keeps its
 keys/values in a `KVCache` that the search code owns and can reorder (for beams).
+
+The same network hosts OpenAI Whisper exactly (asr/importers.py fills it): Whisper's conv1d front
+end (2x), a stored encoder position table, learned decoder positions, no embedding scaling and
+no CTC head are ModelConfig options, never a second model class.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -134,6 +139,8 @@ class DecoderBlock(nn.Module):
 class Conv2dSubsampling(nn.Module):
     """Two 3x3 stride-2 convolutions over (time, frequency): 4x fewer frames."""
 
+    subsampling = 4
+
     def __init__(self, n_feats: int, d_model: int, channels: int):
         super().__init__()
         self.conv = nn.Sequential(nn.Conv2d(1, channels, 3, 2), nn.GELU(), nn.Conv2d(channels, channels, 3, 2), nn.GELU())
@@ -158,7 +165,7 @@ class FrameStacking(nn.Module):
 
     def __init__(self, n_feats: int, d_model: int, stride: int = 4):
         super().__init__()
-        self.stride = stride
+        self.stride = self.subsampling = stride
         self.proj = nn.Linear(n_feats * stride, d_model)
 
     def forward(self, x: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:
@@ -169,25 +176,65 @@ class FrameStacking(nn.Module):
         return self.proj(x), (lens // self.stride).clamp(min=1)
 
 
+class Conv1dSubsampling(nn.Module):
+    """Whisper's front end: a width-3 convolution over time, then a stride-2 one: 2x fewer frames."""
+
+    subsampling = 2
+
+    def __init__(self, n_feats: int, d_model: int):
+        super().__init__()
+        self.conv1 = nn.Conv1d(n_feats, d_model, 3, padding=1)
+        self.conv2 = nn.Conv1d(d_model, d_model, 3, stride=2, padding=1)
+
+    @staticmethod
+    def out_lengths(lens: Tensor) -> Tensor:
+        return (lens - 1) // 2 + 1
+
+    def forward(self, x: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:
+        x = F.gelu(self.conv1(x.transpose(1, 2)))  # (B, D, T)
+        x = F.gelu(self.conv2(x))  # (B, D, T/2)
+        return x.transpose(1, 2), self.out_lengths(lens)
+
+
+def make_frontend(cfg: ModelConfig, n_feats: int) -> nn.Module:
+    if cfg.frontend == "conv2d":
+        return Conv2dSubsampling(n_feats, cfg.d_model, cfg.conv_channels)
+    if cfg.frontend == "stack":
+        return FrameStacking(n_feats, cfg.d_model)
+    if cfg.frontend == "conv1d":
+        return Conv1dSubsampling(n_feats, cfg.d_model)
+    raise ValueError(f"model.frontend must be 'conv2d', 'stack' or 'conv1d', not {cfg.frontend!r}")
+
+
 class Encoder(nn.Module):
     def __init__(self, cfg: ModelConfig, n_feats: int):
         super().__init__()
-        if cfg.frontend == "conv2d":
-            self.frontend: nn.Module = Conv2dSubsampling(n_feats, cfg.d_model, cfg.conv_channels)
-        elif cfg.frontend == "stack":
-            self.frontend = FrameStacking(n_feats, cfg.d_model)
-        else:
-            raise ValueError(f"model.frontend must be 'conv2d' or 'stack', not {cfg.frontend!r}")
-        self.xscale = math.sqrt(cfg.d_model)
+        self.frontend = make_frontend(cfg, n_feats)
+        self.subsampling: int = self.frontend.subsampling  # feature frames per encoder frame
+        # scale content up before adding unit-amplitude positions, so positions don't swamp it (ESPnet's
+        # xscale); Whisper adds its positions unscaled
+        self.xscale = math.sqrt(cfg.d_model) if cfg.scale_embeddings else 1.0
+        if cfg.enc_positions not in ("sinusoidal", "table"):
+            raise ValueError(f"model.enc_positions must be 'sinusoidal' or 'table', not {cfg.enc_positions!r}")
+        # Whisper's table is a buffer: imported (its sinusoid layout differs from ours), never trained
+        table = sinusoids(cfg.max_source_len, cfg.d_model) if cfg.enc_positions == "table" else None
+        self.register_buffer("positional_embedding", table)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(EncoderBlock(cfg) for _ in range(cfg.enc_layers))
         self.ln_post = nn.LayerNorm(cfg.d_model)
 
+    def positions(self, length: int, x: Tensor) -> Tensor:
+        """(length, D) positions for encoder frames 0..length-1."""
+        if self.positional_embedding is None:
+            return sinusoids(length, x.shape[2], device=x.device).to(x.dtype)
+        if length > len(self.positional_embedding):
+            raise ValueError(f"{length} encoder frames exceed the position table's {len(self.positional_embedding)}")
+        return self.positional_embedding[:length].to(x.dtype)
+
     def forward(self, feats: Tensor, feat_lens: Tensor) -> tuple[Tensor, Tensor]:
         """(B, T, F) frames -> (B, T', D) memory and its lengths."""
         x, lens = self.frontend(feats, feat_lens)
-        # scale content up before adding unit-amplitude positions, so positions don't swamp it (ESPnet's xscale)
-        x = self.drop(x * self.xscale + sinusoids(x.shape[1], x.shape[2], device=x.device).to(x.dtype))
+        x = self.drop(x * self.xscale + self.positions(x.shape[1], x))
         mask = key_padding_mask(lens, x.shape[1])
         for block in self.blocks:
             x = block(x, mask)
@@ -201,6 +248,12 @@ class Decoder(nn.Module):
         self.token_embedding = nn.Embedding(vocab_size, cfg.d_model)
         # std d^-1/2: scaled inputs have unit variance, and tied output logits start near unit scale
         nn.init.normal_(self.token_embedding.weight, std=cfg.d_model**-0.5)
+        self.scale = math.sqrt(cfg.d_model) if cfg.scale_embeddings else 1.0
+        if cfg.dec_positions not in ("sinusoidal", "learned"):
+            raise ValueError(f"model.dec_positions must be 'sinusoidal' or 'learned', not {cfg.dec_positions!r}")
+        learned = cfg.dec_positions == "learned"  # Whisper's (n_text_ctx, D) table
+        table = nn.Parameter(0.01 * torch.randn(cfg.max_target_len, cfg.d_model)) if learned else None
+        self.register_parameter("positional_embedding", table)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(DecoderBlock(cfg) for _ in range(cfg.dec_layers))
         self.ln = nn.LayerNorm(cfg.d_model)
@@ -210,17 +263,31 @@ class Decoder(nn.Module):
         n = len(self.blocks)
         return KVCache([None] * n, [None] * n)
 
+    def positions(self, offset: int, length: int, x: Tensor) -> Tensor:
+        """(length, D) positions for tokens offset..offset+length-1."""
+        if self.positional_embedding is None:
+            return sinusoids(length, self.d_model, offset, x.device).to(x.dtype)
+        if offset + length > len(self.positional_embedding):
+            raise ValueError(f"{offset + length} tokens exceed the {len(self.positional_embedding)} learned positions")
+        return self.positional_embedding[offset:offset + length].to(x.dtype)
+
     def forward(self, tokens: Tensor, memory: Tensor, memory_lens: Tensor, cache: KVCache | None = None) -> Tensor:
         """(N, L) tokens -> (N, L, V) logits, for memory (B, T', D) with N a multiple of B: rows
         [k*N/B, (k+1)*N/B) are hypotheses of utterance k. With a cache, `tokens` are only the new positions."""
         offset = cache.length if cache is not None else 0
-        x = self.token_embedding(tokens) * math.sqrt(self.d_model)
-        x = self.drop(x + sinusoids(tokens.shape[1], self.d_model, offset, tokens.device).to(x.dtype))
+        x = self.token_embedding(tokens) * self.scale
+        x = self.drop(x + self.positions(offset, tokens.shape[1], x))
         memory_mask = key_padding_mask(memory_lens, memory.shape[1])
         for i, block in enumerate(self.blocks):
             x = block(x, memory, memory_mask, cache, i)
         x = self.ln(x)
         return x @ self.token_embedding.weight.T if self.out is None else self.out(x)
+
+
+class Encoded(NamedTuple):
+    memory: Tensor  # (B, T', D) encoder output
+    lengths: Tensor  # (B,) valid frames of each row
+    ctc_logits: Tensor | None  # (B, T', V), None for a model without a CTC head
 
 
 class ASRModel(nn.Module):
@@ -229,9 +296,19 @@ class ASRModel(nn.Module):
         self.cfg = cfg
         self.encoder = Encoder(cfg, n_feats)
         self.decoder = Decoder(cfg, vocab_size)
-        self.ctc_head = nn.Linear(cfg.d_model, vocab_size)
+        self.ctc_head = nn.Linear(cfg.d_model, vocab_size) if cfg.ctc else None
 
-    def forward(self, feats: Tensor, feat_lens: Tensor, tokens: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Teacher forcing: -> decoder logits (B, L, V), CTC logits (B, T', V), encoder lengths (B,)."""
+    @property
+    def subsampling(self) -> int:
+        """Feature frames per encoder frame (4 for conv2d and stack, 2 for Whisper's conv1d)."""
+        return self.encoder.subsampling
+
+    def encode(self, feats: Tensor, feat_lens: Tensor) -> Encoded:
+        """(B, T, F) frames -> encoder output, its lengths and CTC logits (None without a CTC head)."""
         memory, mem_lens = self.encoder(feats, feat_lens)
-        return self.decoder(tokens, memory, mem_lens), self.ctc_head(memory), mem_lens
+        return Encoded(memory, mem_lens, self.ctc_head(memory) if self.ctc_head is not None else None)
+
+    def forward(self, feats: Tensor, feat_lens: Tensor, tokens: Tensor) -> tuple[Tensor, Encoded]:
+        """Teacher forcing: -> decoder logits (B, L, V), and the encoder's output."""
+        enc = self.encode(feats, feat_lens)
+        return self.decoder(tokens, enc.memory, enc.lengths), enc

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .audio import AudioError, audio_duration, load_audio
 from .data import write_manifest
-from .transcribe import AUDIO_EXTENSIONS
+from .audio import AUDIO_EXTENSIONS
 
 LAYOUTS = ("librispeech", "commonvoice", "kaldi", "folder")
 CV_SPLITS = ("train", "dev", "test")

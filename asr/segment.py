@@ -21,6 +21,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from .results import SegmentText
+
 FRAME, HOP = 0.025, 0.01  # seconds
 
 
@@ -31,29 +33,16 @@ class Segment:
     sample_rate: int
     overlap: float = 0.0  # seconds shared with the previous segment (a cut with no pause to use)
     overlap_after: float = 0.0  # ... and with the next one
+    energy_db: np.ndarray | None = None  # speech-band energy of its frames, when already computed
+
+    def has_speech(self, min_speech: float = 0.2, margin_db: float = 6.0) -> bool:
+        """At least `min_speech` seconds of speech frames, against the segment's own quiet floor."""
+        energy = self.energy_db if self.energy_db is not None else frame_energy_db(self.samples, self.sample_rate)
+        return int(speech_frames(energy, margin_db).sum()) * HOP >= min_speech
 
     @property
     def end(self) -> float:
         return self.start + len(self.samples) / self.sample_rate
-
-
-@dataclass
-class Word:
-    text: str
-    start: float  # seconds into the recording
-    end: float
-    score: float  # mean log probability of its frames (CTC alignment)
-
-
-@dataclass
-class SegmentText:
-    start: float
-    end: float
-    text: str
-    score: float = float("nan")  # the search's score of the transcript
-    words: list[Word] | None = None  # with times, where aligned
-    overlap: float = 0.0
-    alternatives: list[tuple[str, float]] | None = None  # (text, score) of the next best, with n_best > 1
 
 
 def frame_energy_db(wav: np.ndarray, sample_rate: int, band: tuple[float, float] = (250.0, 4000.0)) -> np.ndarray:
@@ -82,7 +71,7 @@ def speech_frames(energy_db: np.ndarray, margin_db: float = 6.0, floor_db: float
 
 def has_speech(wav: np.ndarray, sample_rate: int, min_speech: float = 0.2, margin_db: float = 6.0) -> bool:
     """At least `min_speech` seconds of speech frames."""
-    return int(speech_frames(frame_energy_db(wav, sample_rate), margin_db).sum()) * HOP >= min_speech
+    return Segment(0.0, wav, sample_rate).has_speech(min_speech, margin_db)
 
 
 def pauses(speech: np.ndarray, min_frames: int) -> list[tuple[int, int]]:
@@ -103,12 +92,14 @@ class Segmenter:
     margin_db: float = 6.0
     pad: float = 0.15  # silence kept before the first and after the last speech frame, as in training clips
 
-    def cut(self, window: np.ndarray, sentences_only: bool = False) -> tuple[int, int]:
+    def cut(self, window: np.ndarray, sentences_only: bool = False, energy: np.ndarray | None = None) -> tuple[int, int]:
         """Where to end a segment starting at window[0] (sample index), and where the next one
         starts: the middle of the first sentence-long pause in range, else of the longest
         pause in range, else max_segment with an overlap. With `sentences_only` (the end of a
-        recording, where nothing forces a cut) only a sentence-long pause counts."""
-        speech = speech_frames(frame_energy_db(window, self.sample_rate), self.margin_db)
+        recording, where nothing forces a cut) only a sentence-long pause counts. `energy`: the
+        window's frame energies, when the caller has them already."""
+        energy = frame_energy_db(window, self.sample_rate) if energy is None else energy
+        speech = speech_frames(energy, self.margin_db)
         lo, hi = self.min_segment / HOP, self.max_segment / HOP
         best = None  # (pause length, middle frame)
         for s, e in pauses(speech, round(self.min_pause / HOP)):
@@ -133,45 +124,54 @@ class Segmenter:
         for block in blocks:
             buf = np.concatenate([buf, block])
             while len(buf) > limit:
-                end, nxt = self.cut(buf[:limit])
+                energy = frame_energy_db(buf[:limit], self.sample_rate)  # once per window: cut, then trim
+                end, nxt = self.cut(buf[:limit], energy=energy)
                 after = (end - nxt) / self.sample_rate
                 yield self.trimmed(Segment(start / self.sample_rate, buf[:end], self.sample_rate, overlap, after),
-                                   buf[:limit], head=start > 0)
+                                   energy, head=start > 0)
                 overlap = after
                 buf, start = buf[nxt:], start + nxt
+        energy = None
         while len(buf) > self.min_segment * self.sample_rate:  # the rest: cut at pauses only
-            end, nxt = self.cut(buf, sentences_only=True)
+            energy = frame_energy_db(buf, self.sample_rate)
+            end, nxt = self.cut(buf, sentences_only=True, energy=energy)
             if end != nxt or end >= len(buf):
                 break
-            yield self.trimmed(Segment(start / self.sample_rate, buf[:end], self.sample_rate, overlap), buf,
+            yield self.trimmed(Segment(start / self.sample_rate, buf[:end], self.sample_rate, overlap), energy,
                                head=start > 0)
             overlap = 0.0
-            buf, start = buf[end:], start + end
+            buf, start, energy = buf[end:], start + end, None
         if len(buf) or start == 0:
-            yield self.trimmed(Segment(start / self.sample_rate, buf, self.sample_rate, overlap), buf,
+            energy = frame_energy_db(buf, self.sample_rate) if energy is None else energy
+            yield self.trimmed(Segment(start / self.sample_rate, buf, self.sample_rate, overlap), energy,
                                head=start > 0, tail=False)
 
-    def trimmed(self, seg: Segment, window: np.ndarray, head: bool = True, tail: bool = True) -> Segment:
+    def trimmed(self, seg: Segment, energy: np.ndarray, head: bool = True, tail: bool = True) -> Segment:
         """The segment without the silence beyond `pad` before its first and after its last
         speech frame, so a model trained on clips sees the edges it learned (a cut in the middle
         of a long pause would otherwise hand it half a second of silence or more). Only sides made
         by a cut are trimmed (`head`, `tail`): the recording's own start and end stay as they are,
         so a clip shorter than a segment is decoded exactly as given. Speech is told
-        from pauses against the quiet floor of `window` (the audio the cut was chosen in, which
-        starts where the segment does), not of the segment alone, which may be almost all speech.
-        A side shared with a neighbour (an overlap cut, in speech) is left as it is; so is a
-        segment with no speech, which the caller skips."""
-        speech = speech_frames(frame_energy_db(window, self.sample_rate), self.margin_db)
-        n_frames = max(1, (len(seg.samples) - int(FRAME * self.sample_rate)) // int(HOP * self.sample_rate) + 1)
+        from pauses against the quiet floor of the window the cut was chosen in (`energy`: its
+        frame energies; it starts where the segment does), not of the segment alone, which may be
+        almost all speech. A side shared with a neighbour (an overlap cut, in speech) is left as
+        it is; so is a segment with no speech, which the caller skips. The segment keeps its
+        slice of `energy` (when its frames line up with the window's) for `has_speech`."""
+        speech = speech_frames(energy, self.margin_db)
+        win, hop = int(FRAME * self.sample_rate), int(HOP * self.sample_rate)
+        n_frames = max(1, (len(seg.samples) - win) // hop + 1)
         idx = np.nonzero(speech[:n_frames])[0]
-        if len(idx) == 0:
-            return seg
-        pad = round(self.pad * self.sample_rate)
-        a = 0 if seg.overlap or not head else max(0, round(idx[0] * HOP * self.sample_rate) - pad)
-        b = len(seg.samples)
-        if tail and not seg.overlap_after:
-            b = min(b, round((idx[-1] * HOP + FRAME) * self.sample_rate) + pad)
-        return Segment(seg.start + a / self.sample_rate, seg.samples[a:b], self.sample_rate, seg.overlap, seg.overlap_after)
+        a, b = 0, len(seg.samples)
+        if len(idx):
+            pad = round(self.pad * self.sample_rate)
+            a = 0 if seg.overlap or not head else max(0, round(idx[0] * HOP * self.sample_rate) - pad)
+            if tail and not seg.overlap_after:
+                b = min(b, round((idx[-1] * HOP + FRAME) * self.sample_rate) + pad)
+        own = None
+        if a % hop == 0 and b - a >= win:  # the segment's frames are frames of the window
+            own = energy[a // hop : a // hop + (b - a - win) // hop + 1]
+        return Segment(seg.start + a / self.sample_rate, seg.samples[a:b], self.sample_rate, seg.overlap,
+                       seg.overlap_after, own)
 
 
 def stitch(pieces: list[SegmentText]) -> list[SegmentText]:

@@ -1,4 +1,4 @@
-"""Text normalization and tokenizers (characters, SentencePiece BPE).
+"""Text normalization and tokenizers (characters, SentencePiece BPE, Whisper's byte-level BPE).
 
 `normalize` is applied identically to training targets, WER references and hypotheses:
 
@@ -12,6 +12,7 @@
 5. Runs of spaces collapse to one; leading and trailing spaces are removed.
 
 Token ids: 0 is the CTC blank (also used as padding), 1 is sentence start/end, 2 is unknown.
+`WhisperTokenizer` keeps Whisper's own ids instead: text below `eot`, special tokens from it on.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Iterable
 
 BLANK, SOS_EOS, UNK = 0, 1, 2
 N_SPECIAL = 3
+# how our own tokenizers' models decode (asr.decoding.Rules): start and end at SOS_EOS, never the CTC blank
+OWN_RULES = {"prompt": (SOS_EOS,), "eos": SOS_EOS, "suppress": (BLANK,), "suppress_at_start": ()}
 
 _ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
@@ -133,6 +136,9 @@ class CharTokenizer:
         """The text of one token ("" for special ids); a word starts after a space."""
         return self.symbols[i - N_SPECIAL] if N_SPECIAL <= i < self.vocab_size else ""
 
+    def decoding_rules(self) -> dict:
+        return OWN_RULES
+
     def to_dict(self) -> dict:
         return {"kind": self.kind, "symbols": self.symbols}
 
@@ -184,12 +190,107 @@ class BPETokenizer:
         """The text of one token ("" for special ids), a leading space where it starts a word."""
         return self.sp.id_to_piece(i - (N_SPECIAL - 1)).replace("\u2581", " ") if N_SPECIAL <= i < self.vocab_size else ""
 
+    def decoding_rules(self) -> dict:
+        return OWN_RULES
+
     def to_dict(self) -> dict:
         # base64 text keeps the exported model loadable with torch.load(weights_only=True)
         return {"kind": self.kind, "model": base64.b64encode(self.model_proto).decode("ascii")}
 
 
-Tokenizer = CharTokenizer | BPETokenizer
+class WhisperTokenizer:
+    """An imported Whisper model's byte-level BPE (a Hugging Face tokenizer.json) and its special tokens.
+
+    Ids are Whisper's own: text tokens below `eot`, then <|startoftranscript|>, language tokens,
+    task tokens, <|notimestamps|> and timestamp tokens (those are beyond tokenizer.json: `n_vocab`
+    counts them). Decoding starts from `prompt` and ends at `eot`; `suppress_tokens` are never
+    emitted and `suppress_at_begin` not as the first token (openai-whisper's SuppressTokens and
+    SuppressBlank). Text is encoded as given (display text), not normalized.
+    """
+
+    kind = "whisper"
+
+    def __init__(self, tokenizer_json: str, n_vocab: int, multilingual: bool, language: str = "en",
+                 task: str = "transcribe", suppress_tokens: Iterable[int] | None = None,
+                 suppress_at_begin: Iterable[int] | None = None):
+        from tokenizers import Tokenizer as HFTokenizer
+
+        self.json, self.n_vocab, self.multilingual = tokenizer_json, n_vocab, multilingual
+        self.tk = HFTokenizer.from_str(tokenizer_json)
+        self.eot, self.sot = self._id("<|endoftext|>"), self._id("<|startoftranscript|>")
+        self.translate, self.transcribe = self._id("<|translate|>"), self._id("<|transcribe|>")
+        self.sot_lm, self.sot_prev = self._id("<|startoflm|>"), self._id("<|startofprev|>")
+        self.no_timestamps = self._id("<|notimestamps|>")
+        self.no_speech = self.tk.token_to_id("<|nospeech|>") or self._id("<|nocaptions|>")  # renamed in large-v3
+        self.timestamp_begin = self.no_timestamps + 1  # <|0.00|>, then 20 ms steps
+        self.language, self.task = language, task
+        self.sot_sequence = [self.sot]
+        if multilingual:
+            self.sot_sequence += [self.language_token(language), self._id(f"<|{task}|>")]
+        # config.json's lists (Hugging Face's suppress_tokens) or, without one, Whisper's rule for "-1"
+        base = self.non_speech_tokens() if suppress_tokens is None else list(suppress_tokens)
+        specials = [self.transcribe, self.translate, self.sot, self.sot_prev, self.sot_lm, self.no_speech]
+        self.suppress_tokens = sorted(set(base) | set(specials))
+        self.suppress_at_begin = sorted(set(suppress_at_begin if suppress_at_begin is not None
+                                            else self.encode(" ") + [self.eot]))
+
+    def _id(self, token: str) -> int:
+        i = self.tk.token_to_id(token)
+        if i is None:
+            raise ValueError(f"tokenizer.json has no {token} token: not a Whisper tokenizer")
+        return i
+
+    @property
+    def vocab_size(self) -> int:
+        return self.n_vocab
+
+    @property
+    def prompt(self) -> list[int]:
+        """What decoding starts from: the start-of-transcript sequence, then <|notimestamps|>."""
+        return self.sot_sequence + [self.no_timestamps]
+
+    def language_token(self, code: str) -> int:
+        i = self.tk.token_to_id(f"<|{code}|>")
+        if i is None or not self.sot < i < self.translate:
+            raise ValueError(f"{code!r} is not one of this Whisper tokenizer's languages")
+        return i
+
+    def non_speech_tokens(self) -> list[int]:
+        """Tokens of symbols that are not speech (openai-whisper's `Tokenizer.non_speech_tokens`):
+        speaker tags, brackets, music notes; a symbol's first token when it takes several."""
+        symbols = list('"#()*+/:;<=>@[\\]^_`{|}~「」『』')
+        symbols += "<< >> <<< >>> -- --- -( -[ (' (\" (( )) ((( ))) [[ ]] {{ }} ♪♪ ♪♪♪".split()
+        miscellaneous = set("♩♪♫♬♭♮♯")
+        result = {self.encode(" -")[0], self.encode(" '")[0]}
+        for symbol in symbols + sorted(miscellaneous):
+            for tokens in (self.encode(symbol), self.encode(" " + symbol)):
+                if len(tokens) == 1 or symbol in miscellaneous:
+                    result.add(tokens[0])
+        return sorted(result)
+
+    def encode(self, text: str) -> list[int]:
+        return self.tk.encode(text, add_special_tokens=False).ids
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Display text of the text tokens among `ids` (special and timestamp tokens are skipped)."""
+        return self.tk.decode([i for i in ids if i < self.eot]).strip()
+
+    def piece(self, i: int) -> str:
+        """The text of one token ("" for special ids), a leading space where it starts a word."""
+        return self.tk.decode([i]) if 0 <= i < self.eot else ""
+
+    def decoding_rules(self) -> dict:
+        """For asr.decoding.Rules: Whisper's prompt, end token and suppressed tokens."""
+        return {"prompt": tuple(self.prompt), "eos": self.eot, "suppress": tuple(self.suppress_tokens),
+                "suppress_at_start": tuple(self.suppress_at_begin)}
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "json": self.json, "n_vocab": self.n_vocab, "multilingual": self.multilingual,
+                "language": self.language, "task": self.task, "suppress_tokens": self.suppress_tokens,
+                "suppress_at_begin": self.suppress_at_begin}
+
+
+Tokenizer = CharTokenizer | BPETokenizer | WhisperTokenizer
 
 
 def tokenizer_from_dict(d: dict) -> Tokenizer:
@@ -197,6 +298,9 @@ def tokenizer_from_dict(d: dict) -> Tokenizer:
         return CharTokenizer(d["symbols"])
     if d["kind"] == "bpe":
         return BPETokenizer(base64.b64decode(d["model"]))
+    if d["kind"] == "whisper":
+        return WhisperTokenizer(d["json"], d["n_vocab"], d["multilingual"], d["language"], d["task"],
+                                d["suppress_tokens"], d["suppress_at_begin"])
     raise ValueError(f"unknown tokenizer kind {d['kind']!r}")
 
 

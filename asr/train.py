@@ -1,39 +1,44 @@
 """Training with PyTorch Lightning: the only module that imports it.
 
-`train(cfg, exp_dir)` prepares the tokenizer and feature statistics, fits the model (resuming
-from `exp_dir/checkpoints/last.ckpt` when it exists), and exports the best checkpoint to
-`exp_dir/model.pt`, the plain file evaluation and transcription load.
+`train(cfg, exp_dir)` prepares the tokenizer and feature statistics (`asr.dataprep`), fits the
+model (resuming from `exp_dir/checkpoints/last.ckpt` when it exists), and exports the best
+checkpoint to `exp_dir/model.pt`, the plain file evaluation and transcription load. This module
+owns the LightningModule (losses, validation WER, checkpoint hooks), the data module and the
+trainer's callbacks; the network is `asr.model`'s, the schedule `asr.optim`'s, the RNG plumbing
+`asr.rng`'s, the model file `asr.recognizer`'s.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
-import os
 import random
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader
+from torchmetrics import Metric
 
-from .audio import AudioError, audio_duration
-from .augment import Augmenter, derive_seed
+from .augment import Augmenter
 from .config import Config, from_dict, save_config, to_dict
-from .data import (Batch, DurationBatchSampler, ResumableLoader, SpeechDataset, collate, decoder_io,
-                   filter_by_duration, read_manifest)
-from .evaluate import error_counts
+from .data import Batch, DurationBatchSampler, ResumableLoader, SpeechDataset, collate, decoder_io, filter_by_duration, read_manifest
+from .dataprep import estimate_cmvn, prepare_tokenizer, with_durations
+from .decoding import DecodeOptions, Search
 from .features import spec_augment
-from .recognizer import Recognizer, atomic_save
-from .text import BLANK, Tokenizer, normalize, tokenizer_from_dict, train_tokenizer
+from .metrics import error_counts
+from .model import Encoded
+from .optim import build_optimizer
+from .recognizer import CHECKPOINT_PREFIX, Recognizer, export
+from .rng import rng_states, seed_step, set_rng_states
+from .storage import atomic_save
+from .text import BLANK, normalize, tokenizer_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -45,46 +50,23 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         atomic_save(checkpoint, path)
 
 
-def rng_states() -> dict[str, Any]:
-    """Every global RNG's state, as tensors and plain values (loadable with weights_only=True)."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
-            "python": random.getstate()}
+class WordErrors(Metric):
+    """Corpus WER as sums of word edits and reference words, summed over ranks by torchmetrics."""
 
+    full_state_update = False
 
-def set_rng_states(states: dict[str, Any]) -> None:
-    torch.set_rng_state(states["torch"])
-    if states["cuda"] and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(states["cuda"])
-    name, keys, pos, has_gauss, cached = states["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    py = states["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
+    def __init__(self):
+        super().__init__()
+        self.add_state("edits", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("words", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
+    def update(self, refs: list[str], hyps: list[str]) -> None:
+        edits, words = error_counts(refs, hyps)
+        self.edits += edits
+        self.words += words
 
-def seed_step(*keys: int) -> None:
-    """Seed torch, numpy and random from `keys`: what a step draws depends on nothing else."""
-    seed = derive_seed(*keys)
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    random.seed(seed)
-
-
-def lr_lambda(cfg: Config):
-    """LambdaLR factor; `step` counts optimizer steps (Lightning steps the scheduler with the optimizer,
-    so with gradient accumulation it advances once per accumulated batch group)."""
-    o = cfg.optim
-
-    def factor(step: int) -> float:
-        if step < o.warmup_steps:
-            return (step + 1) / o.warmup_steps
-        if o.decay == "inverse_sqrt":
-            return math.sqrt(o.warmup_steps / (step + 1))
-        progress = min(1.0, (step - o.warmup_steps) / max(1, cfg.max_steps - o.warmup_steps))
-        return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return factor
+    def compute(self) -> torch.Tensor:
+        return 100.0 * self.edits.double() / self.words.clamp(min=1).double()
 
 
 class ASRTask(L.LightningModule):
@@ -92,33 +74,34 @@ class ASRTask(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()  # the checkpoint alone can rebuild the task
         self.cfg = from_dict(Config, config)
-        self.recognizer = Recognizer(self.cfg, tokenizer_from_dict(tokenizer))
-        self.model = self.recognizer.model
-        self._val_errors = [0, 0]  # word edits, reference words (greedy decoding of the dev set)
+        self.recognizer = Recognizer(self.cfg, tokenizer_from_dict(tokenizer))  # the one copy of the network
+        # validation decodes greedily, from the encoder pass the loss already made
+        self.search = Search(self.recognizer, DecodeOptions.from_config(self.cfg, beam_size=1, ctc_weight=0.0))
+        self.val_wer = WordErrors()
         self.validated_step = -1  # the global step of the latest validation
 
-    def model_step(self, batch: Batch, augment: bool) -> tuple[dict[str, torch.Tensor], tuple]:
-        """Losses, and the encoder output (memory, lengths, CTC logits) for decoding."""
+    def model_step(self, batch: Batch, augment: bool) -> tuple[dict[str, torch.Tensor], Encoded]:
+        """Losses, and the encoder's output (validation decodes from it)."""
         feats, lens = self.recognizer.features(batch.wav, batch.wav_lens)
         if augment:
             feats = spec_augment(feats, lens, self.cfg.specaugment)
         inputs, targets = decoder_io(batch.tokens, batch.token_lens)
-        memory, mem_lens = self.model.encoder(feats, lens)
-        logits, ctc_logits = self.model.decoder(inputs, memory, mem_lens), self.model.ctc_head(memory)
+        logits, enc = self.recognizer.model(feats, lens, inputs)
         att = F.cross_entropy(logits.transpose(1, 2).float(), targets, ignore_index=-100,
                               label_smoothing=self.cfg.optim.label_smoothing)
-        ctc = F.ctc_loss(ctc_logits.float().log_softmax(-1).transpose(0, 1), batch.tokens, mem_lens,
+        if enc.ctc_logits is None:  # an imported model without a CTC head
+            return {"loss": att, "att_loss": att}, enc
+        ctc = F.ctc_loss(enc.ctc_logits.float().log_softmax(-1).transpose(0, 1), batch.tokens, enc.lengths,
                          batch.token_lens, blank=BLANK, zero_infinity=True)
         w = self.cfg.optim.ctc_weight
-        losses = {"loss": (1 - w) * att + w * ctc, "att_loss": att, "ctc_loss": ctc}
-        return losses, (memory, mem_lens, ctc_logits)
+        return {"loss": (1 - w) * att + w * ctc, "att_loss": att, "ctc_loss": ctc}, enc
 
     def on_fit_start(self) -> None:
         # In place: parameter names (and so checkpoints) stay as they are. Shapes become dynamic after
         # the first recompile; dynamic=True from the start fails in inductor (torch 2.14, CPU).
         if self.cfg.compile:
-            self.model.encoder.compile()
-            self.model.decoder.compile()
+            self.recognizer.model.encoder.compile()
+            self.recognizer.model.decoder.compile()
 
     def on_train_batch_start(self, batch: Batch | None, batch_idx: int) -> None:
         # Dropout and SpecAugment draw from RNGs seeded by (seed, rank, epoch, batch): a resumed run
@@ -130,41 +113,34 @@ class ASRTask(L.LightningModule):
         checkpoint["rng_states"] = rng_states()  # for anything random outside a training step
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Checkpoints written before 2026-12 held the network twice, also under "model.": drop that copy.
+        state = checkpoint["state_dict"]
+        for key in [k for k in state if k.startswith("model.") and CHECKPOINT_PREFIX + k in state]:
+            del state[key]
         if "rng_states" in checkpoint:
             set_rng_states(checkpoint["rng_states"])
 
     def training_step(self, batch: Batch | None, batch_idx: int):
         if batch is None:  # every file of this batch was unreadable (already logged by name)
             return None
-        out, _ = self.model_step(batch, augment=True)
-        self.log_dict({f"train/{k}": v for k, v in out.items()}, prog_bar=True, batch_size=len(batch.ids))
-        return out["loss"]
+        losses, _ = self.model_step(batch, augment=True)
+        self.log_dict({f"train/{k}": v for k, v in losses.items()}, prog_bar=True, batch_size=len(batch.ids))
+        return losses["loss"]
 
     def validation_step(self, batch: Batch | None, batch_idx: int):
         if batch is None:
             return
-        out, encoded = self.model_step(batch, augment=False)
-        self.log("val/loss", out["loss"], prog_bar=True, batch_size=len(batch.ids), sync_dist=True)
-        # greedy, from the same encoder pass: cheap enough to run every epoch
-        hyps = [h[0].text for h in self.recognizer.search(*encoded, beam_size=1, ctc_weight=0.0)]
-        edits, words = error_counts([normalize(t) for t in batch.texts], hyps)
-        self._val_errors[0] += edits
-        self._val_errors[1] += words
+        losses, enc = self.model_step(batch, augment=False)
+        self.log("val/loss", losses["loss"], prog_bar=True, batch_size=len(batch.ids), sync_dist=True)
+        hyps = [h[0].text for h in self.search(enc)]
+        self.val_wer.update([normalize(t) for t in batch.texts], hyps)
+        self.log("val/wer", self.val_wer, prog_bar=True, on_epoch=True)
 
     def on_validation_epoch_end(self) -> None:
-        counts = torch.tensor(self._val_errors, device=self.device)
-        edits, words = self.all_gather(counts).view(-1, 2).sum(0).tolist()  # summed over ranks
-        self._val_errors = [0, 0]
-        self.log("val/wer", 100.0 * edits / max(words, 1), prog_bar=True, sync_dist=False)
         self.validated_step = self.global_step
 
     def configure_optimizers(self):
-        o = self.cfg.optim
-        decay = [p for p in self.parameters() if p.dim() >= 2]
-        no_decay = [p for p in self.parameters() if p.dim() < 2]
-        opt = torch.optim.AdamW([{"params": decay, "weight_decay": o.weight_decay},
-                                 {"params": no_decay, "weight_decay": 0.0}], lr=o.lr, betas=o.betas)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(self.cfg))
+        opt, sched = build_optimizer(self.cfg, self.parameters())
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
@@ -188,7 +164,8 @@ class SpeechData(L.LightningDataModule):
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
         sampler = DurationBatchSampler([e["duration"] for e in entries], d.max_frames_per_batch, d.max_batch_size,
                                        shuffle=train, seed=self.cfg.seed, rank=rank, world_size=world,
-                                       sorta_grad=train and d.sorta_grad)
+                                       sorta_grad=train and d.sorta_grad,
+                                       frames_per_second=1000 / self.cfg.features.hop_ms)
         augment = Augmenter(self.cfg.augment, sr, self.cfg.seed) if train else None
         ds = SpeechDataset(entries, self.tokenizer, sr, augment=augment if augment and augment.enabled else None)
         # the training loader is stateful: checkpoints record how far into the epoch it got
@@ -201,43 +178,6 @@ class SpeechData(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.dev_entries, train=False)
-
-
-# --------------------------------------------------------------------------- preparation
-
-
-def _with_durations(entries: list[dict]) -> list[dict]:
-    """Fill in missing durations from the file headers; drop (and name) unreadable files."""
-    out = []
-    for e in entries:
-        if not e.get("duration"):
-            try:
-                e = {**e, "duration": audio_duration(e["audio"])}
-            except AudioError as err:
-                log.warning("skipping utterance %s: %s", e["id"], err)
-                continue
-        out.append(e)
-    return out
-
-
-def _estimate_cmvn(rec: Recognizer, entries: list[dict], cfg: Config) -> int:
-    rng = random.Random(cfg.seed)
-    sample = rng.sample(entries, min(len(entries), cfg.features.cmvn_max_utts))
-    ds = SpeechDataset(sample, None, cfg.features.sample_rate)
-    loader = DataLoader(ds, batch_size=16, collate_fn=collate, num_workers=0)
-    return rec.features.set_stats((b.wav, b.wav_lens) for b in loader if b is not None)
-
-
-def prepare_tokenizer(cfg: Config, entries: list[dict], exp_dir: Path) -> Tokenizer:
-    """Train the tokenizer on the training transcripts once; reuse it when resuming."""
-    path = exp_dir / "tokenizer.json"
-    if path.exists():
-        return tokenizer_from_dict(json.loads(path.read_text()))
-    tok = train_tokenizer(cfg.tokenizer.kind, [e["text"] for e in entries], cfg.tokenizer.vocab_size)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # every DDP rank trains the same tokenizer:
-    tmp.write_text(json.dumps(tok.to_dict()))  # renaming, no rank reads another's half-written file
-    os.replace(tmp, path)
-    return tok
 
 
 def build_trainer(cfg: Config, exp_dir: Path, callbacks: list[Callback] | None = None) -> tuple[L.Trainer, ModelCheckpoint]:
@@ -278,8 +218,8 @@ def train(cfg: Config, exp_dir: str | Path, callbacks: list[Callback] | None = N
     L.seed_everything(cfg.seed, workers=True)
     if not cfg.data.train or not cfg.data.dev:
         raise ValueError("data.train and data.dev manifests are required")
-    train_entries = filter_by_duration(_with_durations(read_manifest(cfg.data.train)), cfg.data.max_duration)
-    dev_entries = _with_durations(read_manifest(cfg.data.dev))
+    train_entries = filter_by_duration(with_durations(read_manifest(cfg.data.train)), cfg.data.max_duration)
+    dev_entries = with_durations(read_manifest(cfg.data.dev))
     dev_entries = random.Random(cfg.seed).sample(dev_entries, min(len(dev_entries), cfg.data.dev_max_utts))
     if not train_entries or not dev_entries:
         raise ValueError("no usable utterances in the training or dev manifest")
@@ -292,9 +232,9 @@ def train(cfg: Config, exp_dir: str | Path, callbacks: list[Callback] | None = N
     task = ASRTask(to_dict(cfg), tokenizer.to_dict())
     last_ckpt = exp_dir / "checkpoints" / "last.ckpt"
     if cfg.features.normalize == "global" and not last_ckpt.exists():
-        frames = _estimate_cmvn(task.recognizer, train_entries, cfg)
+        frames = estimate_cmvn(task.recognizer.features, train_entries, cfg)
         log.info("global CMVN estimated from %d frames", frames)
-    n_params = sum(p.numel() for p in task.model.parameters())
+    n_params = sum(p.numel() for p in task.recognizer.model.parameters())
     print(f"model: {n_params / 1e6:.2f}M parameters, vocabulary {tokenizer.vocab_size}, "
           f"{len(train_entries)} train / {len(dev_entries)} dev utterances")
 
@@ -314,20 +254,3 @@ def train(cfg: Config, exp_dir: str | Path, callbacks: list[Callback] | None = N
     if not trainer.is_global_zero:  # one rank exports
         return exp_dir / "model.pt"
     return export(chosen, exp_dir / "model.pt")
-
-
-def export(checkpoint: str | Path, out: str | Path) -> Path:
-    """Lightning checkpoint -> the plain model file {config, tokenizer, state_dict}."""
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    export_weights(ckpt["hyper_parameters"], ckpt["state_dict"], out)
-    print(f"exported {checkpoint} -> {out}")
-    return Path(out)
-
-
-def export_weights(hyper_parameters: dict, state_dict: dict, out: str | Path) -> Path:
-    """A Lightning checkpoint's hyper_parameters and (possibly averaged) state_dict -> the plain model file."""
-    task = ASRTask(**hyper_parameters)
-    task.load_state_dict(state_dict)
-    task.recognizer.save(out)
-    return Path(out)
-

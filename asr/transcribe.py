@@ -1,54 +1,40 @@
-"""Files and folders -> text: streamed, segmented, batched recognition that reports broken
+"""Files and folders -> results: streamed, segmented, batched recognition that reports broken
 files and carries on.
+
+    search = Search(Recognizer.load("model.pt"), DecodeOptions.from_config(cfg, beam_size=5))
+    for result in recognize(search, ["a.wav", "b.flac"]): ...
 
 Every file is read block by block (`stream_audio`) and cut into segments at pauses (`Segmenter`),
 so an hour-long recording costs no more memory than a minute. Segments of all files go through
-the recognizer in length-sorted batches; segments with no speech are never decoded. Each file's
-result comes out, in order, as soon as its last segment is decoded.
+the search in length-sorted batches; segments with no speech are never decoded. Each file's
+result comes out, in input order, as soon as its last segment is decoded. The edges resolve the
+decode options once: `Transcriber` (the Python API, `asr.load_model`) and `transcribe` (the
+CLI's, which also writes the output).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterator
 
 import numpy as np
 import torch
 
-from .audio import AudioError, audio_duration, load_audio, stream_audio
+from .audio import AudioError, audio_duration, find_audio, load_audio, stream_audio
 from .ctc import align_tokens
-from .segment import Segment, Segmenter, SegmentText, Word, has_speech, stitch
+from .decoding import DecodeOptions, Search
+from .recognizer import Recognizer
+from .results import Hypothesis, Result, SegmentText, Word
+from .segment import Segment, Segmenter, stitch
 
 log = logging.getLogger(__name__)
-AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".w64", ".caf"}
+Source = str | tuple[str, float, float]  # a file, or (file, offset, duration) for a slice of one
 
 
-@dataclass
-class Result:
-    path: str
-    text: str | None = None
-    duration: float = 0.0
-    error: str | None = None  # why the file could not be transcribed
-    segments: list[SegmentText] = field(default_factory=list)
-
-
-def find_audio(paths: Iterable[str | Path]) -> list[str]:
-    """Files as given; folders searched recursively for audio extensions (sorted)."""
-    out = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            # a dangling link is listed too: it is reported as missing, not silently skipped
-            out += sorted(str(f) for f in p.rglob("*")
-                          if f.suffix.lower() in AUDIO_EXTENSIONS and (f.is_file() or f.is_symlink()))
-        else:
-            out.append(str(p))
-    return out
-
-
-def words_from_alignment(rec, tokens: list[int], ctc_logits: torch.Tensor, start: float) -> list[Word] | None:
+def words_from_alignment(rec: Recognizer, tokens: list[int], ctc_logits: torch.Tensor, start: float) -> list[Word] | None:
     """Word times from the CTC forced alignment of a transcript (None if it cannot be aligned)."""
     spans = align_tokens(ctc_logits, tokens)
     if spans is None:
@@ -75,31 +61,31 @@ def words_from_alignment(rec, tokens: list[int], ctc_logits: torch.Tensor, start
     return words
 
 
-class _Batcher:
-    """Collects segments, decodes them in length-sorted batches, and hands back SegmentTexts."""
-
-    def __init__(self, rec, batch_size: int, word_timestamps: bool, options: dict):
-        self.rec, self.batch_size, self.word_timestamps, self.options = rec, batch_size, word_timestamps, options
-
-    def decode(self, items: list[tuple[int, Segment]]) -> Iterator[tuple[int, Segment, SegmentText]]:
-        order = sorted(range(len(items)), key=lambda k: len(items[k][1].samples))
-        for b in range(0, len(order), self.batch_size):
-            batch = [items[k] for k in order[b : b + self.batch_size]]
-            lens = torch.tensor([len(s.samples) for _, s in batch])
-            wav = torch.zeros(len(batch), int(lens.max()))
-            for j, (_, s) in enumerate(batch):
-                wav[j, : len(s.samples)] = torch.from_numpy(s.samples)
-            memory, mem_lens, ctc_logits = self.rec.encode(wav, lens)
-            for j, ((i, seg), nbest) in enumerate(zip(batch, self.rec.search(memory, mem_lens, ctc_logits, **self.options))):
-                best = nbest[0]
-                out = SegmentText(seg.start, seg.end, best.text, best.score, None, seg.overlap,
-                                  [(h.text, h.score) for h in nbest[1:]] or None)
-                if self.word_timestamps or seg.overlap or seg.overlap_after:
-                    out.words = words_from_alignment(self.rec, best.tokens, ctc_logits[j, : int(mem_lens[j])].cpu(), seg.start)
-                yield i, seg, out
+def decode_segments(search: Search, items: list[tuple[int, Segment]], batch_size: int,
+                    word_timestamps: bool) -> Iterator[tuple[int, Segment, SegmentText]]:
+    """(file index, segment) pairs -> the same with each segment's transcript, decoded in
+    length-sorted batches (in that order, not the input's)."""
+    rec = search.rec
+    order = sorted(range(len(items)), key=lambda k: len(items[k][1].samples))
+    for b in range(0, len(order), batch_size):
+        batch = [items[k] for k in order[b : b + batch_size]]
+        lens = torch.tensor([len(s.samples) for _, s in batch])
+        wav = torch.zeros(len(batch), int(lens.max()))
+        for j, (_, s) in enumerate(batch):
+            wav[j, : len(s.samples)] = torch.from_numpy(s.samples)
+        enc = rec.encode(wav, lens)
+        for j, ((i, seg), nbest) in enumerate(zip(batch, search(enc))):
+            out = _segment_text(seg, nbest)
+            if (word_timestamps or seg.overlap or seg.overlap_after) and enc.ctc_logits is not None:
+                out.words = words_from_alignment(rec, nbest[0].tokens, enc.ctc_logits[j, : int(enc.lengths[j])].cpu(),
+                                                 seg.start)
+            yield i, seg, out
 
 
-Source = str | tuple[str, float, float]  # a file, or (file, offset, duration) for a slice of one
+def _segment_text(seg: Segment, nbest: list[Hypothesis]) -> SegmentText:
+    best = nbest[0]
+    return SegmentText(seg.start, seg.end, best.text, best.score, None, seg.overlap,
+                       [(h.text, h.score) for h in nbest[1:]] or None)
 
 
 def _segments(sources: list[Source], sample_rate: int, segmenter: Segmenter) -> Iterator[tuple[int, Segment | None, str | None]]:
@@ -119,83 +105,113 @@ def _segments(sources: list[Source], sample_rate: int, segmenter: Segmenter) -> 
             yield i, None, None
 
 
-def recognize_files(rec, paths: list[Source], batch_size: int = 16, word_timestamps: bool = False,
-                    progress: bool = False, max_segment: float | None = None, **options) -> Iterator[Result]:
-    """Yield one Result per path (or slice), in order. Unreadable files give a Result with `error`
-    set. `options` override the model's decode config (beam_size, ctc_weight, ...)."""
-    from tqdm import tqdm
+class _InOrder:
+    """Collects decoded segments per file and hands back finished files in input order."""
 
-    sr = rec.cfg.features.sample_rate
-    segmenter = Segmenter(sr, max_segment or rec.cfg.decode.max_segment)
-    batcher = _Batcher(rec, batch_size, word_timestamps, options)
-    results = [Result(p if isinstance(p, str) else p[0]) for p in paths]
-    pieces: dict[int, list[SegmentText]] = {}
-    ended: dict[int, str | None] = {}  # file -> error, once all its segments have been read
-    pending: list[tuple[int, Segment]] = []
-    outstanding: dict[int, int] = {}  # file -> segments read but not yet decoded
-    next_out = 0
-    total = 0.0
-    if progress:
-        for p in paths:
-            try:
-                total += audio_duration(p) if isinstance(p, str) else p[2]
-            except AudioError:
-                pass
-    bar = tqdm(total=round(total), unit="s", desc="audio", disable=not (progress and sys.stderr.isatty()), leave=False)
+    def __init__(self, sources: list[Source]):
+        self.results = [Result(p if isinstance(p, str) else p[0]) for p in sources]
+        self.pieces: dict[int, list[SegmentText]] = {}
+        self.ended: dict[int, str | None] = {}  # file -> error, once all its segments have been read
+        self.outstanding: dict[int, int] = {}  # file -> segments read but not yet decoded
+        self.next = 0
 
-    def finished() -> Iterator[Result]:
-        nonlocal next_out
-        while next_out in ended and not outstanding.get(next_out):
-            r = results[next_out]
-            r.error = ended.pop(next_out)
-            segs = pieces.pop(next_out, [])
+    def expect(self, i: int) -> None:
+        self.outstanding[i] = self.outstanding.get(i, 0) + 1
+
+    def add(self, i: int, text: SegmentText) -> None:
+        self.pieces.setdefault(i, []).append(text)
+        self.outstanding[i] -= 1
+
+    def finished(self) -> Iterator[Result]:
+        while self.next in self.ended and not self.outstanding.get(self.next):
+            r = self.results[self.next]
+            r.error = self.ended.pop(self.next)
+            segs = self.pieces.pop(self.next, [])
             if r.error is None:
                 r.segments = stitch(sorted(segs, key=lambda s: s.start))
                 r.text = " ".join(s.text for s in r.segments if s.text)
             else:
                 log.warning("cannot transcribe %s: %s", r.path, r.error)
             yield r
-            next_out += 1
+            self.next += 1
 
-    def flush() -> None:
-        for i, seg, text in batcher.decode(pending):
-            pieces.setdefault(i, []).append(text)
-            outstanding[i] -= 1
-            bar.update(len(seg.samples) / sr)
-        pending.clear()
 
-    for i, seg, err in _segments(paths, sr, segmenter):
+def _progress_bar(sources: list[Source], show: bool):
+    from tqdm import tqdm
+
+    total = 0.0
+    for p in sources if show else []:
+        try:
+            total += audio_duration(p) if isinstance(p, str) else p[2]
+        except AudioError:
+            pass
+    return tqdm(total=round(total), unit="s", desc="audio", disable=not (show and sys.stderr.isatty()), leave=False)
+
+
+def recognize(search: Search, sources: list[Source], batch_size: int = 16, word_timestamps: bool = False,
+              progress: bool = False, max_segment: float | None = None) -> Iterator[Result]:
+    """Yield one Result per file (or slice), in order. Unreadable files give a Result with
+    `error` set; the others go on."""
+    sr = search.rec.cfg.features.sample_rate
+    segmenter = Segmenter(sr, max_segment or search.rec.cfg.decode.max_segment)
+    files, pending = _InOrder(sources), []
+    bar = _progress_bar(sources, progress)
+    for i, seg, err in _segments(sources, sr, segmenter):
         if seg is None:
-            ended[i] = err
+            files.ended[i] = err
         else:
-            results[i].duration = max(results[i].duration, seg.end)
-            if has_speech(seg.samples, sr):
+            files.results[i].duration = max(files.results[i].duration, seg.end)
+            if seg.has_speech():
                 pending.append((i, seg))
-                outstanding[i] = outstanding.get(i, 0) + 1
+                files.expect(i)
             else:
                 bar.update(len(seg.samples) / sr)
-        if len(pending) >= batch_size * 4:
-            flush()
-        yield from finished()
-    flush()
-    yield from finished()
+        if len(pending) >= batch_size * 4 or (seg is None and i == len(sources) - 1):
+            for j, done_seg, text in decode_segments(search, pending, batch_size, word_timestamps):
+                files.add(j, text)
+                bar.update(len(done_seg.samples) / sr)
+            pending.clear()
+        yield from files.finished()
     bar.close()
 
 
-def transcribe(model, paths: list[str | Path], output: str | Path | None = None, fmt: str = "text",
-               batch_size: int = 16, device: str = "cpu", word_timestamps: bool = False,
-               **options) -> tuple[list[Result], int]:
+class Transcriber:
+    """A model ready to transcribe files: what `asr.load_model` returns.
+
+        model = asr.load_model("model.pt", beam_size=5)
+        for r in model.transcribe(["a.wav", "folder/"]): ...
+    """
+
+    def __init__(self, rec: Recognizer, **options):
+        self.recognizer = rec
+        self.search = Search(rec, DecodeOptions.from_config(rec.cfg, **options))
+
+    def transcribe(self, paths: str | Path | list[str | Path], batch_size: int = 16, word_timestamps: bool = False,
+                   max_segment: float | None = None, **options) -> Iterator[Result]:
+        """One Result per file, lazily, in input order (folders are searched for audio). `options`
+        override this model's decode options for this call, checked before any audio is read."""
+        search = self.search
+        if options:
+            search = Search(self.recognizer, dataclasses.replace(search.options, **options).checked())
+        paths = [paths] if isinstance(paths, (str, Path)) else paths
+        return recognize(search, find_audio(paths), batch_size, word_timestamps, max_segment=max_segment)
+
+
+def transcribe(model: str | Path | Recognizer, paths: list[str | Path], output: str | Path | None = None,
+               fmt: str = "text", batch_size: int = 16, device: str = "cpu", word_timestamps: bool = False,
+               max_segment: float | None = None, **options) -> tuple[list[Result], int]:
     """Transcribe files and folders and write the results (see asr.writers for the formats).
-    Returns (results, number that failed)."""
-    from .recognizer import Recognizer
+    `options` override the model's decode config (beam_size=1, lm="x.arpa", ...); a name that
+    is not a decode option is an error before any audio is read. Returns (results, number failed)."""
     from .writers import ResultWriter
 
     rec = model if isinstance(model, Recognizer) else Recognizer.load(model, device)
+    search = Search(rec, DecodeOptions.from_config(rec.cfg, **options))
     files = find_audio(paths)
     results = []
     with ResultWriter(fmt, output) as writer:
         word_timestamps = word_timestamps or writer.wants_words
-        for r in recognize_files(rec, files, batch_size, word_timestamps, progress=output is not None, **options):
+        for r in recognize(search, files, batch_size, word_timestamps, output is not None, max_segment):
             results.append(r)
             writer.write(r)
     return results, sum(r.error is not None for r in results)

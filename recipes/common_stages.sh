@@ -1,30 +1,42 @@
-# Stages 1-4 shared by the corpus recipes (recipes/librispeech, recipes/commonvoice): tokenizer,
-# train, average, evaluate. Sourced by their run.sh after stage 0, which sets: stage, stop_stage,
-# conf, data (holding train.jsonl, dev.jsonl and the test manifests), exp, avg, avg_by,
-# test_sets, overrides (array), start_time; and defines step() and elapsed().
+# Shared by the recipes (synth, librispeech, commonvoice): option parsing, stage gating, and
+# stages 1-5: tokenizer, train, average, evaluate, transcribe a sample.
+#
+# A recipe sets its defaults as shell variables, then sources this file twice. Every
+# `--name value` sets the variable `name` (dashes become underscores) that the recipe declared;
+# anything else (key=value) goes to `asr train` as an override. Stage 0 (data) is the recipe's
+# own, between the two:
+#   source recipes/common_stages.sh options "$@"   # parse, define step() and elapsed()
+#   if step 0; then ...; fi                        # the recipe's data preparation
+#   source recipes/common_stages.sh stages          # stages 1-5
+# Variables used: stage stop_stage conf data exp avg avg_by test_sets eval_models.
 # shellcheck shell=bash disable=SC2154
+
+if [ "${1:-}" = options ]; then
+  shift
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --*)
+        var=${1#--}; var=${var//-/_}
+        if [ $# -lt 2 ] || ! declare -p "$var" >/dev/null 2>&1; then
+          echo "unknown option $1 (or no value given)" >&2; exit 2
+        fi
+        printf -v "$var" '%s' "$2"; shift 2 ;;
+      *) break ;;
+    esac
+  done
+  overrides=("$@")
+  start_time=$SECONDS
+  step() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+  elapsed() { echo "[$(( (SECONDS - start_time) / 60 ))m$(( (SECONDS - start_time) % 60 ))s]"; }
+  return 0
+fi
+mkdir -p "$exp"
 
 if step 1; then
   # asr train makes the tokenizer itself when EXP/tokenizer.json is missing; making it here first
   # lets you look at it before training, and keeps parallel DDP processes from racing to write it.
-  if [ -f "$exp/tokenizer.json" ]; then
-    echo "$(elapsed) stage 1: tokenizer already in $exp/tokenizer.json"
-  else
-    echo "$(elapsed) stage 1: tokenizer from $data/train.jsonl -> $exp/tokenizer.json"
-    python - "$conf" "$exp" "$data/train.jsonl" "${overrides[@]}" <<'PY'
-import sys
-from pathlib import Path
-
-from asr.config import Config, load_config
-from asr.data import read_manifest
-from asr.train import prepare_tokenizer
-
-conf, exp, train, overrides = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4:]
-cfg = load_config(Config, conf, overrides)
-tok = prepare_tokenizer(cfg, read_manifest(train), exp)
-print(f"{cfg.tokenizer.kind} tokenizer, {tok.vocab_size} tokens")
-PY
-  fi
+  echo "$(elapsed) stage 1: tokenizer from $data/train.jsonl -> $exp/tokenizer.json"
+  asr tokenizer -c "$conf" --exp "$exp" data.train="$data/train.jsonl" "${overrides[@]}"
 fi
 
 if step 2; then
@@ -37,7 +49,7 @@ if step 2; then
   fi
 fi
 
-if step 3; then
+if step 3 && [ "$avg" -gt 0 ]; then
   echo "$(elapsed) stage 3: average the $avg_by $avg checkpoints -> $exp/model_avg.pt"
   asr average "$exp" -n "$avg" --by "$avg_by" -o "$exp/model_avg.pt"
 fi
@@ -46,11 +58,21 @@ if step 4; then
   sets=()
   for s in $test_sets; do [ -s "$data/$s.jsonl" ] && sets+=("$data/$s.jsonl"); done
   [ ${#sets[@]} -gt 0 ] || { echo "no test manifests in $data" >&2; exit 1; }
-  for model in model model_avg; do
+  for model in $eval_models; do
     [ -f "$exp/$model.pt" ] || continue
     echo "$(elapsed) stage 4: evaluate $exp/$model.pt"
     mkdir -p "$exp/eval_$model"
     asr evaluate -m "$exp/$model.pt" "${sets[@]}" --out "$exp/eval_$model" | tee "$exp/eval_$model/wer_table.txt"
   done
-  echo "$(elapsed) done. WER tables: $exp/eval_model/wer_table.txt (best checkpoint), $exp/eval_model_avg/wer_table.txt (averaged)"
+fi
+
+if step 5; then
+  sample=$(python -c 'import json,sys; e=json.loads(open(sys.argv[1]).readline()); print(e["audio"]); print(e["text"], file=sys.stderr)' \
+           "$data/${test_sets%% *}.jsonl" 2>"$exp/sample_ref.txt")
+  echo "$(elapsed) stage 5: transcribe $sample"
+  echo "  reference:  $(cat "$exp/sample_ref.txt")"
+  echo -n "  transcript: "
+  asr transcribe -m "$exp/model.pt" "$sample" | cut -f2-
+  echo
+  echo "$(elapsed) done. Model: $exp/model.pt (asr transcribe -m $exp/model.pt FILES...); WER: $exp/eval_*/wer_table.txt"
 fi

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
+import asr
 from asr.average import average, average_checkpoints, select_checkpoints
 from asr.cli import main
 from asr.config import Config, load_config, to_dict
 from asr.data import read_manifest
-from asr.recognizer import Recognizer
 from asr.text import train_tokenizer
 from asr.train import ASRTask, train
 
@@ -107,8 +107,7 @@ def test_average_a_real_run_loads_and_transcribes(tiny_corpus, tmp_path, capsys)
     for by, n in (("best", 3), ("last", 2)):
         assert main(["average", str(exp), "-n", str(n), "--by", by]) == 0
         path = exp / f"model_avg_{by}{n}.pt"
-        rec = Recognizer.load(path)
-        results = rec.transcribe([e["audio"] for e in read_manifest(tiny_corpus / "test.jsonl")[:3]])
+        results = list(asr.load_model(path).transcribe([e["audio"] for e in read_manifest(tiny_corpus / "test.jsonl")[:3]]))
         assert len(results) == 3 and all(r.error is None and isinstance(r.text, str) for r in results)
     assert "step-30.ckpt" in capsys.readouterr().out
     key = "model.encoder.frontend.proj.weight"

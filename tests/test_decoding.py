@@ -9,7 +9,7 @@ import torch
 
 from asr.config import ModelConfig
 from asr.ctc import CTCPrefixScorer, align_tokens, ctc_greedy, ctc_length_limits
-from asr.decoding import beam_search, greedy_search, trim_repetitions
+from asr.decoding import DecodeOptions, beam_search, greedy_search, trim_repetitions
 from asr.model import ASRModel
 
 N_FEATS, VOCAB, EOS = 80, 12, 1
@@ -97,8 +97,8 @@ def test_forced_alignment_finds_the_frames_of_each_token():
 def test_beam_of_one_equals_greedy():
     model = make_model(1)
     memory, mem_lens, _ = encode(model, [120, 60, 33])
-    greedy = greedy_search(model, memory, mem_lens, max_len_ratio=2.0)
-    beam = beam_search(model, memory, mem_lens, beam_size=1, length_penalty=0.0, max_len_ratio=2.0)
+    greedy = greedy_search(model, memory, mem_lens, DecodeOptions(max_len_ratio=2.0))
+    beam = beam_search(model, memory, mem_lens, None, DecodeOptions(beam_size=1, length_penalty=0.0, max_len_ratio=2.0))
     assert [h[0].tokens for h in beam] == greedy
     assert max(len(s) for s in greedy) > 10
 
@@ -108,8 +108,8 @@ def test_cached_beam_equals_uncached(ctc_weight):
     model = make_model(2)
     memory, mem_lens, ctc = encode(model, [100, 47])
     kw = dict(beam_size=4, ctc_weight=ctc_weight, max_len_ratio=1.0, n_best=3)
-    cached = beam_search(model, memory, mem_lens, ctc, use_cache=True, **kw)
-    uncached = beam_search(model, memory, mem_lens, ctc, use_cache=False, **kw)
+    cached = beam_search(model, memory, mem_lens, ctc, DecodeOptions(use_cache=True, **kw))
+    uncached = beam_search(model, memory, mem_lens, ctc, DecodeOptions(use_cache=False, **kw))
     assert [[h.tokens for h in n] for n in cached] == [[h.tokens for h in n] for n in uncached]
     for a, b in zip(cached, uncached):
         assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-4)
@@ -121,11 +121,11 @@ def test_batched_beam_equals_one_at_a_time(ctc_weight):
     feats = torch.randn(3, 90, N_FEATS)
     lens = torch.tensor([90, 50, 71])
     memory, mem_lens = model.encoder(feats, lens)
-    kw = dict(beam_size=3, ctc_weight=ctc_weight, n_best=2)
-    batched = beam_search(model, memory, mem_lens, model.ctc_head(memory), **kw)
+    kw = DecodeOptions(beam_size=3, ctc_weight=ctc_weight, n_best=2)
+    batched = beam_search(model, memory, mem_lens, model.ctc_head(memory), kw)
     for i in range(3):
         m, ml = model.encoder(feats[i : i + 1, : int(lens[i])], lens[i : i + 1])
-        alone = beam_search(model, m, ml, model.ctc_head(m), **kw)[0]
+        alone = beam_search(model, m, ml, model.ctc_head(m), kw)[0]
         assert [h.tokens for h in alone] == [h.tokens for h in batched[i]]
 
 
@@ -133,7 +133,7 @@ def test_nbest_is_sorted_distinct_and_scored_by_length_penalty():
     model = make_model(4)
     memory, mem_lens, ctc = encode(model, [80])
     for lp in (0.0, 1.0):
-        nbest = beam_search(model, memory, mem_lens, ctc, beam_size=6, ctc_weight=0.3, length_penalty=lp, n_best=5)[0]
+        nbest = beam_search(model, memory, mem_lens, ctc, DecodeOptions(beam_size=6, ctc_weight=0.3, length_penalty=lp, n_best=5))[0]
         assert len(nbest) == 5
         scores = [h.score for h in nbest]
         assert scores == sorted(scores, reverse=True)
@@ -145,7 +145,7 @@ def test_nbest_is_sorted_distinct_and_scored_by_length_penalty():
 def test_length_limit_zero_gives_empty_and_limits_are_respected():
     model = make_model(6)
     memory, mem_lens, ctc = encode(model, [100, 100])
-    out = beam_search(model, memory, mem_lens, ctc, beam_size=3, max_lens=torch.tensor([4, 0]))
+    out = beam_search(model, memory, mem_lens, ctc, DecodeOptions(beam_size=3, ctc_weight=0.0), max_lens=torch.tensor([4, 0]))
     assert len(out[0][0].tokens) <= 4 and out[1][0].tokens == []
 
 
@@ -155,7 +155,7 @@ def test_ctc_weight_one_follows_the_ctc_path():
     frames = [0, 5, 5, 0, 6, 0, 0, 7, 0, 0]
     ctc = torch.nn.functional.one_hot(torch.tensor([frames]), VOCAB).float() * 30
     memory = torch.randn(1, len(frames), 32)
-    out = beam_search(model, memory, torch.tensor([len(frames)]), ctc, beam_size=4, ctc_weight=1.0, pre_beam=3.0)
+    out = beam_search(model, memory, torch.tensor([len(frames)]), ctc, DecodeOptions(beam_size=4, ctc_weight=1.0, pre_beam=3.0))
     # the decoder only proposes candidates (top 12 here = every token), CTC decides
     assert out[0][0].tokens == [5, 6, 7]
 

@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 import torch
 
+import asr
 from asr.cli import main
 from asr.config import Config, load_config
 from asr.data import read_manifest, write_manifest
-from asr.recognizer import Recognizer
 from asr.text import normalize
-from asr.train import export, train
+from asr.recognizer import export
+from asr.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "trainer.log_every_n_steps=1"]
@@ -97,10 +98,10 @@ def test_overfit_a_handful_of_utterances(tiny_corpus, tmp_path):
     model_path = train(overfit_config(manifest), tmp_path / "exp")
     curve = losses(tmp_path / "exp")
     assert curve[-1] < 0.3 * curve[0]
-    rec = Recognizer.load(model_path)
+    model = asr.load_model(model_path)
     expected = [normalize(e["text"]) for e in entries]
-    assert [r.text for r in rec.transcribe([e["audio"] for e in entries])] == expected  # beam 5 + CTC
-    assert [r.text for r in rec.transcribe([e["audio"] for e in entries], beam_size=1, ctc_weight=0.0)] == expected
+    assert [r.text for r in model.transcribe([e["audio"] for e in entries])] == expected  # beam 5 + CTC
+    assert [r.text for r in model.transcribe([e["audio"] for e in entries], beam_size=1, ctc_weight=0.0)] == expected
 
 
 def test_final_weights_are_validated_when_training_stops_mid_epoch(tiny_corpus, tmp_path):

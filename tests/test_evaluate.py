@@ -1,4 +1,5 @@
-from asr.evaluate import char_counts, error_counts, format_table, word_counts
+from asr.evaluate import format_table
+from asr.metrics import char_counts, error_counts, word_counts
 
 
 def test_word_counts_by_hand():

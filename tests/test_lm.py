@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 import torch
 
-from asr.decoding import beam_search
+from asr.decoding import DecodeOptions, beam_search
 from asr.lm import NGramLM, read_texts, train_lm
 from asr.text import BLANK, SOS_EOS, CharTokenizer
 
@@ -100,10 +100,10 @@ def test_shallow_fusion_steers_the_beam_and_weight_zero_changes_nothing():
     memory, mem_lens, ctc = encode(model, [40, 30])
     target = [3, 4, 5, 4, 6]
     lm = NGramLM.train([target] * 20 + [[7, 8], [9, 10, 11]], VOCAB, order=3)
-    plain = beam_search(model, memory, mem_lens, beam_size=4)
-    zero = beam_search(model, memory, mem_lens, beam_size=4, lm=lm, lm_weight=0.0)
+    plain = beam_search(model, memory, mem_lens, None, DecodeOptions(beam_size=4, ctc_weight=0.0))
+    zero = beam_search(model, memory, mem_lens, None, DecodeOptions(beam_size=4, ctc_weight=0.0, lm_weight=0.0), lm)
     assert [h[0].tokens for h in zero] == [h[0].tokens for h in plain]
-    fused = beam_search(model, memory, mem_lens, beam_size=4, lm=lm, lm_weight=20.0)
+    fused = beam_search(model, memory, mem_lens, None, DecodeOptions(beam_size=4, ctc_weight=0.0, lm_weight=20.0), lm)
     assert [h[0].tokens for h in fused] == [target, target]
     assert all(h[0].tokens != target for h in plain)  # ... which the acoustic model alone did not say
     assert EOS == SOS_EOS

@@ -10,8 +10,8 @@ import srt
 import webvtt
 
 from asr.audio import load_audio, stream_audio
-from asr.segment import Segmenter, SegmentText, Word, _merge_by_text, has_speech, stitch
-from asr.transcribe import Result
+from asr.results import Result, SegmentText, Word
+from asr.segment import Segmenter, _merge_by_text, has_speech, stitch
 from asr.writers import ResultWriter, cues, timestamp, to_srt, to_vtt
 
 SR = 16000

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from asr.config import ModelConfig
-from asr.decoding import greedy_search
+from asr.decoding import DecodeOptions, greedy_search
 from asr.masks import causal_mask, key_padding_mask, lengths_to_mask
 from asr.model import ASRModel, Conv2dSubsampling
 
@@ -39,7 +39,7 @@ def test_shapes_over_lengths(frontend, lengths):
     B, T = len(lengths), max(lengths)
     feats = torch.randn(B, T, N_FEATS)
     tokens = torch.randint(3, VOCAB, (B, 5))
-    logits, ctc_logits, mem_lens = model(feats, torch.tensor(lengths), tokens)
+    logits, (_, mem_lens, ctc_logits) = model(feats, torch.tensor(lengths), tokens)
     assert logits.shape == (B, 5, VOCAB)
     assert ctc_logits.shape[0] == B and ctc_logits.shape[2] == VOCAB
     assert int(mem_lens.max()) <= ctc_logits.shape[1]
@@ -53,8 +53,8 @@ def test_decoder_is_causal():
     tokens = torch.randint(3, VOCAB, (1, 8))
     changed = tokens.clone()
     changed[0, 5] = (tokens[0, 5] + 1 - 3) % (VOCAB - 3) + 3
-    a, _, _ = model(feats, torch.tensor([60]), tokens)
-    b, _, _ = model(feats, torch.tensor([60]), changed)
+    a, _ = model(feats, torch.tensor([60]), tokens)
+    b, _ = model(feats, torch.tensor([60]), changed)
     torch.testing.assert_close(a[:, :5], b[:, :5])
     assert not torch.allclose(a[:, 5:], b[:, 5:])
 
@@ -67,8 +67,8 @@ def test_padding_frames_change_nothing(frontend, T):
     tokens = torch.randint(3, VOCAB, (1, 6))
     lens = torch.tensor([T])
     padded = torch.cat([feats, torch.randn(1, 29, N_FEATS) * 5], 1)  # garbage, not zeros
-    a, ca, la = model(feats, lens, tokens)
-    b, cb, lb = model(padded, lens, tokens)
+    a, (_, la, ca) = model(feats, lens, tokens)
+    b, (_, lb, cb) = model(padded, lens, tokens)
     assert torch.equal(la, lb)
     torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(ca[:, : int(la)], cb[:, : int(la)], atol=1e-5, rtol=1e-5)
@@ -80,8 +80,8 @@ def test_batched_equals_single_utterance():
     batch = torch.zeros(2, 90, N_FEATS)
     batch[0, :40], batch[1] = x1[0], x2[0]
     tokens = torch.randint(3, VOCAB, (2, 4))
-    out, _, _ = model(batch, torch.tensor([40, 90]), tokens)
-    single, _, _ = model(x1, torch.tensor([40]), tokens[:1])
+    out, _ = model(batch, torch.tensor([40, 90]), tokens)
+    single, _ = model(x1, torch.tensor([40]), tokens[:1])
     torch.testing.assert_close(out[:1], single, atol=1e-5, rtol=1e-5)
 
 
@@ -92,8 +92,8 @@ def test_cached_greedy_equals_uncached():
     feats = torch.randn(3, 200, N_FEATS)
     lens = torch.tensor([200, 80, 41])
     memory, mem_lens = model.encoder(feats, lens)
-    cached = greedy_search(model, memory, mem_lens, max_len_ratio=3.0, use_cache=True)
-    uncached = greedy_search(model, memory, mem_lens, max_len_ratio=3.0, use_cache=False)
+    cached = greedy_search(model, memory, mem_lens, DecodeOptions(max_len_ratio=3.0, use_cache=True))
+    uncached = greedy_search(model, memory, mem_lens, DecodeOptions(max_len_ratio=3.0, use_cache=False))
     assert cached == uncached
     assert max(len(s) for s in cached) > 100  # long outputs compared
 
@@ -114,5 +114,5 @@ def test_greedy_respects_max_lens_and_zero_means_empty():
     with torch.no_grad():
         model.decoder.token_embedding.weight[1] *= 0.01  # rarely stop by itself
     memory, mem_lens = model.encoder(torch.randn(2, 200, N_FEATS), torch.tensor([200, 200]))
-    out = greedy_search(model, memory, mem_lens, max_len_ratio=3.0, max_lens=torch.tensor([5, 0]))
+    out = greedy_search(model, memory, mem_lens, DecodeOptions(max_len_ratio=3.0), max_lens=torch.tensor([5, 0]))
     assert len(out[0]) <= 5 and out[1] == []

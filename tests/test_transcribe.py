@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 import srt
 
+import asr
 from asr.cli import main
 from asr.config import Config, load_config
 from asr.recognizer import Recognizer
@@ -83,8 +84,7 @@ def test_silence_and_noise_give_empty_transcripts(model_path, tmp_path):
     rng = np.random.default_rng(0)
     sf.write(tmp_path / "silence.wav", np.zeros(10 * SR), SR)
     sf.write(tmp_path / "noise.wav", 0.05 * rng.standard_normal(10 * SR), SR)
-    rec = Recognizer.load(model_path)
-    results = rec.transcribe([tmp_path / "silence.wav", tmp_path / "noise.wav"])
+    results = list(asr.load_model(model_path).transcribe([tmp_path / "silence.wav", tmp_path / "noise.wav"]))
     assert [(r.text, r.error, r.segments) for r in results] == [("", None, []), ("", None, [])]
 
 
@@ -97,8 +97,7 @@ def test_long_file_is_streamed_in_segments_with_times(model_path, tmp_path):
         parts += [speechlike(rng.uniform(1, 3), SR, seed=int(rng.integers(1000))), np.zeros(int(rng.uniform(0.3, 0.8) * SR))]
     wav = np.concatenate(parts)
     sf.write(tmp_path / "long.wav", wav, SR)
-    rec = Recognizer.load(model_path)
-    (r,) = rec.transcribe(tmp_path / "long.wav", max_segment=8.0, word_timestamps=True)
+    (r,) = asr.load_model(model_path).transcribe(tmp_path / "long.wav", max_segment=8.0, word_timestamps=True)
     assert r.error is None and r.duration == pytest.approx(len(wav) / SR, abs=1e-3)
     assert len(r.segments) >= len(wav) / SR / 8
     assert all(s.end - s.start <= 8.0 + 1e-6 for s in r.segments)
@@ -126,5 +125,5 @@ def test_nbest_alternatives_are_written_sorted(model_path, tmp_path):
 def test_unreadable_file_is_reported(model_path, tmp_path):
     sf.write(tmp_path / "locked.wav", speechlike(1.0, SR), SR)
     (tmp_path / "locked.wav").chmod(0)
-    (r,) = Recognizer.load(model_path).transcribe(tmp_path / "locked.wav")
+    (r,) = asr.load_model(model_path).transcribe(tmp_path / "locked.wav")
     assert r.error and "permission" in r.error

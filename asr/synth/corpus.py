@@ -31,6 +31,7 @@ from pathlib import Path
 import soundfile as sf
 
 from asr.config import save_config, to_dict
+from asr.storage import read_jsonl, write_jsonl
 from asr.synth import commands, prose
 from asr.synth.engines import ENGINES, SAMPLE_RATE, EngineError, Voice, available_engines, list_voices, synthesize
 
@@ -65,16 +66,6 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    os.replace(tmp, path)
-
-
-def read_jsonl(path: str | Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-
-
 # --------------------------------------------------------------------------- text
 
 
@@ -107,7 +98,7 @@ def choose_sentences(cfg: SynthConfig) -> dict[str, list[dict]]:
 def stage_text(cfg: SynthConfig, out: Path) -> None:
     (out / "text").mkdir(parents=True, exist_ok=True)
     for split, rows in choose_sentences(cfg).items():
-        _write_jsonl(out / "text" / f"{split}.jsonl", rows)
+        write_jsonl(out / "text" / f"{split}.jsonl", rows)
 
 
 # --------------------------------------------------------------------------- voices
@@ -224,7 +215,7 @@ def stage_audio(cfg: SynthConfig, out: Path) -> None:
     plans = plan_audio(cfg, out)
     (out / "plan").mkdir(exist_ok=True)
     for split, rows in plans.items():
-        _write_jsonl(out / "plan" / f"{split}.jsonl", rows)
+        write_jsonl(out / "plan" / f"{split}.jsonl", rows)
         (out / "wav" / split).mkdir(parents=True, exist_ok=True)
     jobs = [r for rows in plans.values() for r in rows if not os.path.exists(r["audio"])]
     random.Random(cfg.seed).shuffle(jobs)  # mix engines so both workers stay busy
@@ -262,7 +253,7 @@ def stage_manifests(out: Path) -> None:
             info = sf.info(r["audio"])
             rows.append({"id": r["id"], "audio": r["audio"], "duration": round(info.frames / info.samplerate, 4),
                          "text": r["text"], "speaker": r["speaker"]})
-        _write_jsonl(out / f"{split}.jsonl", rows)
+        write_jsonl(out / f"{split}.jsonl", rows)
 
 
 def summarize(out: Path) -> dict[str, dict]:

@@ -26,6 +26,7 @@ import torch
 
 from asr.audio import load_audio
 from asr.data import read_manifest
+from asr.decoding import DecodeOptions, Search
 from asr.recognizer import Recognizer
 from asr.segment import FRAME, HOP, frame_energy_db, speech_frames
 from asr.text import normalize
@@ -45,6 +46,7 @@ def batches(n: int, wavs: list[np.ndarray], size: int):
 
 def run_ours(rec: Recognizer, wavs: list[np.ndarray], batch_size: int, **options) -> tuple[list[str], float]:
     """Features + encoder + search on padded batches, length-sorted; returns texts and seconds."""
+    search = Search(rec, DecodeOptions.from_config(rec.cfg, **options))
     hyps: list[str] = [""] * len(wavs)
     start = time.perf_counter()
     for idx in batches(len(wavs), wavs, batch_size):
@@ -52,8 +54,8 @@ def run_ours(rec: Recognizer, wavs: list[np.ndarray], batch_size: int, **options
         x = torch.zeros(len(idx), int(lens.max()))
         for j, i in enumerate(idx):
             x[j, : len(wavs[i])] = torch.from_numpy(wavs[i])
-        for i, text in zip(idx, rec.decode(x, lens, **options)):
-            hyps[i] = text
+        for i, nbest in zip(idx, search.decode(x, lens)):
+            hyps[i] = nbest[0].text
     return hyps, time.perf_counter() - start
 
 

@@ -8,7 +8,7 @@
 #       [--stop-stage N] [--conf FILE] [--data DIR] [--exp DIR] [--avg N] [--avg-by best|last]
 #       [train overrides...]
 #
-# Stages: 0 manifests, 1 tokenizer, 2 train, 3 average, 4 evaluate.
+# Stages: 0 manifests, then recipes/common_stages.sh: 1 tokenizer, 2 train, 3 average, 4 evaluate.
 # Several GPUs of one node: --conf recipes/commonvoice/conf/train_8gpu.yaml (Lightning starts one
 # process per GPU). Several nodes (torchrun, SLURM): see README.md.
 set -euo pipefail
@@ -16,30 +16,16 @@ cd "$(dirname "$0")/../.."
 
 corpus=""
 stage=0
-stop_stage=4
+stop_stage=4  # 5 would transcribe one test file
 test_sets="dev test"
 conf=recipes/commonvoice/conf/train_1gpu.yaml
 data=data/commonvoice
 exp=exp/commonvoice
 avg=5
 avg_by=best
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --corpus) corpus=$2; shift 2 ;;
-    --stage) stage=$2; shift 2 ;;
-    --stop-stage) stop_stage=$2; shift 2 ;;
-    --conf) conf=$2; shift 2 ;;
-    --data) data=$2; shift 2 ;;
-    --exp) exp=$2; shift 2 ;;
-    --avg) avg=$2; shift 2 ;;
-    --avg-by) avg_by=$2; shift 2 ;;
-    *) break ;;
-  esac
-done
-overrides=("$@")
-start_time=$SECONDS
-step() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
-elapsed() { echo "[$(( (SECONDS - start_time) / 60 ))m$(( (SECONDS - start_time) % 60 ))s]"; }
+eval_models="model model_avg"
+# shellcheck source=recipes/common_stages.sh
+source recipes/common_stages.sh options "$@"
 mkdir -p "$data" "$exp"
 
 if step 0; then
@@ -56,5 +42,4 @@ if step 0; then
   fi
 fi
 
-# shellcheck source=recipes/common_stages.sh
-source recipes/common_stages.sh
+source recipes/common_stages.sh stages

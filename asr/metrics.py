@@ -1,0 +1,50 @@
+"""Word and character error counts with jiwer.
+
+Corpus WER is total word edits / total reference words (not a mean of per-utterance rates).
+Callers normalize both sides with `asr.text.normalize` first; these functions compare what
+they are given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jiwer
+
+
+@dataclass
+class Counts:
+    substitutions: int = 0
+    deletions: int = 0
+    insertions: int = 0
+    words: int = 0  # reference words
+
+    @property
+    def edits(self) -> int:
+        return self.substitutions + self.deletions + self.insertions
+
+
+def word_counts(ref: str, hyp: str) -> Counts:
+    """Edit counts of one normalized (ref, hyp) pair; an empty reference makes every word an insertion."""
+    if not ref.split():
+        return Counts(insertions=len(hyp.split()))
+    if not hyp.split():
+        return Counts(deletions=len(ref.split()), words=len(ref.split()))
+    o = jiwer.process_words(ref, hyp)
+    return Counts(o.substitutions, o.deletions, o.insertions, o.substitutions + o.deletions + o.hits)
+
+
+def char_counts(ref: str, hyp: str) -> tuple[int, int]:
+    """(character edits, reference characters)."""
+    if not ref:
+        return len(hyp), 0
+    if not hyp:
+        return len(ref), len(ref)
+    o = jiwer.process_characters(ref, hyp)
+    return o.substitutions + o.deletions + o.insertions, o.substitutions + o.deletions + o.hits
+
+
+def error_counts(refs: list[str], hyps: list[str]) -> tuple[int, int]:
+    """(total word edits, total reference words) over a list of normalized pairs."""
+    counts = [word_counts(r, h) for r, h in zip(refs, hyps)]
+    return sum(c.edits for c in counts), sum(c.words for c in counts)

@@ -1,0 +1,50 @@
+"""What recognition returns, from one search hypothesis up to one file's transcript.
+
+    Hypothesis   one transcript the search found for one segment: tokens, text, scores
+    Word         a word with its times (CTC alignment or the attention alignment)
+    SegmentText  one decoded segment of a recording: times, text, words, alternatives
+    Result       one input file (or slice): its segments and text, or why it failed
+
+Plain dataclasses with no behaviour beyond a little bookkeeping: the writers turn them into
+text, JSON and subtitles, and the Python API hands them to users.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Hypothesis:
+    tokens: list[int]  # without the prompt and the end token
+    score: float  # what hypotheses are ranked by: log_prob / (tokens + 1) ** length_penalty (nan for greedy)
+    log_prob: float  # the weighted sum of the scorers' log probabilities, end token included (nan for greedy)
+    text: str = ""  # the tokens as display text (filled in by the search)
+
+
+@dataclass
+class Word:
+    text: str
+    start: float  # seconds into the recording
+    end: float
+    score: float  # mean log probability of its frames (CTC alignment)
+
+
+@dataclass
+class SegmentText:
+    start: float
+    end: float
+    text: str
+    score: float = float("nan")  # the search's score of the transcript
+    words: list[Word] | None = None  # with times, where aligned
+    overlap: float = 0.0
+    alternatives: list[tuple[str, float]] | None = None  # (text, score) of the next best, with n_best > 1
+
+
+@dataclass
+class Result:
+    path: str
+    text: str | None = None
+    duration: float = 0.0
+    error: str | None = None  # why the file could not be transcribed
+    segments: list[SegmentText] = field(default_factory=list)
