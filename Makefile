@@ -12,7 +12,7 @@ CORPUS ?= commands
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test,synth]'
+	$(VENV)/bin/pip install -q -e '.[test,synth,whisper]'
 	touch $@
 
 setup: $(STAMP)
