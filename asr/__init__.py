@@ -20,10 +20,13 @@ if TYPE_CHECKING:
     from .transcribe import Transcriber
 
 
-def load_model(path: str | Path, device: str = "cpu", **options) -> "Transcriber":
-    """Load an exported model file (written by `asr train` / `asr export`), ready to transcribe.
-    `options` are decode options (beam_size, ctc_weight, lm, ...) for every call."""
-    from .recognizer import Recognizer
+def load_model(path: str | Path, device: str = "auto", **options) -> "Transcriber":
+    """Load an exported model file (written by `asr train` / `asr export`), ready to transcribe
+    paths, folders, bytes, file objects, arrays or tensors (see `Transcriber.transcribe`).
+    `device`: "auto" (the GPU when there is one), "cpu", "cuda", ... `options` are decode
+    options (beam_size, ctc_weight, lm, ...) for every call. `path` may also be a model name
+    (`asr models`: "whisper-tiny.en", "whisper-base"), imported from its package on first use."""
+    from .models import load
     from .transcribe import Transcriber
 
-    return Transcriber(Recognizer.load(path, device), **options)
+    return Transcriber(load(path, device), **options)

@@ -116,6 +116,34 @@ def stream_audio(source: Source, sample_rate: int = SAMPLE_RATE, block_seconds: 
             yield cond.level(wav) if normalize else wav
 
 
+def from_array(x, sample_rate: int, target_rate: int = SAMPLE_RATE, name: str = "<array>",
+               normalize: bool = False) -> np.ndarray:
+    """Samples already in memory (a numpy array or torch tensor) -> what `load_audio` gives for a
+    file holding them, with the same checks and channel handling. Shape (samples,) or (channels,
+    samples); (samples, channels), as soundfile returns, is recognised by its shorter axis.
+    Integers are read at their type's full scale, floats as [-1, 1] (rescaled when outside it)."""
+    if hasattr(x, "detach"):  # a torch tensor, on any device
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x)
+    if x.ndim not in (1, 2) or x.dtype.kind not in "iuf":
+        raise AudioError(name, f"expected samples of shape (samples,) or (channels, samples), not {x.dtype} "
+                               f"{x.shape}")
+    data = x[:, None] if x.ndim == 1 else x.T if x.shape[0] < x.shape[1] else x  # -> (S, C)
+    _check_format(name, sample_rate, data.shape[1])
+    if x.dtype.kind == "u":  # offset binary
+        data = (data.astype(np.float32) - 2 ** (8 * x.itemsize - 1)) / 2 ** (8 * x.itemsize - 1)
+    elif x.dtype.kind == "i":
+        data = data.astype(np.float32) / 2 ** (8 * x.itemsize - 1)
+    data = np.ascontiguousarray(data, np.float32)
+    if not len(data):
+        raise AudioError(name, "no audio samples (empty array)")
+    _check_finite(name, data)
+    _check_long_enough(name, len(data), sample_rate)
+    mono = _Conditioner(name, x.dtype.kind == "f")(data)
+    wav = np.clip(resample(mono, sample_rate, target_rate), -1.0, 1.0)
+    return normalize_level(wav) if normalize else wav
+
+
 def audio_duration(source: Source) -> float:
     """Duration in seconds from the header (cheap); raises AudioError like load_audio. A container
     whose header holds no duration (a recorder's webm, raw AAC) is decoded and counted."""
@@ -129,11 +157,15 @@ def audio_duration(source: Source) -> float:
     return frames / r.rate
 
 
+QUIET_LEVEL = 0.2  # below this 99.9th-percentile level, normalize_level lifts the audio
+
+
 def normalize_level(wav: np.ndarray, target: float = 0.5, max_gain_db: float = 50.0) -> np.ndarray:
-    """Bring quiet speech up to a working level: gain so that the 99.9th percentile of |x| reaches
-    `target`, at most `max_gain_db` and never past full scale. It only amplifies (normal levels
-    come back unchanged) and leaves audio below -80 dBFS alone: dither and digital silence stay
-    silent instead of becoming loud noise."""
+    """Bring quiet speech up to a working level: when the 99.9th percentile of |x| is below
+    QUIET_LEVEL (-14 dBFS), gain so that it reaches `target`, at most `max_gain_db` and never past
+    full scale. Normal levels come back unchanged (bit for bit: clean recordings decode exactly as
+    they would without this), and audio below -80 dBFS is left alone: dither and digital silence
+    stay silent instead of becoming loud noise."""
     gain = _level_gain(wav, target, max_gain_db)
     return wav if gain is None or gain == 1.0 else (wav * gain).astype(np.float32)
 
@@ -615,4 +647,6 @@ def _level_gain(wav: np.ndarray, target: float = 0.5, max_gain_db: float = 50.0)
     level, peak = float(np.percentile(a, 99.9)), float(a.max())
     if level < _LEVEL_FLOOR:
         return None
+    if level >= QUIET_LEVEL:  # a normal level: left exactly as it is (the models were trained on such)
+        return 1.0
     return max(1.0, min(target / level, 10 ** (max_gain_db / 20), 0.99 / peak))

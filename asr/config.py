@@ -128,9 +128,15 @@ class DecodeConfig:
     length_penalty: float = 1.0  # hypotheses ranked by log prob / (tokens + 1) ** length_penalty
     n_best: int = 1
     max_segment: float = 20.0  # long recordings are cut at pauses into segments at most this long (seconds)
+    vad: str = "silero"  # speech detector for cutting and skipping: silero (silero-vad; energy if not installed) or energy
     max_len_ratio: float = 1.5  # max output tokens per encoder frame (plus a few)
     ctc_length_guard: bool = True  # cap outputs near the CTC best path's length; empty where CTC hears nothing
     batch_size: int = 16
+    # Guards for models without a CTC head (imported Whisper sets them; None = off, as for our CTC models)
+    patience: float | None = None  # stop a beam once it has round(beam_size * patience) finished hypotheses
+    compression_ratio_threshold: float | None = None  # gzip ratio of the text above this = a loop: decode again
+    no_speech_threshold: float | None = None  # P(<|nospeech|>) above this and avg log prob below logprob_threshold
+    logprob_threshold: float = -1.0  # ... = silence: empty text
 
 
 @dataclass
@@ -150,6 +156,12 @@ class Config:
     keep_best: int = 5  # best-{step}.ckpt: the best this many by val/wer are kept (`asr average --by best`)
     keep_last: int = 5  # step-{step}.ckpt every checkpoint_every_steps: the latest this many (`--by last`)
     compile: bool = False  # torch.compile encoder and decoder for training (minutes of compiling first)
+    # Fine-tuning: start from a model file or a named model (`asr models`): its network, features and
+    # tokenizer replace this config's (dropout and `model.ctc` still come from here: a CTC head the
+    # model lacks is trained from scratch); `freeze` lists parameter-name prefixes kept fixed, e.g.
+    # ["encoder"] or ["encoder.frontend", "encoder.blocks.0", "encoder.blocks.1"].
+    init: str = ""
+    freeze: list[str] = field(default_factory=list)
     # Passed straight to lightning.Trainer(**trainer): devices, strategy, precision, num_nodes, ...
     trainer: dict[str, Any] = field(default_factory=dict)
 

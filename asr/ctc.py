@@ -21,13 +21,13 @@ from .text import BLANK
 NEG_INF = float("-inf")
 
 
-def ctc_greedy(ctc_logits: Tensor, mem_lens: Tensor) -> list[list[int]]:
+def ctc_greedy(ctc_logits: Tensor, mem_lens: Tensor, blank: int = BLANK) -> list[list[int]]:
     """Best path of the CTC head: argmax per frame, repeats merged, blanks removed."""
     best = ctc_logits.argmax(-1).tolist()  # (B, T')
     out = []
     for frames, n in zip(best, mem_lens.tolist()):
         frames = frames[:n]
-        out.append([t for i, t in enumerate(frames) if t != BLANK and (i == 0 or frames[i - 1] != t)])
+        out.append([t for i, t in enumerate(frames) if t != blank and (i == 0 or frames[i - 1] != t)])
     return out
 
 
@@ -38,9 +38,10 @@ def length_limits(best_paths: list[list[int]], device: torch.device, slack: floa
     return torch.where(n > 0, (n.float() * (1 + slack)).long() + extra, torch.zeros_like(n))
 
 
-def ctc_length_limits(ctc_logits: Tensor, mem_lens: Tensor, slack: float = 0.25, extra: int = 4) -> Tensor:
+def ctc_length_limits(ctc_logits: Tensor, mem_lens: Tensor, slack: float = 0.25, extra: int = 4,
+                      blank: int = BLANK) -> Tensor:
     """`length_limits` of the CTC best paths of a batch."""
-    return length_limits(ctc_greedy(ctc_logits, mem_lens), mem_lens.device, slack, extra)
+    return length_limits(ctc_greedy(ctc_logits, mem_lens, blank), mem_lens.device, slack, extra)
 
 
 def _shift(x: Tensor, first: float) -> Tensor:
@@ -77,10 +78,10 @@ class CTCPrefixScorer:
     float64), so a step costs a handful of tensor ops of size hypotheses x candidates x frames.
     """
 
-    def __init__(self, ctc_logits: Tensor, mem_lens: Tensor, eos: int):
+    def __init__(self, ctc_logits: Tensor, mem_lens: Tensor, eos: int, blank: int = BLANK):
         self.log_probs = ctc_logits.double().log_softmax(-1)  # (B, T, V)
         self.lens = mem_lens
-        self.eos = eos
+        self.eos, self.blank = eos, blank
         frames = torch.arange(self.log_probs.shape[1], device=mem_lens.device)
         self.valid = frames[None, :] < mem_lens[:, None]  # (B, T)
 
@@ -89,7 +90,7 @@ class CTCPrefixScorer:
 
     def initial_state(self, rows_per_utt: int) -> CTCState:
         """The empty prefix, repeated for every hypothesis row."""
-        blank = self.log_probs[..., BLANK].cumsum(-1).repeat_interleave(rows_per_utt, 0)  # all blanks so far
+        blank = self.log_probs[..., self.blank].cumsum(-1).repeat_interleave(rows_per_utt, 0)  # all blanks so far
         n = blank.shape[0]
         return CTCState(torch.full_like(blank, NEG_INF), blank, blank.new_zeros(n),
                         torch.full((n,), -1, dtype=torch.long, device=blank.device))
@@ -131,7 +132,7 @@ class CTCPrefixScorer:
         x_c, phi_prev, utt = self._start_probs(parent, tokens[:, None])
         x_c, phi_prev = x_c[:, 0], phi_prev[:, 0]  # (N, T)
         r_nonblank = _linear_recurrence(x_c, phi_prev)
-        r_blank = _linear_recurrence(self.log_probs[utt, :, BLANK], _shift(r_nonblank, NEG_INF))
+        r_blank = _linear_recurrence(self.log_probs[utt, :, self.blank], _shift(r_nonblank, NEG_INF))
         prefix = torch.logsumexp((phi_prev + x_c).masked_fill(~self.valid[utt], NEG_INF), -1)
         return CTCState(r_nonblank, r_blank, prefix, tokens)
 
@@ -144,7 +145,7 @@ class TokenSpan:
     score: float  # mean log probability of the token's frames
 
 
-def align_tokens(ctc_logits: Tensor, tokens: list[int]) -> list[TokenSpan] | None:
+def align_tokens(ctc_logits: Tensor, tokens: list[int], blank: int = BLANK) -> list[TokenSpan] | None:
     """Forced alignment of `tokens` to one utterance's CTC logits (T, V). None when the
     transcript cannot fit the frames (too long for them, counting blanks between repeats)."""
     if not tokens:
@@ -155,5 +156,5 @@ def align_tokens(ctc_logits: Tensor, tokens: list[int]) -> list[TokenSpan] | Non
     from torchaudio.functional import forced_align, merge_tokens
 
     log_probs = ctc_logits.float().log_softmax(-1)[None]
-    labels, scores = forced_align(log_probs, torch.tensor([tokens], dtype=torch.int32), blank=BLANK)
-    return [TokenSpan(s.token, s.start, s.end, s.score) for s in merge_tokens(labels[0], scores[0], blank=BLANK)]
+    labels, scores = forced_align(log_probs, torch.tensor([tokens], dtype=torch.int32), blank=blank)
+    return [TokenSpan(s.token, s.start, s.end, s.score) for s in merge_tokens(labels[0], scores[0], blank=blank)]

@@ -85,7 +85,7 @@ class SpeechDataset(Dataset):
             return None
         if self.augment is not None:
             wav = self.augment(wav, epoch, i)
-        tokens = self.tokenizer.encode(e["text"]) if self.tokenizer is not None else []
+        tokens = self.tokenizer.encode_transcript(e["text"]) if self.tokenizer is not None else []
         return e["id"], wav, torch.tensor(tokens, dtype=torch.long), e["text"]
 
 
@@ -104,16 +104,22 @@ def collate(items: list) -> Batch | None:
     return Batch(wav, wav_lens, tokens, tok_lens, list(ids), list(texts))
 
 
-def decoder_io(tokens: Tensor, token_lens: Tensor, ignore_index: int = -100) -> tuple[Tensor, Tensor]:
-    """Teacher forcing: inputs [sos, y1..yn], targets [y1..yn, eos] (padding -> ignore_index)."""
+def decoder_io(tokens: Tensor, token_lens: Tensor, ignore_index: int = -100, prompt: tuple[int, ...] = (SOS_EOS,),
+               eos: int = SOS_EOS) -> tuple[Tensor, Tensor]:
+    """Teacher forcing: inputs [prompt, y1..yn], targets [y1..yn, eos] after the prompt's first
+    len(prompt) - 1 positions, which predict nothing (padding -> ignore_index). Our models'
+    prompt is [sos]; a Whisper model's is [sot, (language, task,) notimestamps]."""
     B, L = tokens.shape
-    sos = torch.full((B, 1), SOS_EOS, dtype=tokens.dtype, device=tokens.device)
-    inputs = torch.cat([sos, tokens], 1)  # (B, L+1)
-    targets = torch.cat([tokens, torch.zeros_like(sos)], 1)
-    pos = torch.arange(L + 1, device=tokens.device)[None, :]
-    targets = targets.masked_fill(pos == token_lens[:, None], SOS_EOS)
-    targets = targets.masked_fill(pos > token_lens[:, None], ignore_index)
-    inputs = inputs.masked_fill(pos > token_lens[:, None], SOS_EOS)  # padding inputs: any valid id
+    P = len(prompt)
+    head = torch.tensor(prompt, dtype=tokens.dtype, device=tokens.device).expand(B, P)
+    inputs = torch.cat([head, tokens], 1)  # (B, P + L)
+    targets = torch.cat([torch.full((B, P - 1), ignore_index, dtype=tokens.dtype, device=tokens.device),
+                         tokens, torch.zeros_like(head[:, :1])], 1)
+    pos = torch.arange(L + 1, device=tokens.device)[None, :]  # positions after the prompt's last token
+    tail = targets[:, P - 1 :]
+    tail = tail.masked_fill(pos == token_lens[:, None], eos).masked_fill(pos > token_lens[:, None], ignore_index)
+    targets = torch.cat([targets[:, : P - 1], tail], 1)
+    inputs = torch.cat([inputs[:, : P - 1], inputs[:, P - 1 :].masked_fill(pos > token_lens[:, None], eos)], 1)
     return inputs, targets
 
 

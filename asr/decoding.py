@@ -21,6 +21,7 @@ as `Rules` and act as a filter on the summed scores.
 from __future__ import annotations
 
 import dataclasses
+import zlib
 from dataclasses import dataclass
 
 import torch
@@ -51,6 +52,12 @@ class DecodeOptions:
     ctc_length_guard: bool = True  # cap outputs near the CTC best path's length; empty where CTC hears nothing
     pre_beam: float = 1.5  # decoder candidates per hypothesis that CTC scores: pre_beam x beam_size
     use_cache: bool = True  # False recomputes every prefix (the reference the cache must match)
+    # Guards for models without CTC (Whisper's; the imported config sets them, None = off):
+    patience: float | None = None  # stop at round(beam_size * patience) finished hypotheses; None: exact end detection
+    compression_ratio_threshold: float | None = None  # gzip ratio of a text above this = a loop: decode it again
+    no_speech_threshold: float | None = None  # P(<|nospeech|>) above this, and avg log prob below
+    logprob_threshold: float = -1.0  # ... this: the segment is silence, its text empty
+    no_repeat_ngram: int = 0  # >0: never repeat an n-gram of this many tokens (the loop guard's second try)
 
     @classmethod
     def from_config(cls, cfg: Config, **overrides) -> "DecodeOptions":
@@ -72,6 +79,8 @@ class DecodeOptions:
             raise ValueError(f"ctc_weight must be in [0, 1], not {self.ctc_weight}")
         if self.lm_weight < 0 or self.max_len_ratio <= 0 or self.pre_beam < 1:
             raise ValueError("lm_weight must be >= 0, max_len_ratio > 0 and pre_beam >= 1")
+        if self.patience is not None and self.patience <= 0 or self.no_repeat_ngram < 0:
+            raise ValueError(f"patience must be > 0 (got {self.patience}), no_repeat_ngram >= 0")
         return self
 
 
@@ -83,6 +92,7 @@ class Rules:
     eos: int = SOS_EOS
     suppress: tuple[int, ...] = (BLANK,)  # never emitted (our CTC blank; Whisper's special tokens)
     suppress_at_start: tuple[int, ...] = ()  # not as the first token (Whisper: a blank space, end)
+    no_speech: int | None = None  # Whisper's <|nospeech|>: its probability after the start token says "silence"
 
     @classmethod
     def of(cls, tokenizer) -> "Rules":
@@ -95,15 +105,22 @@ class Rules:
 class DecoderScorer:
     """Full scorer: the attention decoder's log P(next token | prefix, audio) for every row."""
 
-    def __init__(self, model: ASRModel, memory: Tensor, mem_lens: Tensor, prompt: Tensor, use_cache: bool):
+    def __init__(self, model: ASRModel, memory: Tensor, mem_lens: Tensor, prompt: Tensor, use_cache: bool,
+                 no_speech: int | None = None):
         self.model, self.memory, self.mem_lens = model, memory, mem_lens
         self.tokens = prompt  # (N, L) every token so far
         self.pending = prompt  # what the decoder has not seen yet (all of it without a cache)
         self.cache = model.decoder.new_cache() if use_cache else None
+        self.no_speech = no_speech
+        self.no_speech_probs: Tensor | None = None  # (N,) Whisper's P(<|nospeech|>) after the first prompt token
 
     def logits(self) -> Tensor:
         inputs = self.pending if self.cache is not None else self.tokens
-        return self.model.decoder(inputs, self.memory, self.mem_lens, self.cache)[:, -1]  # (N, V)
+        out = self.model.decoder(inputs, self.memory, self.mem_lens, self.cache)  # (N, L, V)
+        if self.no_speech is not None and self.no_speech_probs is None:  # the first call sees the prompt
+            # read as openai-whisper does: unfiltered logits at <|startoftranscript|>, the prompt's first token
+            self.no_speech_probs = out[:, 0].float().softmax(-1)[:, self.no_speech]
+        return out[:, -1]  # (N, V)
 
     def scores(self) -> Tensor:
         return self.logits().float().log_softmax(-1)
@@ -147,6 +164,28 @@ class CTCScorer:
         self.state = self.prefix.advance(self.state, rows, tokens)
 
 
+class RepeatBan:
+    """Full scorer (weight 1): -inf for any token that would repeat an n-gram the row already holds."""
+
+    def __init__(self, n: int, rows: int, vocab_size: int, device: torch.device):
+        self.n, self.vocab_size, self.device = n, vocab_size, device
+        self.history: list[list[int]] = [[] for _ in range(rows)]
+
+    def scores(self) -> Tensor:
+        out = torch.zeros(len(self.history), self.vocab_size, device=self.device)
+        k = self.n - 1
+        for r, seq in enumerate(self.history):
+            if len(seq) < self.n:
+                continue
+            tail = seq[len(seq) - k:] if k else []
+            banned = [seq[i + k] for i in range(len(seq) - k) if seq[i:i + k] == tail]
+            out[r, banned] = NEG_INF
+        return out
+
+    def advance(self, rows: Tensor, tokens: Tensor, keep: Tensor | None) -> None:
+        self.history = [self.history[r] + [t] for r, t in zip(rows.tolist(), tokens.tolist())]
+
+
 # --------------------------------------------------------------------------- search
 
 
@@ -164,34 +203,47 @@ def _prompt(rules: Rules, rows: int, device: torch.device) -> Tensor:
     return torch.tensor([rules.prompt], dtype=torch.long, device=device).expand(rows, -1)
 
 
-@torch.no_grad()
 def greedy_search(model: ASRModel, memory: Tensor, mem_lens: Tensor, options: DecodeOptions = DecodeOptions(),
                   max_lens: Tensor | None = None, rules: Rules = Rules()) -> list[list[int]]:
     """Most likely next token at every step, for a batch of encoder outputs (B, T', D).
 
     Returns B token-id lists without prompt and end token. Each output is at most proportional
     to its encoder length, and at most `max_lens` tokens where given (0 = emit nothing)."""
+    return [h.tokens for h in greedy_hypotheses(model, memory, mem_lens, options, max_lens, rules)]
+
+
+@torch.no_grad()
+def greedy_hypotheses(model: ASRModel, memory: Tensor, mem_lens: Tensor, options: DecodeOptions = DecodeOptions(),
+                      max_lens: Tensor | None = None, rules: Rules = Rules()) -> list[Hypothesis]:
+    """greedy_search's outputs as Hypotheses with their log probabilities (end token included;
+    Whisper's avg log prob is log_prob / (tokens + 1))."""
     limits = _limits(model, mem_lens, options, rules, max_lens)
-    results: list[list[int]] = [[] for _ in range(memory.shape[0])]
+    results = [Hypothesis([], 0.0, 0.0) for _ in range(memory.shape[0])]
     rows = torch.nonzero(limits > 0).flatten()  # original index of each live row
-    limits = limits[rows]
+    limits, logp = limits[rows], torch.zeros(rows.numel(), device=memory.device)
     dec = DecoderScorer(model, memory[rows], mem_lens[rows], _prompt(rules, rows.numel(), memory.device),
-                        options.use_cache)
+                        options.use_cache, rules.no_speech)
+    first_rows = rows
     step, start = 0, len(rules.prompt)
     while rows.numel() > 0:
         logits = dec.logits()
         logits[:, list(rules.suppress) + (list(rules.suppress_at_start) if step == 0 else [])] = NEG_INF
         next_tok = logits.argmax(-1)  # (b,)
+        logp += logits.float().log_softmax(-1).gather(1, next_tok[:, None])[:, 0]
         step += 1
         done = (next_tok == rules.eos) | (step >= limits)
         for r in torch.nonzero(done).flatten().tolist():
             seq = dec.tokens[r, start:].tolist() + [int(next_tok[r])]
-            results[rows[r]] = seq[:-1] if seq[-1] == rules.eos else seq
+            seq = seq[:-1] if seq[-1] == rules.eos else seq
+            lp = float(logp[r])
+            results[rows[r]] = Hypothesis(seq, lp / (len(seq) + 1) ** options.length_penalty, lp)
         keep = torch.nonzero(~done).flatten()
         if keep.numel() == 0:
             break
-        dec.advance(keep, next_tok[keep], keep)
-        rows, limits = rows[keep], limits[keep]
+        dec.advance(keep, next_tok[keep], keep if keep.numel() < rows.numel() else None)
+        rows, limits, logp = rows[keep], limits[keep], logp[keep]
+    for r, p in zip(first_rows.tolist(), [] if dec.no_speech_probs is None else dec.no_speech_probs.tolist()):
+        results[r].no_speech_prob = p
     return results
 
 
@@ -223,18 +275,15 @@ def beam_search(model: ASRModel, memory: Tensor, mem_lens: Tensor, ctc_logits: T
     can beat its n-th best finished one: scores only fall as tokens are added, so a live
     hypothesis ends at best with its current log probability divided by the longest length it
     may reach. A length limit (from the encoder length, and `max_lens` where given) bounds the rest.
+    With `options.patience` (Whisper's rule) it stops instead at round(beam_size * patience) finished.
     """
     B, K, device, o = memory.shape[0], options.beam_size, memory.device, options
     limits = _limits(model, mem_lens, o, rules, max_lens)
     finished: list[list[Hypothesis]] = [[] if limits[b] > 0 else [Hypothesis([], 0.0, 0.0)] for b in range(B)]
     utts = torch.nonzero(limits > 0).flatten()  # original index of each live utterance
     limits, n = limits[utts], utts.numel()
-    use_ctc = o.ctc_weight > 0 and ctc_logits is not None
-    full: list = [(1 - o.ctc_weight if use_ctc else 1.0, DecoderScorer(
-        model, memory[utts], mem_lens[utts], _prompt(rules, n * K, device), o.use_cache))]
-    if lm is not None and o.lm_weight:
-        full.append((o.lm_weight, LMScorer(lm, n * K, device)))
-    partial = [(o.ctc_weight, CTCScorer(ctc_logits[utts], mem_lens[utts], rules.eos, K))] if use_ctc else []
+    full, partial = _scorers(model, memory[utts], mem_lens[utts], ctc_logits, utts, o, lm, rules)
+    first_utts = utts
     C = max(K, int(o.pre_beam * K)) if partial else K
     scores = torch.full((n, K), NEG_INF, device=device)
     scores[:, 0] = 0.0  # one live hypothesis per utterance to start with
@@ -257,7 +306,31 @@ def beam_search(model: ASRModel, memory: Tensor, mem_lens: Tensor, ctc_logits: T
         for _, scorer in full + partial:
             scorer.advance(rows, new_tok, keep if keep.numel() < n else None)
         utts, limits = utts[keep], limits[keep]
+    _note_no_speech(finished, first_utts, full[0][1].no_speech_probs, K)
     return [sorted(h, key=lambda h: -h.score)[: o.n_best] for h in finished]
+
+
+def _note_no_speech(finished: list[list[Hypothesis]], utts: Tensor, probs: Tensor | None, K: int) -> None:
+    """Each utterance's hypotheses carry its no-speech probability (its K rows share one prompt)."""
+    if probs is not None:
+        for u, p in zip(utts.tolist(), probs[::K].tolist()):
+            for h in finished[u]:
+                h.no_speech_prob = p
+
+
+def _scorers(model: ASRModel, memory: Tensor, mem_lens: Tensor, ctc_logits: Tensor | None, utts: Tensor,
+             o: DecodeOptions, lm: NGramLM | None, rules: Rules) -> tuple[list, list]:
+    """(weight, scorer) pairs for the live utterances: full scorers first (the decoder), then partial ones."""
+    rows, device = utts.numel() * o.beam_size, memory.device
+    use_ctc = o.ctc_weight > 0 and ctc_logits is not None
+    full: list = [(1 - o.ctc_weight if use_ctc else 1.0,
+                   DecoderScorer(model, memory, mem_lens, _prompt(rules, rows, device), o.use_cache, rules.no_speech))]
+    if lm is not None and o.lm_weight:
+        full.append((o.lm_weight, LMScorer(lm, rows, device)))
+    if o.no_repeat_ngram:
+        full.append((1.0, RepeatBan(o.no_repeat_ngram, rows, model.decoder.token_embedding.num_embeddings, device)))
+    partial = [(o.ctc_weight, CTCScorer(ctc_logits[utts], mem_lens, rules.eos, o.beam_size))] if use_ctc else []
+    return full, partial
 
 
 def _finish(finished: list[list[Hypothesis]], utts: Tensor, prefixes: Tensor, parent: Tensor, top_tok: Tensor,
@@ -273,18 +346,28 @@ def _finish(finished: list[list[Hypothesis]], utts: Tensor, prefixes: Tensor, pa
 def _done(finished: list[list[Hypothesis]], utts: Tensor, scores: Tensor, limits: Tensor, step: int,
           o: DecodeOptions) -> Tensor:
     """(n,) bool: utterances at their length limit, with no live hypothesis left, or whose n-th
-    best finished hypothesis no live one can beat."""
+    best finished hypothesis no live one can beat (with patience: that have enough finished ones)."""
     best = scores.max(1).values
     best_live = best / (limits + 1).float() ** o.length_penalty
     done = (step >= limits) | ~torch.isfinite(best)
+    enough = None if o.patience is None else max(o.n_best, round(o.beam_size * o.patience))
     for u in range(utts.numel()):
         hyps = finished[int(utts[u])]
-        if len(hyps) >= o.n_best and sorted(h.score for h in hyps)[-o.n_best] >= float(best_live[u]):
+        if enough is not None:
+            done[u] |= len(hyps) >= enough
+        elif len(hyps) >= o.n_best and sorted(h.score for h in hyps)[-o.n_best] >= float(best_live[u]):
             done[u] = True
     return done
 
 
-# --------------------------------------------------------------------------- loop guard
+# --------------------------------------------------------------------------- guards
+
+
+def compression_ratio(text: str) -> float:
+    """Bytes of the text over bytes of it compressed (zlib): Whisper calls above 2.4 a loop."""
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
 
 
 def trim_repetitions(seq: list[int], reference: list[int], min_repeats: int = 3, max_period: int = 12) -> list[int]:
@@ -327,24 +410,63 @@ class Search:
 
     @property
     def greedy(self) -> bool:
-        o = self.options
-        return o.beam_size == 1 and o.ctc_weight == 0 and (self.lm is None or o.lm_weight == 0)
+        return self._greedy(self.options)
+
+    def _greedy(self, o: DecodeOptions) -> bool:
+        no_lm = self.lm is None or o.lm_weight == 0
+        return o.beam_size == 1 and o.ctc_weight == 0 and no_lm and not o.no_repeat_ngram
 
     def __call__(self, enc: Encoded) -> list[list[Hypothesis]]:
-        o, (memory, mem_lens, ctc_logits) = self.options, enc
+        o = self.options
+        hyps = self._search(enc, o)
+        if o.compression_ratio_threshold is not None:
+            self._guard_loops(enc, hyps)
+        if o.no_speech_threshold is not None and self.rules.no_speech is not None:
+            self._mark_silence(hyps)
+        return hyps
+
+    def _search(self, enc: Encoded, o: DecodeOptions) -> list[list[Hypothesis]]:
+        memory, mem_lens, ctc_logits = enc
         best_path = ctc_greedy(ctc_logits, mem_lens) if o.ctc_length_guard and ctc_logits is not None else None
         max_lens = length_limits(best_path, mem_lens.device) if best_path is not None else None
-        if self.greedy:
-            ids = greedy_search(self.rec.model, memory, mem_lens, o, max_lens, self.rules)
+        if self._greedy(o):
+            hyps = [[h] for h in greedy_hypotheses(self.rec.model, memory, mem_lens, o, max_lens, self.rules)]
             if best_path is not None:  # cut loops the CTC path does not support
-                ids = [trim_repetitions(seq, ref) for seq, ref in zip(ids, best_path)]
-            hyps = [[Hypothesis(seq, float("nan"), float("nan"))] for seq in ids]
+                for (h,), ref in zip(hyps, best_path):
+                    h.tokens = trim_repetitions(h.tokens, ref)
         else:
             hyps = beam_search(self.rec.model, memory, mem_lens, ctc_logits, o, self.lm, max_lens, self.rules)
         for nbest in hyps:
             for h in nbest:
                 h.text = self.rec.tokenizer.decode(h.tokens)
         return hyps
+
+    def _guard_loops(self, enc: Encoded, hyps: list[list[Hypothesis]]) -> None:
+        """Outputs whose text compresses too well (Whisper's sign of a loop) are decoded again by a
+        search that may not repeat a 3-gram; what still loops loses its repeated tail."""
+        limit = self.options.compression_ratio_threshold
+        bad = [b for b, nbest in enumerate(hyps) if compression_ratio(nbest[0].text) > limit]
+        if not bad:
+            return
+        idx = torch.tensor(bad, device=enc.memory.device)
+        retry = self._search(Encoded(*(None if t is None else t[idx] for t in enc)),
+                             dataclasses.replace(self.options, no_repeat_ngram=3))
+        for b, nbest in zip(bad, retry):
+            for h in nbest:
+                if compression_ratio(h.text) > limit:
+                    h.tokens = trim_repetitions(h.tokens, [], min_repeats=2)
+                    h.text = self.rec.tokenizer.decode(h.tokens)
+            hyps[b] = nbest
+
+    def _mark_silence(self, hyps: list[list[Hypothesis]]) -> None:
+        """Whisper's rule: no speech is likely and the transcript unlikely -> the segment is silent.
+        (The search read each segment's no-speech probability at its first step.)"""
+        o = self.options
+        for nbest in hyps:
+            best, p = nbest[0], nbest[0].no_speech_prob
+            if p is not None and p > o.no_speech_threshold and \
+                    best.log_prob / (len(best.tokens) + 1) < o.logprob_threshold:
+                nbest[:] = [Hypothesis([], best.score, best.log_prob, "", p)]
 
     def decode(self, wav: Tensor, wav_lens: Tensor) -> list[list[Hypothesis]]:
         """(B, S) padded waveforms -> for each, its n best hypotheses."""

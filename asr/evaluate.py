@@ -15,6 +15,7 @@ from pathlib import Path
 from .data import read_manifest
 from .decoding import DecodeOptions, Search
 from .metrics import Counts, char_counts, word_counts
+from .models import load
 from .recognizer import Recognizer
 from .storage import write_jsonl, write_text
 from .text import normalize
@@ -31,7 +32,7 @@ def evaluate(model: str | Path | Recognizer | Search, manifest: str | Path, out_
             raise ValueError("decode options are fixed by the Search given")
         search = model
     else:
-        rec = model if isinstance(model, Recognizer) else Recognizer.load(model)
+        rec = model if isinstance(model, Recognizer) else load(model)
         search = Search(rec, DecodeOptions.from_config(rec.cfg, **options))
     entries = read_manifest(manifest)
     sources = [(e["audio"], e["offset"], e["duration"]) if e.get("offset") is not None else e["audio"] for e in entries]
@@ -43,7 +44,7 @@ def evaluate(model: str | Path | Recognizer | Search, manifest: str | Path, out_
         if res.error is not None:
             failed.append({"id": e["id"], "audio": res.path, "error": res.error})
             continue
-        ref, hyp = normalize(e["text"]), res.text
+        ref, hyp = normalize(e["text"]), normalize(res.text or "")  # display text (Whisper's) -> the WER form
         c = word_counts(ref, hyp)
         ce, cw = char_counts(ref, hyp)
         for k in ("substitutions", "deletions", "insertions", "words"):

@@ -293,7 +293,12 @@ def to_asr(ckpt: WhisperCheckpoint, language: str = "en", task: str = "transcrib
     cfg = Config(features=features, model=model,
                  tokenizer=replace(TokenizerConfig(), kind="whisper", vocab_size=d["n_vocab"]),
                  optim=replace(OptimConfig(), ctc_weight=0.0),  # no CTC head until fine-tuned with one
-                 decode=replace(DecodeConfig(), ctc_weight=0.0, ctc_length_guard=False, max_segment=window))
+                 decode=replace(DecodeConfig(), ctc_weight=0.0, ctc_length_guard=False, max_segment=window,
+                                # Whisper's own stopping rule and guards (openai-whisper's defaults)
+                                patience=1.0, compression_ratio_threshold=2.4, no_speech_threshold=0.6,
+                                # every window is 30 s, so the length cap is one number: openai-whisper's
+                                # n_text_ctx // 2 tokens (max_output_lengths adds 8)
+                                max_len_ratio=(max(d["n_text_ctx"] // 2 - 8, 1) + 0.5) / d["n_audio_ctx"]))
     # openai-whisper's own rule: multilingual vocabularies are the larger ones
     tokenizer = WhisperTokenizer(ckpt.tokenizer_json, d["n_vocab"], d["n_vocab"] >= 51865, language, task,
                                  ckpt.suppress_tokens, ckpt.suppress_at_begin)

@@ -21,6 +21,14 @@ def key_padding_mask(lens: Tensor, max_len: int) -> Tensor:
     return lengths_to_mask(lens, max_len)[:, None, None, :]
 
 
+def key_padding_mask_or_none(lens: Tensor, max_len: int) -> Tensor | None:
+    """key_padding_mask, or None when every row is full length (Whisper's fixed 30 s windows): without
+    a mask, scaled_dot_product_attention can use its fused kernel instead of materializing the scores."""
+    if torch.compiler.is_exporting() or torch.jit.is_tracing():  # a graph (ONNX) must keep the mask: lengths vary
+        return key_padding_mask(lens, max_len)
+    return None if bool((lens >= max_len).all()) else key_padding_mask(lens, max_len)
+
+
 def causal_mask(q_len: int, k_len: int, device: torch.device | None = None) -> Tensor:
     """(q_len, k_len) lower-triangular mask; the queries are the last q_len of k_len positions."""
     offset = k_len - q_len

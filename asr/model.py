@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import ModelConfig
-from .masks import causal_mask, key_padding_mask
+from .masks import causal_mask, key_padding_mask_or_none
 
 MIN_FRAMES = 7  # the conv front end needs 7 input frames to produce one output frame
 
@@ -73,10 +73,17 @@ class MultiHeadAttention(nn.Module):
         B, L, D = x.shape
         return x.view(B, L, self.n_heads, D // self.n_heads).transpose(1, 2)  # (B, H, L, D/H)
 
-    def forward(self, x: Tensor, kv: tuple[Tensor, Tensor], mask: Tensor | None) -> Tensor:
+    def forward(self, x: Tensor, kv: tuple[Tensor, Tensor], mask: Tensor | None, qk: list[Tensor] | None = None) -> Tensor:
+        """With a list `qk`, the attention logits q.k/sqrt(d) (B, H, L, S) are appended to it (Whisper's
+        word timing): computed explicitly then, since the fused kernel of the normal path returns none."""
         q = self.split(self.query(x))
         k, v = kv
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
+        if qk is None:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
+        else:
+            logits = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5  # (B, H, L, S)
+            qk.append(logits)
+            y = logits.masked_fill(~mask, float("-inf")).softmax(-1) @ v if mask is not None else logits.softmax(-1) @ v
         B, H, L, Dh = y.shape
         return self.out(y.transpose(1, 2).reshape(B, L, H * Dh))
 
@@ -97,7 +104,7 @@ class EncoderBlock(nn.Module):
         self.mlp_ln, self.mlp = nn.LayerNorm(d), MLP(d, d * cfg.ffn_mult, cfg.dropout)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
         h = self.attn_ln(x)
         x = x + self.drop(self.attn(h, self.attn.project_kv(h), mask))
         return x + self.drop(self.mlp(self.mlp_ln(x)))
@@ -112,7 +119,8 @@ class DecoderBlock(nn.Module):
         self.mlp_ln, self.mlp = nn.LayerNorm(d), MLP(d, d * cfg.ffn_mult, cfg.dropout)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: Tensor, memory: Tensor, memory_mask: Tensor, cache: KVCache | None, i: int) -> Tensor:
+    def forward(self, x: Tensor, memory: Tensor, memory_mask: Tensor | None, cache: KVCache | None, i: int,
+                cross_qk: list[Tensor] | None = None) -> Tensor:
         h = self.attn_ln(x)
         k, v = self.attn.project_kv(h)
         if cache is not None:  # append this step's keys/values to the ones already computed
@@ -132,7 +140,7 @@ class DecoderBlock(nn.Module):
         N, L, D = h.shape
         B = cross[0].shape[0]  # utterances; N = B x hypotheses per utterance
         # the hypotheses of one utterance query its memory together: (N, L, D) -> (B, N/B * L, D)
-        x = x + self.drop(self.cross_attn(h.reshape(B, N // B * L, D), cross, memory_mask).view(N, L, D))
+        x = x + self.drop(self.cross_attn(h.reshape(B, N // B * L, D), cross, memory_mask, cross_qk).view(N, L, D))
         return x + self.drop(self.mlp(self.mlp_ln(x)))
 
 
@@ -235,7 +243,7 @@ class Encoder(nn.Module):
         """(B, T, F) frames -> (B, T', D) memory and its lengths."""
         x, lens = self.frontend(feats, feat_lens)
         x = self.drop(x * self.xscale + self.positions(x.shape[1], x))
-        mask = key_padding_mask(lens, x.shape[1])
+        mask = key_padding_mask_or_none(lens, x.shape[1])
         for block in self.blocks:
             x = block(x, mask)
         return self.ln_post(x), lens
@@ -271,15 +279,17 @@ class Decoder(nn.Module):
             raise ValueError(f"{offset + length} tokens exceed the {len(self.positional_embedding)} learned positions")
         return self.positional_embedding[offset:offset + length].to(x.dtype)
 
-    def forward(self, tokens: Tensor, memory: Tensor, memory_lens: Tensor, cache: KVCache | None = None) -> Tensor:
+    def forward(self, tokens: Tensor, memory: Tensor, memory_lens: Tensor, cache: KVCache | None = None,
+                cross_qk: list[Tensor] | None = None) -> Tensor:
         """(N, L) tokens -> (N, L, V) logits, for memory (B, T', D) with N a multiple of B: rows
-        [k*N/B, (k+1)*N/B) are hypotheses of utterance k. With a cache, `tokens` are only the new positions."""
+        [k*N/B, (k+1)*N/B) are hypotheses of utterance k. With a cache, `tokens` are only the new positions.
+        With a list `cross_qk`, each layer appends its cross-attention logits (B, H, N/B * L, T')."""
         offset = cache.length if cache is not None else 0
         x = self.token_embedding(tokens) * self.scale
         x = self.drop(x + self.positions(offset, tokens.shape[1], x))
-        memory_mask = key_padding_mask(memory_lens, memory.shape[1])
+        memory_mask = key_padding_mask_or_none(memory_lens, memory.shape[1])
         for i, block in enumerate(self.blocks):
-            x = block(x, memory, memory_mask, cache, i)
+            x = block(x, memory, memory_mask, cache, i, cross_qk)
         x = self.ln(x)
         return x @ self.token_embedding.weight.T if self.out is None else self.out(x)
 

@@ -59,6 +59,8 @@ class Recognizer(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "Recognizer":
+        """The model in `path` on `device` ("auto": the GPU when there is one, else the CPU)."""
+        device = resolve_device(device)
         if not Path(path).is_file():
             raise FileNotFoundError(f"no model file at {path}")
         blob = torch.load(path, map_location=device, weights_only=True)
@@ -77,6 +79,13 @@ class Recognizer(nn.Module):
         n = len(CHECKPOINT_PREFIX)
         rec.load_state_dict({k[n:]: v for k, v in state_dict.items() if k.startswith(CHECKPOINT_PREFIX)})
         return rec.eval()
+
+
+def resolve_device(device: str | torch.device) -> str | torch.device:
+    """"auto" -> "cuda" when a GPU is available, else "cpu"; anything else as it is."""
+    if str(device) == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
 
 
 def export(checkpoint: str | Path, out: str | Path) -> Path:

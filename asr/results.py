@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 @dataclass
 class Hypothesis:
     tokens: list[int]  # without the prompt and the end token
-    score: float  # what hypotheses are ranked by: log_prob / (tokens + 1) ** length_penalty (nan for greedy)
-    log_prob: float  # the weighted sum of the scorers' log probabilities, end token included (nan for greedy)
+    score: float  # what hypotheses are ranked by: log_prob / (tokens + 1) ** length_penalty
+    log_prob: float  # the weighted sum of the scorers' log probabilities, end token included
     text: str = ""  # the tokens as display text (filled in by the search)
+    no_speech_prob: float | None = None  # Whisper's P(<|nospeech|>) for the segment (models that have one)
 
 
 @dataclass
@@ -27,7 +28,7 @@ class Word:
     text: str
     start: float  # seconds into the recording
     end: float
-    score: float  # mean log probability of its frames (CTC alignment)
+    score: float  # mean log probability of its frames (CTC alignment) or of its tokens (attention alignment)
 
 
 @dataclass
@@ -39,6 +40,8 @@ class SegmentText:
     words: list[Word] | None = None  # with times, where aligned
     overlap: float = 0.0
     alternatives: list[tuple[str, float]] | None = None  # (text, score) of the next best, with n_best > 1
+    no_speech_prob: float | None = None  # Whisper's probability that the segment holds no speech
+    speech_prob: float | None = None  # the voice activity detector's mean speech probability (silero)
 
 
 @dataclass

@@ -1,10 +1,16 @@
 """Long recordings -> segments the model can decode, and their transcripts -> one transcript.
 
-Voice activity is energy-based: a 25 ms frame is speech when its energy in the speech band is
-`margin_db` above the quiet floor of its stretch of audio (the 10th-percentile frame energy) and
-above an absolute floor.
-That tells pauses from speech in clean and stationary-noise recordings alike, and says "nothing
-here" for silence or steady noise, so those are never decoded (and nothing is invented there).
+Voice activity is decided per 10 ms frame (25 ms long) by one of two detectors, each scoring a
+stretch of audio once and judging frames from the scores:
+- `SileroVAD` (transcription's default, `DecodeConfig.vad`): silero-vad's speech probability per
+  32 ms chunk, run once over the recording as it streams in. It says "no speech" for noise, music,
+  tones and clicks, which the energy detector takes for speech. It hears speech in babble and in
+  reversed speech too (they are made of speech sounds): only the decoder can reject those.
+- `EnergyVAD`: a frame is speech when its energy in the speech band is `margin_db` above the quiet
+  floor of its stretch (the 10th-percentile frame energy) and above an absolute floor. It tells
+  pauses from speech in clean and stationary-noise recordings, and needs no model; it stands in
+  when silero-vad is not installed.
+Segments with no speech are never decoded, so nothing is invented there.
 
 `Segmenter` cuts a stream of audio blocks into pieces like the utterances a model is trained on:
 at the first pause of at least `sentence_pause` seconds once a segment is `min_segment` long,
@@ -16,14 +22,20 @@ trimmed at its cuts to its speech plus `pad` seconds of silence, the edges of a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import threading
+import warnings
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 import numpy as np
+import torch
 
 from .results import SegmentText
 
 FRAME, HOP = 0.025, 0.01  # seconds
+VADS = ("silero", "energy")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -33,12 +45,16 @@ class Segment:
     sample_rate: int
     overlap: float = 0.0  # seconds shared with the previous segment (a cut with no pause to use)
     overlap_after: float = 0.0  # ... and with the next one
-    energy_db: np.ndarray | None = None  # speech-band energy of its frames, when already computed
+    speech_seconds: float | None = None  # how much of it the segmenter's detector called speech
+    speech_prob: float | None = None  # the detector's mean speech probability over it (silero only)
 
     def has_speech(self, min_speech: float = 0.2, margin_db: float = 6.0) -> bool:
-        """At least `min_speech` seconds of speech frames, against the segment's own quiet floor."""
-        energy = self.energy_db if self.energy_db is not None else frame_energy_db(self.samples, self.sample_rate)
-        return int(speech_frames(energy, margin_db).sum()) * HOP >= min_speech
+        """At least `min_speech` seconds of speech frames: as the segmenter's detector found, else
+        by energy against the segment's own quiet floor."""
+        seconds = self.speech_seconds
+        if seconds is None:
+            seconds = int(speech_frames(frame_energy_db(self.samples, self.sample_rate), margin_db).sum()) * HOP
+        return seconds >= min_speech
 
     @property
     def end(self) -> float:
@@ -81,6 +97,141 @@ def pauses(speech: np.ndarray, min_frames: int) -> list[tuple[int, int]]:
     return [(int(s), int(e)) for s, e in zip(starts, ends) if e - s >= min_frames]
 
 
+def n_frames(samples: int, sample_rate: int) -> int:
+    """How many 25 ms frames every 10 ms `frame_energy_db` gives for `samples` (at least one)."""
+    win, hop = int(FRAME * sample_rate), int(HOP * sample_rate)
+    return (max(samples, win) - win) // hop + 1
+
+
+class EnergyVAD:
+    """Scores: each frame's speech-band energy (dB). Speech: `margin_db` above the quiet floor of
+    the stretch judged and above -55 dBFS. No probability."""
+
+    name = "energy"
+
+    def __init__(self, sample_rate: int, margin_db: float = 6.0):
+        self.sample_rate, self.margin_db = sample_rate, margin_db
+
+    def start(self) -> None:
+        """A new recording begins."""
+
+    def feed(self, block: np.ndarray, last: bool = False) -> None:
+        """The recording's next samples, as they arrive (`last`: the recording ends here)."""
+
+    def scores(self, wav: np.ndarray, offset: int) -> np.ndarray:
+        """Per-frame scores of `wav`, which starts `offset` samples into the recording (fed already)."""
+        return frame_energy_db(wav, self.sample_rate)
+
+    def speech(self, scores: np.ndarray) -> np.ndarray:
+        return speech_frames(scores, self.margin_db)
+
+    def probability(self, scores: np.ndarray) -> float | None:
+        return None
+
+
+class SileroVAD:
+    """Scores: silero-vad's speech probability of the 32 ms chunk holding each frame's centre.
+    Each chunk of a recording is scored once, as the recording is fed, so overlapping windows
+    cost nothing more. Speech: from `threshold` up, and on down to `threshold - 0.15` once begun
+    (silero's own hysteresis). Runs on the CPU on one thread (its steps are too small to share):
+    what has been fed is scored as up to 16 parallel rows of at least a second, each hearing the
+    half second before it first, so that its fresh state has settled (6x faster than one row)."""
+
+    name = "silero"
+    WARM = 16  # chunks (0.5 s) a row hears before its own
+    _local = threading.local()  # one loaded model per thread (its state belongs to one recording)
+
+    def __init__(self, sample_rate: int, threshold: float = 0.5):
+        if sample_rate not in (8000, 16000):
+            raise ValueError(f"silero-vad runs at 8 or 16 kHz, not {sample_rate} Hz")
+        self.sample_rate, self.threshold = sample_rate, threshold
+        self.chunk = sample_rate // 1000 * 32
+        self.model = self._load()
+        self.start()
+
+    @classmethod
+    def _load(cls):
+        if getattr(cls._local, "model", None) is None:
+            threads = torch.get_num_threads()
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # torch.jit's deprecation notice
+                    from silero_vad import load_silero_vad
+                    cls._local.model = load_silero_vad()  # the TorchScript model in the wheel: no onnxruntime
+            finally:
+                torch.set_num_threads(threads)  # importing silero_vad sets one thread for the whole process
+        return cls._local.model
+
+    def start(self) -> None:
+        self.probs = np.zeros(0, np.float32)  # per chunk of the recording so far
+        self.pending = np.zeros(0, np.float32)  # samples fed but not yet scored
+        self.history = np.zeros(0, np.float32)  # the last WARM chunks scored
+        self.fed = 0  # samples of the recording fed
+
+    def feed(self, block: np.ndarray, last: bool = False) -> None:
+        self.pending = np.concatenate([self.pending, block])
+        self.fed += len(block)
+        if last:
+            self.pending = np.pad(self.pending, (0, -len(self.pending) % self.chunk))
+
+    def scores(self, wav: np.ndarray, offset: int) -> np.ndarray:
+        assert offset + len(wav) <= self.fed, "score only what has been fed"
+        self._run()
+        hop, win = int(HOP * self.sample_rate), int(FRAME * self.sample_rate)
+        centres = offset + np.arange(n_frames(len(wav), self.sample_rate)) * hop + win // 2
+        if not len(self.probs):  # shorter than one chunk so far: nothing heard yet
+            return np.zeros(len(centres), np.float32)
+        return self.probs[np.minimum(centres // self.chunk, len(self.probs) - 1)]
+
+    def _run(self) -> None:
+        n, c, warm = len(self.pending) // self.chunk, self.chunk, self.WARM
+        if not n:
+            return
+        rows = max(1, min(16, n // 32))
+        per = -(-n // rows)
+        audio = np.concatenate([self.history, self.pending[: n * c]])
+        h = len(self.history) // c
+        x = np.zeros((rows, warm + per, c), np.float32)  # (row, step, sample); zeros before the start, after the end
+        for r in range(rows):
+            first = h + r * per - warm  # the row's first chunk (warm-up included) in `audio`
+            piece = audio[max(0, first) * c : (h + min(n, (r + 1) * per)) * c].reshape(-1, c)
+            x[r, max(0, -first) : max(0, -first) + len(piece)] = piece
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            self.model.reset_states()
+            with torch.inference_mode():
+                p = torch.cat([self.model(torch.from_numpy(x[:, k]), self.sample_rate) for k in range(warm + per)], 1)
+        finally:
+            torch.set_num_threads(threads)
+        self.probs = np.concatenate([self.probs, p[:, warm:].reshape(-1)[:n].numpy()])
+        self.history = audio[-warm * c :]
+        self.pending = self.pending[n * c :]
+
+    def speech(self, scores: np.ndarray) -> np.ndarray:
+        out, on = np.zeros(len(scores), bool), False
+        for i, p in enumerate(scores):
+            on = p >= self.threshold or (on and p >= self.threshold - 0.15)
+            out[i] = on
+        return out
+
+    def probability(self, scores: np.ndarray) -> float | None:
+        return float(np.mean(scores)) if len(scores) else None
+
+
+def make_vad(name: str, sample_rate: int, margin_db: float = 6.0) -> EnergyVAD | SileroVAD:
+    """The detector called `name` (one of VADS); silero falls back to energy, with a warning,
+    where silero-vad is not installed or cannot run at `sample_rate`."""
+    if name not in VADS:
+        raise ValueError(f"unknown voice activity detector {name!r} (one of {', '.join(VADS)})")
+    if name == "silero":
+        try:
+            return SileroVAD(sample_rate)
+        except (ImportError, ValueError) as e:
+            log.warning("silero VAD unavailable (%s): using the energy detector", e)
+    return EnergyVAD(sample_rate, margin_db)
+
+
 @dataclass
 class Segmenter:
     sample_rate: int = 16000
@@ -89,17 +240,28 @@ class Segmenter:
     min_pause: float = 0.2  # a pause at least this long is a place to cut
     sentence_pause: float = 0.5  # ... and one this long ends a segment as soon as it may (sentences)
     overlap: float = 2.0  # shared by two segments cut where there is no pause
-    margin_db: float = 6.0
+    margin_db: float = 6.0  # the energy detector's margin above the quiet floor
     pad: float = 0.15  # silence kept before the first and after the last speech frame, as in training clips
+    # which detector tells speech from pauses (one of VADS); energy here needs no model, while
+    # transcription's default (DecodeConfig.vad) is silero
+    vad: str = "energy"
+    detector: EnergyVAD | SileroVAD = field(init=False, repr=False)
 
-    def cut(self, window: np.ndarray, sentences_only: bool = False, energy: np.ndarray | None = None) -> tuple[int, int]:
+    def __post_init__(self) -> None:
+        self.detector = make_vad(self.vad, self.sample_rate, self.margin_db)
+
+    def cut(self, window: np.ndarray, sentences_only: bool = False, scores: np.ndarray | None = None) -> tuple[int, int]:
         """Where to end a segment starting at window[0] (sample index), and where the next one
         starts: the middle of the first sentence-long pause in range, else of the longest
         pause in range, else max_segment with an overlap. With `sentences_only` (the end of a
-        recording, where nothing forces a cut) only a sentence-long pause counts. `energy`: the
-        window's frame energies, when the caller has them already."""
-        energy = frame_energy_db(window, self.sample_rate) if energy is None else energy
-        speech = speech_frames(energy, self.margin_db)
+        recording, where nothing forces a cut) only a sentence-long pause counts. `scores`: the
+        detector's frame scores of the window, when the caller has them already (else the window
+        is scored as a recording of its own)."""
+        if scores is None:
+            self.detector.start()
+            self.detector.feed(window, last=True)
+            scores = self.detector.scores(window, 0)
+        speech = self.detector.speech(scores)
         lo, hi = self.min_segment / HOP, self.max_segment / HOP
         best = None  # (pause length, middle frame)
         for s, e in pauses(speech, round(self.min_pause / HOP)):
@@ -121,57 +283,62 @@ class Segmenter:
         """Consecutive audio blocks (any sizes) -> segments of at most max_segment seconds."""
         limit = int(self.max_segment * self.sample_rate)
         buf, start, overlap = np.zeros(0, dtype=np.float32), 0, 0.0
+        self.detector.start()
         for block in blocks:
             buf = np.concatenate([buf, block])
+            self.detector.feed(block)
             while len(buf) > limit:
-                energy = frame_energy_db(buf[:limit], self.sample_rate)  # once per window: cut, then trim
-                end, nxt = self.cut(buf[:limit], energy=energy)
+                scores = self.detector.scores(buf[:limit], start)  # once per window: cut, then trim
+                end, nxt = self.cut(buf[:limit], scores=scores)
                 after = (end - nxt) / self.sample_rate
                 yield self.trimmed(Segment(start / self.sample_rate, buf[:end], self.sample_rate, overlap, after),
-                                   energy, head=start > 0)
+                                   scores, head=start > 0)
                 overlap = after
                 buf, start = buf[nxt:], start + nxt
-        energy = None
+        scores = None
+        self.detector.feed(np.zeros(0, np.float32), last=True)
         while len(buf) > self.min_segment * self.sample_rate:  # the rest: cut at pauses only
-            energy = frame_energy_db(buf, self.sample_rate)
-            end, nxt = self.cut(buf, sentences_only=True, energy=energy)
+            scores = self.detector.scores(buf, start)
+            end, nxt = self.cut(buf, sentences_only=True, scores=scores)
             if end != nxt or end >= len(buf):
                 break
-            yield self.trimmed(Segment(start / self.sample_rate, buf[:end], self.sample_rate, overlap), energy,
+            yield self.trimmed(Segment(start / self.sample_rate, buf[:end], self.sample_rate, overlap), scores,
                                head=start > 0)
             overlap = 0.0
-            buf, start, energy = buf[end:], start + end, None
+            buf, start, scores = buf[end:], start + end, None
         if len(buf) or start == 0:
-            energy = frame_energy_db(buf, self.sample_rate) if energy is None else energy
-            yield self.trimmed(Segment(start / self.sample_rate, buf, self.sample_rate, overlap), energy,
+            scores = self.detector.scores(buf, start) if scores is None else scores
+            yield self.trimmed(Segment(start / self.sample_rate, buf, self.sample_rate, overlap), scores,
                                head=start > 0, tail=False)
 
-    def trimmed(self, seg: Segment, energy: np.ndarray, head: bool = True, tail: bool = True) -> Segment:
+    def trimmed(self, seg: Segment, scores: np.ndarray, head: bool = True, tail: bool = True) -> Segment:
         """The segment without the silence beyond `pad` before its first and after its last
         speech frame, so a model trained on clips sees the edges it learned (a cut in the middle
         of a long pause would otherwise hand it half a second of silence or more). Only sides made
         by a cut are trimmed (`head`, `tail`): the recording's own start and end stay as they are,
-        so a clip shorter than a segment is decoded exactly as given. Speech is told
-        from pauses against the quiet floor of the window the cut was chosen in (`energy`: its
-        frame energies; it starts where the segment does), not of the segment alone, which may be
-        almost all speech. A side shared with a neighbour (an overlap cut, in speech) is left as
-        it is; so is a segment with no speech, which the caller skips. The segment keeps its
-        slice of `energy` (when its frames line up with the window's) for `has_speech`."""
-        speech = speech_frames(energy, self.margin_db)
+        so a clip shorter than a segment is decoded exactly as given. Speech is told from pauses
+        by the detector's scores of the window the cut was chosen in (`scores`; it starts where
+        the segment does): for energy, against the window's quiet floor, not the segment's alone,
+        which may be almost all speech. A side shared with a neighbour (an overlap cut, in speech)
+        is left as it is; so is a segment with no speech, which the caller skips. The segment
+        keeps how much speech it holds and its speech probability, from its own frames' scores
+        (when its frames line up with the window's; else has_speech judges it by energy)."""
+        speech = self.detector.speech(scores)
         win, hop = int(FRAME * self.sample_rate), int(HOP * self.sample_rate)
-        n_frames = max(1, (len(seg.samples) - win) // hop + 1)
-        idx = np.nonzero(speech[:n_frames])[0]
+        idx = np.nonzero(speech[: n_frames(len(seg.samples), self.sample_rate)])[0]
         a, b = 0, len(seg.samples)
         if len(idx):
             pad = round(self.pad * self.sample_rate)
             a = 0 if seg.overlap or not head else max(0, round(idx[0] * HOP * self.sample_rate) - pad)
             if tail and not seg.overlap_after:
                 b = min(b, round((idx[-1] * HOP + FRAME) * self.sample_rate) + pad)
-        own = None
+        out = Segment(seg.start + a / self.sample_rate, seg.samples[a:b], self.sample_rate, seg.overlap,
+                      seg.overlap_after)
         if a % hop == 0 and b - a >= win:  # the segment's frames are frames of the window
-            own = energy[a // hop : a // hop + (b - a - win) // hop + 1]
-        return Segment(seg.start + a / self.sample_rate, seg.samples[a:b], self.sample_rate, seg.overlap,
-                       seg.overlap_after, own)
+            own = scores[a // hop : a // hop + (b - a - win) // hop + 1]
+            out.speech_seconds = int(self.detector.speech(own).sum()) * HOP
+            out.speech_prob = self.detector.probability(own)
+        return out
 
 
 def stitch(pieces: list[SegmentText]) -> list[SegmentText]:

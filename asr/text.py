@@ -139,6 +139,12 @@ class CharTokenizer:
     def decoding_rules(self) -> dict:
         return OWN_RULES
 
+    ctc_blank = BLANK
+
+    def encode_transcript(self, text: str) -> list[int]:
+        """Training targets: the transcript's ids (normalized text)."""
+        return self.encode(text)
+
     def to_dict(self) -> dict:
         return {"kind": self.kind, "symbols": self.symbols}
 
@@ -192,6 +198,12 @@ class BPETokenizer:
 
     def decoding_rules(self) -> dict:
         return OWN_RULES
+
+    ctc_blank = BLANK
+
+    def encode_transcript(self, text: str) -> list[int]:
+        """Training targets: the transcript's ids (normalized text)."""
+        return self.encode(text)
 
     def to_dict(self) -> dict:
         # base64 text keeps the exported model loadable with torch.load(weights_only=True)
@@ -279,10 +291,19 @@ class WhisperTokenizer:
         """The text of one token ("" for special ids), a leading space where it starts a word."""
         return self.tk.decode([i]) if 0 <= i < self.eot else ""
 
+    @property
+    def ctc_blank(self) -> int:
+        """A CTC head trained on a Whisper model uses <|nospeech|> as its blank: never a transcript token."""
+        return self.no_speech
+
+    def encode_transcript(self, text: str) -> list[int]:
+        """Training targets as Whisper saw them: display text after a leading space."""
+        return self.encode(" " + text.strip())
+
     def decoding_rules(self) -> dict:
-        """For asr.decoding.Rules: Whisper's prompt, end token and suppressed tokens."""
+        """For asr.decoding.Rules: Whisper's prompt, end token, suppressed tokens, no-speech token."""
         return {"prompt": tuple(self.prompt), "eos": self.eot, "suppress": tuple(self.suppress_tokens),
-                "suppress_at_start": tuple(self.suppress_at_begin)}
+                "suppress_at_start": tuple(self.suppress_at_begin), "no_speech": self.no_speech}
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "json": self.json, "n_vocab": self.n_vocab, "multilingual": self.multilingual,

@@ -33,12 +33,13 @@ from .dataprep import estimate_cmvn, prepare_tokenizer, with_durations
 from .decoding import DecodeOptions, Search
 from .features import spec_augment
 from .metrics import error_counts
+from .models import load as load_model
 from .model import Encoded
 from .optim import build_optimizer
 from .recognizer import CHECKPOINT_PREFIX, Recognizer, export
 from .rng import rng_states, seed_step, set_rng_states
 from .storage import atomic_save
-from .text import BLANK, normalize, tokenizer_from_dict
+from .text import normalize, tokenizer_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,10 @@ class ASRTask(L.LightningModule):
         self.recognizer = Recognizer(self.cfg, tokenizer_from_dict(tokenizer))  # the one copy of the network
         # validation decodes greedily, from the encoder pass the loss already made
         self.search = Search(self.recognizer, DecodeOptions.from_config(self.cfg, beam_size=1, ctc_weight=0.0))
+        self.rules = self.search.rules  # the prompt and end token of the targets
+        for name, p in self.recognizer.model.named_parameters():  # fine-tuning: frozen layers
+            if any(name == f or name.startswith(f + ".") for f in self.cfg.freeze):
+                p.requires_grad_(False)
         self.val_wer = WordErrors()
         self.validated_step = -1  # the global step of the latest validation
 
@@ -85,14 +90,14 @@ class ASRTask(L.LightningModule):
         feats, lens = self.recognizer.features(batch.wav, batch.wav_lens)
         if augment:
             feats = spec_augment(feats, lens, self.cfg.specaugment)
-        inputs, targets = decoder_io(batch.tokens, batch.token_lens)
+        inputs, targets = decoder_io(batch.tokens, batch.token_lens, prompt=self.rules.prompt, eos=self.rules.eos)
         logits, enc = self.recognizer.model(feats, lens, inputs)
         att = F.cross_entropy(logits.transpose(1, 2).float(), targets, ignore_index=-100,
                               label_smoothing=self.cfg.optim.label_smoothing)
         if enc.ctc_logits is None:  # an imported model without a CTC head
             return {"loss": att, "att_loss": att}, enc
         ctc = F.ctc_loss(enc.ctc_logits.float().log_softmax(-1).transpose(0, 1), batch.tokens, enc.lengths,
-                         batch.token_lens, blank=BLANK, zero_infinity=True)
+                         batch.token_lens, blank=self.recognizer.tokenizer.ctc_blank, zero_infinity=True)
         w = self.cfg.optim.ctc_weight
         return {"loss": (1 - w) * att + w * ctc, "att_loss": att, "ctc_loss": ctc}, enc
 
@@ -162,7 +167,8 @@ class SpeechData(L.LightningDataModule):
     def _loader(self, entries: list[dict], train: bool) -> DataLoader:
         d, sr = self.cfg.data, self.cfg.features.sample_rate
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
-        sampler = DurationBatchSampler([e["duration"] for e in entries], d.max_frames_per_batch, d.max_batch_size,
+        window = self.cfg.features.pad_to_seconds  # every utterance fills a fixed window (Whisper): batch by that
+        sampler = DurationBatchSampler([max(e["duration"], window) for e in entries], d.max_frames_per_batch, d.max_batch_size,
                                        shuffle=train, seed=self.cfg.seed, rank=rank, world_size=world,
                                        sorta_grad=train and d.sorta_grad,
                                        frames_per_second=1000 / self.cfg.features.hop_ms)
@@ -209,6 +215,26 @@ def build_trainer(cfg: Config, exp_dir: Path, callbacks: list[Callback] | None =
     return L.Trainer(**kwargs), best
 
 
+def fine_tuning_config(cfg: Config, init: Config) -> Config:
+    """The config of a run that starts from a model: its features, network and decoding conventions,
+    with this run's dropout and CTC head (a CTC head the model lacks is trained from scratch)."""
+    m = cfg.model
+    model = dataclasses.replace(init.model, ctc=m.ctc, dropout=m.dropout, attn_dropout=m.attn_dropout)
+    decode = dataclasses.replace(cfg.decode, max_segment=min(cfg.decode.max_segment, init.decode.max_segment))
+    if init.features.pad_to_seconds > 0:  # a fixed window (Whisper): segments fill it, as it was trained
+        decode = dataclasses.replace(decode, max_segment=init.features.pad_to_seconds)
+    return dataclasses.replace(cfg, features=init.features, model=model, decode=decode)
+
+
+def start_from(rec: Recognizer, init: Recognizer) -> None:
+    """Copy `init`'s weights into `rec`; only a new CTC head may be missing from them."""
+    missing, unexpected = rec.load_state_dict(init.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("model.ctc_head.") for k in missing):
+        raise ValueError(f"--init model does not fit this network: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    if missing:
+        log.info("training a new CTC head on the %s encoder", type(init.tokenizer).__name__)
+
+
 def train(cfg: Config, exp_dir: str | Path, callbacks: list[Callback] | None = None) -> Path:
     """Fit a model on cfg.data.train (validating on cfg.data.dev); returns the exported model path.
 
@@ -226,12 +252,17 @@ def train(cfg: Config, exp_dir: str | Path, callbacks: list[Callback] | None = N
     longest = math.ceil(max(e["duration"] for e in train_entries))
     if cfg.decode.max_segment > longest:  # transcription cuts long audio into pieces like those it learned on
         cfg = dataclasses.replace(cfg, decode=dataclasses.replace(cfg.decode, max_segment=float(longest)))
-    save_config(cfg, exp_dir / "config.yaml")
 
-    tokenizer = prepare_tokenizer(cfg, train_entries, exp_dir)
+    init = load_model(cfg.init) if cfg.init else None
+    if init is not None:
+        cfg = fine_tuning_config(cfg, init.cfg)
+    save_config(cfg, exp_dir / "config.yaml")
+    tokenizer = init.tokenizer if init is not None else prepare_tokenizer(cfg, train_entries, exp_dir)
     task = ASRTask(to_dict(cfg), tokenizer.to_dict())
     last_ckpt = exp_dir / "checkpoints" / "last.ckpt"
-    if cfg.features.normalize == "global" and not last_ckpt.exists():
+    if init is not None and not last_ckpt.exists():  # (a resumed run restores its own weights)
+        start_from(task.recognizer, init)
+    elif cfg.features.normalize == "global" and not last_ckpt.exists():
         frames = estimate_cmvn(task.recognizer.features, train_entries, cfg)
         log.info("global CMVN estimated from %d frames", frames)
     n_params = sum(p.numel() for p in task.recognizer.model.parameters())

@@ -4,10 +4,13 @@ files and carries on.
     search = Search(Recognizer.load("model.pt"), DecodeOptions.from_config(cfg, beam_size=5))
     for result in recognize(search, ["a.wav", "b.flac"]): ...
 
-Every file is read block by block (`stream_audio`) and cut into segments at pauses (`Segmenter`),
-so an hour-long recording costs no more memory than a minute. Segments of all files go through
-the search in length-sorted batches; segments with no speech are never decoded. Each file's
-result comes out, in input order, as soon as its last segment is decoded. The edges resolve the
+Every file is read block by block (`stream_audio`), brought to a working level (quiet speech is
+lifted, as `normalize_level` says; training data is never touched) and cut into segments at pauses
+(`Segmenter`, with the voice activity detector `DecodeConfig.vad`: silero, or energy), so an
+hour-long recording costs no more memory than a minute. Besides files, the API takes bytes,
+binary file objects and arrays or tensors with their sample rate. Segments of all inputs go
+through the search in length-sorted batches; segments with no speech are never decoded. Each
+input's result comes out, in input order, as soon as its last segment is decoded. The edges resolve the
 decode options once: `Transcriber` (the Python API, `asr.load_model`) and `transcribe` (the
 CLI's, which also writes the output).
 """
@@ -16,22 +19,38 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 import numpy as np
 import torch
 
-from .audio import AudioError, audio_duration, find_audio, load_audio, stream_audio
+from .audio import AudioError, audio_duration, find_audio, from_array, load_audio, stream_audio
 from .ctc import align_tokens
 from .decoding import DecodeOptions, Search
 from .recognizer import Recognizer
 from .results import Hypothesis, Result, SegmentText, Word
-from .segment import Segment, Segmenter, stitch
+from .segment import VADS, Segment, Segmenter, stitch
+from .timing import words_from_attention
 
 log = logging.getLogger(__name__)
-Source = str | tuple[str, float, float]  # a file, or (file, offset, duration) for a slice of one
+
+
+@dataclass
+class Samples:
+    """An array or tensor given to the API: read when its turn comes (see audio.from_array)."""
+
+    data: np.ndarray | torch.Tensor  # (samples,) or (channels, samples)
+    sample_rate: int
+    name: str = "<array>"
+
+
+# a file ("-": standard input), (file, offset, duration) for a slice of one, bytes, a binary file object, or samples
+Source = str | tuple[str, float, float] | bytes | BinaryIO | Samples
+Input = str | os.PathLike | bytes | bytearray | BinaryIO | np.ndarray | torch.Tensor  # what Transcriber takes
 
 
 def words_from_alignment(rec: Recognizer, tokens: list[int], ctc_logits: torch.Tensor, start: float) -> list[Word] | None:
@@ -79,13 +98,17 @@ def decode_segments(search: Search, items: list[tuple[int, Segment]], batch_size
             if (word_timestamps or seg.overlap or seg.overlap_after) and enc.ctc_logits is not None:
                 out.words = words_from_alignment(rec, nbest[0].tokens, enc.ctc_logits[j, : int(enc.lengths[j])].cpu(),
                                                  seg.start)
+            elif (word_timestamps or seg.overlap or seg.overlap_after) and rec.cfg.model.alignment_heads:
+                # no CTC head (imported Whisper): the alignment heads' cross-attention
+                out.words = words_from_attention(rec, nbest[0].tokens, enc.memory[j, : int(enc.lengths[j])],
+                                                 len(seg.samples) / seg.sample_rate, seg.start)
             yield i, seg, out
 
 
 def _segment_text(seg: Segment, nbest: list[Hypothesis]) -> SegmentText:
     best = nbest[0]
     return SegmentText(seg.start, seg.end, best.text, best.score, None, seg.overlap,
-                       [(h.text, h.score) for h in nbest[1:]] or None)
+                       [(h.text, h.score) for h in nbest[1:]] or None, best.no_speech_prob, seg.speech_prob)
 
 
 def _segments(sources: list[Source], sample_rate: int, segmenter: Segmenter) -> Iterator[tuple[int, Segment | None, str | None]]:
@@ -93,11 +116,7 @@ def _segments(sources: list[Source], sample_rate: int, segmenter: Segmenter) -> 
     error or None) when the source is done. A file that breaks part-way reports its error."""
     for i, src in enumerate(sources):
         try:
-            if isinstance(src, str):
-                blocks = stream_audio(src, sample_rate)
-            else:  # a slice of a recording (a Kaldi segment): read just that
-                blocks = iter([load_audio(src[0], sample_rate, offset=src[1], duration=src[2])])
-            for seg in segmenter.segments(blocks):
+            for seg in segmenter.segments(_blocks(src, sample_rate)):
                 yield i, seg, None
         except AudioError as e:
             yield i, None, e.reason
@@ -105,11 +124,33 @@ def _segments(sources: list[Source], sample_rate: int, segmenter: Segmenter) -> 
             yield i, None, None
 
 
+def _blocks(src: Source, sample_rate: int) -> Iterator[np.ndarray]:
+    """The audio of a source, at a working level: detection and features then treat speech
+    recorded at -50 dBFS as they treat speech at -6 (the gain only falls within a file, so a
+    long one still streams)."""
+    if isinstance(src, tuple):  # a slice of a recording (a Kaldi segment): read just that
+        return iter([load_audio(src[0], sample_rate, offset=src[1], duration=src[2], normalize=True)])
+    if isinstance(src, Samples):
+        return iter([from_array(src.data, src.sample_rate, sample_rate, src.name, normalize=True)])
+    return stream_audio(src, sample_rate, normalize=True)
+
+
+def source_name(src: Source) -> str:
+    """What a result and its errors call the source."""
+    if isinstance(src, (str, Samples)):
+        return src if isinstance(src, str) else src.name
+    if isinstance(src, tuple):
+        return src[0]
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return "<bytes>"
+    return str(getattr(src, "name", "<file object>"))
+
+
 class _InOrder:
     """Collects decoded segments per file and hands back finished files in input order."""
 
     def __init__(self, sources: list[Source]):
-        self.results = [Result(p if isinstance(p, str) else p[0]) for p in sources]
+        self.results = [Result(source_name(p)) for p in sources]
         self.pieces: dict[int, list[SegmentText]] = {}
         self.ended: dict[int, str | None] = {}  # file -> error, once all its segments have been read
         self.outstanding: dict[int, int] = {}  # file -> segments read but not yet decoded
@@ -142,18 +183,22 @@ def _progress_bar(sources: list[Source], show: bool):
     total = 0.0
     for p in sources if show else []:
         try:
-            total += audio_duration(p) if isinstance(p, str) else p[2]
+            total += audio_duration(p) if isinstance(p, str) else p[2] if isinstance(p, tuple) else 0.0
         except AudioError:
             pass
     return tqdm(total=round(total), unit="s", desc="audio", disable=not (show and sys.stderr.isatty()), leave=False)
 
 
 def recognize(search: Search, sources: list[Source], batch_size: int = 16, word_timestamps: bool = False,
-              progress: bool = False, max_segment: float | None = None) -> Iterator[Result]:
-    """Yield one Result per file (or slice), in order. Unreadable files give a Result with
-    `error` set; the others go on."""
-    sr = search.rec.cfg.features.sample_rate
-    segmenter = Segmenter(sr, max_segment or search.rec.cfg.decode.max_segment)
+              progress: bool = False, max_segment: float | None = None, vad: str | None = None) -> Iterator[Result]:
+    """Yield one Result per source, in order. Unreadable ones give a Result with `error` set; the
+    others go on. `max_segment` and `vad` (None: the model's decode config) shape the segments."""
+    sr, d = search.rec.cfg.features.sample_rate, search.rec.cfg.decode
+    longest = max_segment or d.max_segment
+    # a model that pads every input to one window (Whisper: 30 s) pays the same for any segment up to
+    # it and hears more context in a longer one: no cut before two thirds of the longest
+    shortest = 2 * longest / 3 if search.rec.cfg.features.pad_to_seconds > 0 else Segmenter.min_segment
+    segmenter = Segmenter(sr, longest, min_segment=shortest, vad=_checked_vad(vad or d.vad))
     files, pending = _InOrder(sources), []
     bar = _progress_bar(sources, progress)
     for i, seg, err in _segments(sources, sr, segmenter):
@@ -179,39 +224,69 @@ class Transcriber:
     """A model ready to transcribe files: what `asr.load_model` returns.
 
         model = asr.load_model("model.pt", beam_size=5)
-        for r in model.transcribe(["a.wav", "folder/"]): ...
+        for r in model.transcribe(["a.wav", "folder/", wav_bytes, samples], sample_rate=44100): ...
     """
 
     def __init__(self, rec: Recognizer, **options):
         self.recognizer = rec
         self.search = Search(rec, DecodeOptions.from_config(rec.cfg, **options))
 
-    def transcribe(self, paths: str | Path | list[str | Path], batch_size: int = 16, word_timestamps: bool = False,
-                   max_segment: float | None = None, **options) -> Iterator[Result]:
-        """One Result per file, lazily, in input order (folders are searched for audio). `options`
-        override this model's decode options for this call, checked before any audio is read."""
+    def transcribe(self, audio: Input | list[Input], sample_rate: int | None = None, batch_size: int = 16,
+                   word_timestamps: bool = False, max_segment: float | None = None, vad: str | None = None,
+                   **options) -> Iterator[Result]:
+        """One Result per input, lazily (a generator), in input order. `audio`: a path ("-" reads
+        standard input), a folder (searched for audio files: one result each), bytes of an audio
+        file, a binary file object, a numpy array or torch tensor of samples at `sample_rate`
+        (default: the model's, 16 kHz; shape (samples,) or (channels, samples)), or a list of
+        any of these. `word_timestamps`: words with times in each segment. `vad`: "silero" or
+        "energy" (default: the model's decode config). `options` override this model's decode
+        options for this call. Options and input types are checked before any audio is read."""
         search = self.search
         if options:
             search = Search(self.recognizer, dataclasses.replace(search.options, **options).checked())
-        paths = [paths] if isinstance(paths, (str, Path)) else paths
-        return recognize(search, find_audio(paths), batch_size, word_timestamps, max_segment=max_segment)
+        _checked_vad(vad)
+        rate = sample_rate or self.recognizer.cfg.features.sample_rate
+        sources = [s for x in (audio if isinstance(audio, (list, tuple)) else [audio]) for s in _sources(x, rate)]
+        return recognize(search, sources, batch_size, word_timestamps, max_segment=max_segment, vad=vad)
+
+
+def _sources(x: Input, sample_rate: int) -> list[Source]:
+    """One input of the API -> its sources: a folder's audio files, or the input itself."""
+    if isinstance(x, (str, os.PathLike)):
+        return find_audio([x])
+    if isinstance(x, (np.ndarray, torch.Tensor)):
+        return [Samples(x, sample_rate, "<tensor>" if isinstance(x, torch.Tensor) else "<array>")]
+    if isinstance(x, (bytes, bytearray, memoryview)) or hasattr(x, "read"):
+        return [x]
+    raise TypeError(f"cannot transcribe a {type(x).__name__}: give paths, folders, bytes, binary file objects, "
+                    "numpy arrays or torch tensors")
+
+
+def _checked_vad(vad: str | None) -> str | None:
+    if vad is not None and vad not in VADS:
+        raise ValueError(f"unknown voice activity detector {vad!r} (one of {', '.join(VADS)})")
+    return vad
 
 
 def transcribe(model: str | Path | Recognizer, paths: list[str | Path], output: str | Path | None = None,
-               fmt: str = "text", batch_size: int = 16, device: str = "cpu", word_timestamps: bool = False,
-               max_segment: float | None = None, **options) -> tuple[list[Result], int]:
-    """Transcribe files and folders and write the results (see asr.writers for the formats).
-    `options` override the model's decode config (beam_size=1, lm="x.arpa", ...); a name that
-    is not a decode option is an error before any audio is read. Returns (results, number failed)."""
+               fmt: str = "text", batch_size: int = 16, device: str = "auto", word_timestamps: bool = False,
+               max_segment: float | None = None, vad: str | None = None, **options) -> tuple[list[Result], int]:
+    """Transcribe files and folders ("-": standard input) and write the results (see
+    asr.writers for the formats). `options` override the model's decode config (beam_size=1,
+    lm="x.arpa", ...); a name that is not a decode option is an error before any audio is read.
+    Returns (results, number failed)."""
     from .writers import ResultWriter
 
-    rec = model if isinstance(model, Recognizer) else Recognizer.load(model, device)
+    from .models import load
+
+    rec = model if isinstance(model, Recognizer) else load(model, device)
     search = Search(rec, DecodeOptions.from_config(rec.cfg, **options))
     files = find_audio(paths)
     results = []
     with ResultWriter(fmt, output) as writer:
         word_timestamps = word_timestamps or writer.wants_words
-        for r in recognize(search, files, batch_size, word_timestamps, output is not None, max_segment):
+        for r in recognize(search, files, batch_size, word_timestamps, output is not None, max_segment,
+                           _checked_vad(vad)):
             results.append(r)
             writer.write(r)
     return results, sum(r.error is not None for r in results)

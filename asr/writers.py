@@ -1,7 +1,8 @@
-"""Transcription results -> text, JSON lines, JSON, SRT and WebVTT.
+"""Transcription results -> text, JSON lines, JSON, SRT, WebVTT and TSV.
 
 `text` and `jsonl` stream one line per input file (to standard output or one file). `json`,
-`srt` and `vtt` write one file per input into an output folder, named after the input.
+`srt`, `vtt` and `tsv` (Whisper's: start and end in integer milliseconds, text) write one file
+per input into an output folder, named after the input; `all` writes each of those and a .txt.
 Subtitle cues come from word times (split at about 7 seconds or 42 characters, and at every
 segment boundary); without word times, one cue per segment.
 """
@@ -13,11 +14,12 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from .segment import SegmentText
+from .results import SegmentText
 
 STREAMED = ("text", "jsonl")
-PER_FILE = ("json", "srt", "vtt")
-FORMATS = STREAMED + PER_FILE
+PER_FILE = ("json", "srt", "vtt", "tsv")
+FORMATS = STREAMED + PER_FILE + ("all",)
+ALL = ("txt",) + PER_FILE  # what `all` writes per input
 
 
 def timestamp(seconds: float, sep: str) -> str:
@@ -59,6 +61,20 @@ def to_vtt(segments: list[SegmentText]) -> str:
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 
+def to_tsv(segments: list[SegmentText]) -> str:
+    rows = [f"{round(1000 * s.start)}\t{round(1000 * s.end)}\t{s.text.replace(chr(9), ' ')}\n" for s in segments if s.text]
+    return "start\tend\ttext\n" + "".join(rows)
+
+
+def render(fmt: str, result) -> str:
+    """One result as a whole file in `fmt` (one of ALL)."""
+    if fmt == "json":
+        return json.dumps(to_dict(result), ensure_ascii=False, indent=1) + "\n"
+    if fmt == "txt":
+        return (result.text or "") + "\n"
+    return {"srt": to_srt, "vtt": to_vtt, "tsv": to_tsv}[fmt](result.segments)
+
+
 def to_dict(result) -> dict:
     """Everything about one file: text, duration, error, and segments with scores and words."""
     return {"path": result.path, "text": result.text, "duration": round(result.duration, 3), "error": result.error,
@@ -81,10 +97,11 @@ class ResultWriter:
     def __init__(self, fmt: str, output: str | Path | None):
         if fmt not in FORMATS:
             raise ValueError(f"unknown output format {fmt!r} (one of {', '.join(FORMATS)})")
-        if fmt in PER_FILE and not output:
+        if fmt not in STREAMED and not output:
             raise ValueError(f"format {fmt} writes one file per input: give an output folder (-o DIR)")
         self.fmt, self.output = fmt, Path(output) if output else None
-        self.wants_words = fmt in ("srt", "vtt")
+        self.per_file = ALL if fmt == "all" else (fmt,)
+        self.wants_words = fmt in ("srt", "vtt", "all")
         self._names: set[str] = set()
         self._stream = None
 
@@ -108,15 +125,16 @@ class ResultWriter:
             if result.error is None:
                 self._stream.write(f"{result.path}\t{result.text}\n")
         elif result.error is None:
-            body = {"json": lambda: json.dumps(to_dict(result), ensure_ascii=False, indent=1) + "\n",
-                    "srt": lambda: to_srt(result.segments), "vtt": lambda: to_vtt(result.segments)}[self.fmt]()
-            (self.output / f"{self._name(result.path)}.{self.fmt}").write_text(body)
+            name = self._name(result.path)
+            for fmt in self.per_file:
+                (self.output / f"{name}.{fmt}").write_text(render(fmt, result))
         if self._stream is not None:
             self._stream.flush()
 
     def _name(self, path: str) -> str:
-        """The input's stem, made unique (two inputs a.wav in different folders: a, a-2)."""
-        stem, n = Path(path).stem, 1
+        """The input's stem, made unique (two inputs a.wav in different folders: a, a-2; standard
+        input, bytes and arrays: stdin, bytes, array)."""
+        stem, n = ("stdin" if path == "-" else Path(path).stem.strip("<>")) or "audio", 1
         name = stem
         while name in self._names:
             n += 1

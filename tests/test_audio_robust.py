@@ -182,10 +182,14 @@ CASES = [  # (file name, how to make it from the speech, None: readable | reason
 ]
 
 
+def build_zoo(d: Path, speech: np.ndarray) -> dict[str, Path]:
+    """Every case of CASES made in folder `d` from `speech` (also used by the CLI's test)."""
+    return {name: make(d, speech, name) for name, make, _ in CASES}
+
+
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory, speech) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("zoo")
-    return {name: make(d, speech, name) for name, make, _ in CASES}
+    return build_zoo(tmp_path_factory.mktemp("zoo"), speech)
 
 
 def _check_samples(name: str, wav: np.ndarray) -> None:

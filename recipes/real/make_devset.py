@@ -1,0 +1,93 @@
+"""A small dev set of real human speech from what is installed: a JSONL manifest {id, audio, text,
+duration, source} and 16 kHz mono WAV copies under data/real/ (every engine then reads the same samples).
+
+    python recipes/real/make_devset.py [--out data/real]
+
+Sources (each used when present; all freely redistributable):
+- alsa-utils' /usr/share/sounds/alsa/*.wav: 8 spoken channel names ("Front Center", ...; Noise.wav skipped);
+- tests/data/jfk.flac: J. F. Kennedy's inaugural address, 11 s (public domain; from whisper.cpp's samples);
+- Debian's warzone2100-data (apt-get install warzone2100-data): the game's spoken prompts (11 kHz Ogg),
+  texts from the comments of audio/audio.cfg ("Construction Started", ...); beeps skipped. The comments
+  are labels, not verbatim transcripts, so some WER here is the labels' (equal for every engine).
+Writes OUT/dev.jsonl (all) and OUT/<source>.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import zipfile
+from pathlib import Path
+
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from asr.audio import load_audio  # noqa: E402
+from asr.storage import write_jsonl  # noqa: E402
+
+SR = 16000
+ALSA = Path("/usr/share/sounds/alsa")
+WARZONE = Path("/usr/share/games/warzone2100/base.wz")
+JFK_TEXT = ("And so, my fellow Americans, ask not what your country can do for you, "
+            "ask what you can do for your country.")
+NOT_SPEECH = re.compile(r"^(beep\d*|gmeshtdn)\.ogg$")
+
+
+def alsa() -> list[tuple[str, object, str]]:
+    return [(f"alsa-{p.stem}", p, p.stem.replace("_", " ")) for p in sorted(ALSA.glob("*.wav")) if p.stem != "Noise"]
+
+
+def jfk() -> list[tuple[str, object, str]]:
+    p = ROOT / "tests/data/jfk.flac"
+    return [("jfk", p, JFK_TEXT)] if p.is_file() else []
+
+
+def warzone(tmp: Path) -> list[tuple[str, object, str]]:
+    """(id, extracted .ogg, label) for each spoken prompt with a comment in audio/audio.cfg."""
+    if not WARZONE.is_file():
+        return []
+    out = []
+    with zipfile.ZipFile(WARZONE) as z:
+        cfg = z.read("audio/audio.cfg").decode("latin-1")
+        files = {Path(n).name: n for n in z.namelist() if n.startswith("audio/") and n.endswith(".ogg")}
+        for name, label in re.findall(r'audio\s+"([^"]+)"[^\n/]*/\*([^*]*)\*/', cfg):
+            if NOT_SPEECH.match(name) or name not in files or not re.search(r"[A-Za-z0-9]", label):
+                continue
+            dst = tmp / name
+            dst.write_bytes(z.read(files[name]))
+            out.append((f"wz-{Path(name).stem}", dst, label.strip()))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(ROOT / "data/real"))
+    args = ap.parse_args()
+    out = Path(args.out)
+    (out / "wav").mkdir(parents=True, exist_ok=True)
+    (out / "tmp").mkdir(exist_ok=True)
+    every = []
+    for source, items in (("alsa", alsa()), ("jfk", jfk()), ("warzone", warzone(out / "tmp"))):
+        rows = []
+        for uid, path, text in items:
+            wav = load_audio(str(path), SR)
+            dst = out / "wav" / f"{uid}.wav"
+            sf.write(dst, wav, SR, subtype="PCM_16")
+            rows.append({"id": uid, "audio": str(dst), "text": text, "duration": round(len(wav) / SR, 3),
+                         "source": source})
+        if rows:
+            write_jsonl(out / f"{source}.jsonl", rows)
+        every += rows
+        print(f"{source}: {len(rows)} clips, {sum(r['duration'] for r in rows):.0f} s")
+    write_jsonl(out / "dev.jsonl", every)
+    for f in (out / "tmp").iterdir():
+        f.unlink()
+    (out / "tmp").rmdir()
+    print(f"{len(every)} clips -> {out / 'dev.jsonl'}")
+
+
+if __name__ == "__main__":
+    main()

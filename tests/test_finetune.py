@@ -1,0 +1,79 @@
+"""Fine-tuning an imported Whisper-shaped model with our trainer (`asr train --init`): the
+imported tokenizer and decoding conventions are kept, frozen layers stay fixed, a new CTC head
+is trained from scratch, the loss falls, and the exported model round-trips and decodes."""
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("tokenizers", reason="WhisperTokenizer needs the tokenizers package")
+import test_whisper_import as W  # noqa: E402  (tiny random Whisper checkpoints)
+from test_whisper_tokenizer import tiny_tokenizer_json  # noqa: E402
+
+from asr.config import Config, load_config  # noqa: E402
+from asr.models import import_model  # noqa: E402
+from asr.recognizer import Recognizer  # noqa: E402
+from asr.train import train  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+# a 2 s window (100 encoder frames) and room for a command's bytes as tokens
+DIMS = {**W.DIMS, "n_mels": 80, "n_audio_ctx": 100, "n_text_ctx": 160}
+
+
+@pytest.fixture(scope="module")
+def whisper_file(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("tiny_whisper")
+    mp = pytest.MonkeyPatch()
+    mp.setattr(W, "DIMS", DIMS)
+    try:
+        src = W.write_openai(W.random_whisper(), root / "openai", tiny_tokenizer_json())
+    finally:
+        mp.undo()
+    return import_model(src, root / "whisper.pt")
+
+
+def losses(exp: Path, key: str) -> list[float]:
+    with open(exp / "logs" / "metrics.csv") as f:
+        return [float(r[key]) for r in csv.DictReader(f) if r.get(key)]
+
+
+def finetune(whisper_file, corpus, exp, *overrides):
+    cfg = load_config(Config, ROOT / "configs/finetune_whisper.yaml", [
+        f"init={whisper_file}", f"data.train={corpus / 'train.jsonl'}", f"data.dev={corpus / 'dev.jsonl'}",
+        "max_steps=25", "optim.lr=3e-3", "optim.warmup_steps=5", "data.max_frames_per_batch=4000",
+        "checkpoint_every_steps=1000", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
+        "trainer.log_every_n_steps=1", "trainer.check_val_every_n_epoch=1000", *overrides])
+    return train(cfg, exp)
+
+
+@pytest.mark.slow
+def test_finetune_frozen_encoder_learns_and_keeps_the_whisper_conventions(whisper_file, tiny_corpus, tmp_path):
+    init = Recognizer.load(whisper_file)
+    model_path = finetune(whisper_file, tiny_corpus, tmp_path / "exp")
+    curve = losses(tmp_path / "exp", "train/loss")
+    assert sum(curve[-3:]) / 3 < 0.7 * sum(curve[:3]) / 3  # it learned
+    tuned = Recognizer.load(model_path)
+    assert tuned.tokenizer.to_dict() == init.tokenizer.to_dict()  # Whisper's tokenizer, prompt and rules kept
+    assert tuned.cfg.features == init.cfg.features and tuned.model.ctc_head is None
+    before, after = init.model.state_dict(), tuned.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("encoder."))  # frozen
+    assert not torch.equal(before["decoder.blocks.0.mlp.0.weight"], after["decoder.blocks.0.mlp.0.weight"])
+
+
+@pytest.mark.slow
+def test_finetune_trains_a_new_ctc_head_and_decodes_with_it(whisper_file, tiny_corpus, tmp_path):
+    from asr.decoding import DecodeOptions, Search
+
+    model_path = finetune(whisper_file, tiny_corpus, tmp_path / "exp", "model.ctc=true", "optim.ctc_weight=0.3",
+                          "freeze=[]")
+    ctc = losses(tmp_path / "exp", "train/ctc_loss")
+    assert len(ctc) > 10 and sum(ctc[-3:]) / 3 < sum(ctc[:3]) / 3
+    rec = Recognizer.load(model_path)
+    assert rec.model.ctc_head is not None
+    search = Search(rec, DecodeOptions.from_config(rec.cfg, beam_size=2))  # joint CTC/attention decoding
+    assert search.options.ctc_weight == pytest.approx(0.3)
+    wav = torch.randn(1, 16000) * 0.1
+    (nbest,) = search.decode(wav, torch.tensor([16000]))
+    assert isinstance(nbest[0].text, str)
