@@ -5,6 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+TEST_STAMP := $(VENV)/.test-installed-stamp
 CORPUS ?= commands
 APT_LISTS ?= recipes/synth/apt-packages.txt
 
@@ -13,6 +14,11 @@ APT_LISTS ?= recipes/synth/apt-packages.txt
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[synth,whisper,serve]'
+	touch $@
+
+# the tests' own extras (ONNX, a browser driver, the OpenAI client...): not needed by the demo
+$(TEST_STAMP): $(STAMP)
 	$(VENV)/bin/pip install -q -e '.[test,synth,whisper,serve]'
 	touch $@
 
@@ -33,7 +39,7 @@ demo: setup system
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH bash recipes/synth/run.sh --corpus $(CORPUS)
 
 # pytest exits 5 when it collects no test: that is a failure of the suite, not a pass.
-test: setup
+test: $(TEST_STAMP)
 	@$(MAKE) --no-print-directory system APT_LISTS=tests/apt-packages.txt
 	@$(PY) -m pytest -q tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$rc

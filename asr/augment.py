@@ -12,7 +12,6 @@ import logging
 import math
 from pathlib import Path
 
-import numpy as np
 import torch
 import torchaudio.functional as AF
 from torch import Tensor

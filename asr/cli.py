@@ -27,14 +27,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     rec = load(args.model, args.device)
     search = Search(rec, DecodeOptions.from_config(rec.cfg, **decode_options(args)))
-    summaries = {}
+    summaries, rows = {}, {}
     for manifest in args.manifests:
         name = Path(manifest).stem
-        s = evaluate(search, manifest, Path(args.out) / name, args.batch_size)
+        s = evaluate(search, manifest, Path(args.out) / name, args.batch_size, rows_into=rows.setdefault(name, []))
         print(f"{name}: {format_summary(s)}  -> {Path(args.out) / name / 'report.txt'}")
         summaries[name] = s
     print()
     print(format_table(summaries))
+    if args.html:
+        from .report import write_html
+
+        print(f"report: {write_html(summaries, rows, Path(args.out) / 'report.html', rec)}")
     return 0
 
 
@@ -199,6 +203,8 @@ def add_inference_commands(sub) -> None:
     e.add_argument("--out", required=True, help="folder for report.txt and summary.json per manifest")
     e.add_argument("--batch-size", type=int, default=None)
     e.add_argument("--device", default="cpu")
+    e.add_argument("--html", action="store_true", help="also OUT/report.html: one page with tables, plots, "
+                                                       "the worst utterances' alignments and attention maps")
     add_decode_options(e)
     e.set_defaults(func=cmd_evaluate)
 

@@ -21,7 +21,6 @@ as `Rules` and act as a filter on the summed scores.
 from __future__ import annotations
 
 import dataclasses
-import zlib
 from dataclasses import dataclass
 
 import torch
@@ -32,6 +31,7 @@ from .ctc import CTCPrefixScorer, ctc_greedy, length_limits
 from .lm import NGramLM
 from .model import ASRModel
 from .recognizer import Encoded, Recognizer
+from .repetition import compression_ratio, trim_repetitions
 from .results import Hypothesis
 from .text import BLANK, SOS_EOS
 
@@ -93,6 +93,7 @@ class Rules:
     suppress: tuple[int, ...] = (BLANK,)  # never emitted (our CTC blank; Whisper's special tokens)
     suppress_at_start: tuple[int, ...] = ()  # not as the first token (Whisper: a blank space, end)
     no_speech: int | None = None  # Whisper's <|nospeech|>: its probability after the start token says "silence"
+    blank: int = BLANK  # the CTC head's blank (a Whisper model's trained head uses <|nospeech|>)
 
     @classmethod
     def of(cls, tokenizer) -> "Rules":
@@ -151,8 +152,8 @@ class LMScorer:
 class CTCScorer:
     """Partial scorer: CTC prefix scores of a few candidate tokens per row."""
 
-    def __init__(self, ctc_logits: Tensor, mem_lens: Tensor, eos: int, rows_per_utt: int):
-        self.prefix = CTCPrefixScorer(ctc_logits, mem_lens, eos)
+    def __init__(self, ctc_logits: Tensor, mem_lens: Tensor, eos: int, rows_per_utt: int, blank: int = BLANK):
+        self.prefix = CTCPrefixScorer(ctc_logits, mem_lens, eos, blank)
         self.state = self.prefix.initial_state(rows_per_utt)
 
     def scores(self, cand: Tensor) -> Tensor:
@@ -329,7 +330,7 @@ def _scorers(model: ASRModel, memory: Tensor, mem_lens: Tensor, ctc_logits: Tens
         full.append((o.lm_weight, LMScorer(lm, rows, device)))
     if o.no_repeat_ngram:
         full.append((1.0, RepeatBan(o.no_repeat_ngram, rows, model.decoder.token_embedding.num_embeddings, device)))
-    partial = [(o.ctc_weight, CTCScorer(ctc_logits[utts], mem_lens, rules.eos, o.beam_size))] if use_ctc else []
+    partial = [(o.ctc_weight, CTCScorer(ctc_logits[utts], mem_lens, rules.eos, o.beam_size, rules.blank))] if use_ctc else []
     return full, partial
 
 
@@ -363,38 +364,7 @@ def _done(finished: list[list[Hypothesis]], utts: Tensor, scores: Tensor, limits
 # --------------------------------------------------------------------------- guards
 
 
-def compression_ratio(text: str) -> float:
-    """Bytes of the text over bytes of it compressed (zlib): Whisper calls above 2.4 a loop."""
-    data = text.encode("utf-8")
-    return len(data) / len(zlib.compress(data)) if data else 0.0
-
-
-
-def trim_repetitions(seq: list[int], reference: list[int], min_repeats: int = 3, max_period: int = 12) -> list[int]:
-    """Cut a loop off the end of a greedy output: if `seq` ends with a unit (1..max_period tokens)
-    repeated at least `min_repeats` times, keep only as many repeats as `reference` (the CTC best
-    path, which cannot loop) contains in a row, and at least one."""
-    for period in range(1, min(max_period, len(seq) // min_repeats) + 1):
-        unit = seq[-period:]
-        reps = 1
-        while reps * period + period <= len(seq) and seq[len(seq) - (reps + 1) * period : len(seq) - reps * period] == unit:
-            reps += 1
-        if reps >= min_repeats:
-            allowed = max(1, _max_run(reference, unit))
-            if reps > allowed:
-                return seq[: len(seq) - (reps - allowed) * period]
-    return seq
-
-
-def _max_run(seq: list[int], unit: list[int]) -> int:
-    """Most consecutive repeats of `unit` anywhere in `seq`."""
-    p, best = len(unit), 0
-    for start in range(len(seq)):
-        n = 0
-        while seq[start + n * p : start + (n + 1) * p] == unit:
-            n += 1
-        best = max(best, n)
-    return best
+# compression_ratio, trim_repetitions: asr.repetition (shared with the torch-free ONNX Runtime path)
 
 
 # --------------------------------------------------------------------------- one model's search
@@ -427,7 +397,7 @@ class Search:
 
     def _search(self, enc: Encoded, o: DecodeOptions) -> list[list[Hypothesis]]:
         memory, mem_lens, ctc_logits = enc
-        best_path = ctc_greedy(ctc_logits, mem_lens) if o.ctc_length_guard and ctc_logits is not None else None
+        best_path = ctc_greedy(ctc_logits, mem_lens, self.rules.blank) if o.ctc_length_guard and ctc_logits is not None else None
         max_lens = length_limits(best_path, mem_lens.device) if best_path is not None else None
         if self._greedy(o):
             hyps = [[h] for h in greedy_hypotheses(self.rec.model, memory, mem_lens, o, max_lens, self.rules)]

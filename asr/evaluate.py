@@ -23,10 +23,11 @@ from .transcribe import recognize
 
 
 def evaluate(model: str | Path | Recognizer | Search, manifest: str | Path, out_dir: str | Path,
-             batch_size: int | None = None, **options) -> dict:
+             batch_size: int | None = None, rows_into: list[dict] | None = None, **options) -> dict:
     """Decode every utterance of `manifest`, write report.txt and summary.json to `out_dir`.
     `options` override the model's decode config (beam_size, ctc_weight, lm, ...); a Search
-    comes with its options already fixed."""
+    comes with its options already fixed. A list `rows_into` receives the per-utterance rows,
+    worst first (id, ref, hyp, counts, speaker, audio, offset, duration: what asr.report draws)."""
     if isinstance(model, Search):
         if options:
             raise ValueError("decode options are fixed by the Search given")
@@ -51,7 +52,8 @@ def evaluate(model: str | Path | Recognizer | Search, manifest: str | Path, out_
             setattr(total, k, getattr(total, k) + getattr(c, k))
         chars[0] += ce
         chars[1] += cw
-        rows.append({"id": e["id"], "ref": ref, "hyp": hyp, **asdict(c), "errors": c.edits})
+        rows.append({"id": e["id"], "ref": ref, "hyp": hyp, **asdict(c), "errors": c.edits, "speaker": e.get("speaker"),
+                     "audio": e["audio"], "offset": e.get("offset"), "duration": e.get("duration") or res.duration})
 
     summary = {
         "manifest": str(manifest), "wer": 100.0 * total.edits / max(total.words, 1),
@@ -65,6 +67,8 @@ def evaluate(model: str | Path | Recognizer | Search, manifest: str | Path, out_
     out_dir = Path(out_dir)
     rows.sort(key=lambda r: (-r["errors"], -r["errors"] / max(r["words"], 1), r["id"]))
     write_text(out_dir / "report.txt", format_report(summary, rows, failed))
+    if rows_into is not None:
+        rows_into.extend(rows)
     write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     if failed:
         write_jsonl(out_dir / "failed.jsonl", failed)

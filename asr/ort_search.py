@@ -18,6 +18,7 @@ from typing import NamedTuple, Protocol
 import numpy as np
 
 from .config import Config
+from .repetition import trim_repetitions
 from .results import Hypothesis
 from .text import BLANK, SOS_EOS
 
@@ -45,6 +46,7 @@ class Rules:
     suppress: tuple[int, ...] = (BLANK,)
     suppress_at_start: tuple[int, ...] = ()
     no_speech: int | None = None
+    blank: int = BLANK
 
     @classmethod
     def of(cls, d: dict) -> Rules:
@@ -347,31 +349,6 @@ def _done(finished: list[list[Hypothesis]], utts: np.ndarray, scores: np.ndarray
         elif len(hyps) >= o.n_best and sorted(h.score for h in hyps)[-o.n_best] >= float(best_live[u]):
             done[u] = True
     return done
-
-
-def trim_repetitions(seq: list[int], reference: list[int], min_repeats: int = 3, max_period: int = 12) -> list[int]:
-    """asr.decoding.trim_repetitions: cut a loop off the end of a greedy output that `reference`
-    (the CTC best path) does not support."""
-    for period in range(1, min(max_period, len(seq) // min_repeats) + 1):
-        unit = seq[-period:]
-        reps = 1
-        while reps * period + period <= len(seq) and seq[len(seq) - (reps + 1) * period : len(seq) - reps * period] == unit:
-            reps += 1
-        if reps >= min_repeats:
-            allowed = max(1, _max_run(reference, unit))
-            if reps > allowed:
-                return seq[: len(seq) - (reps - allowed) * period]
-    return seq
-
-
-def _max_run(seq: list[int], unit: list[int]) -> int:
-    p, best = len(unit), 0
-    for start in range(len(seq)):
-        n = 0
-        while seq[start + n * p : start + (n + 1) * p] == unit:
-            n += 1
-        best = max(best, n)
-    return best
 
 
 def search(decoder: Decoder, enc: Encoded, o: SearchOptions, rules: Rules, max_target_len: int,

@@ -20,9 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .audio import AudioError, audio_duration, load_audio
+from .audio import AUDIO_EXTENSIONS, AudioError, audio_duration, load_audio
 from .data import write_manifest
-from .audio import AUDIO_EXTENSIONS
 
 LAYOUTS = ("librispeech", "commonvoice", "kaldi", "folder")
 CV_SPLITS = ("train", "dev", "test")

@@ -12,6 +12,7 @@ module, so averaging and exporting never import Lightning. Searching over the de
 from __future__ import annotations
 
 from pathlib import Path
+
 import torch
 from torch import Tensor, nn
 

@@ -303,7 +303,8 @@ class WhisperTokenizer:
     def decoding_rules(self) -> dict:
         """For asr.decoding.Rules: Whisper's prompt, end token, suppressed tokens, no-speech token."""
         return {"prompt": tuple(self.prompt), "eos": self.eot, "suppress": tuple(self.suppress_tokens),
-                "suppress_at_start": tuple(self.suppress_at_begin), "no_speech": self.no_speech}
+                "suppress_at_start": tuple(self.suppress_at_begin), "no_speech": self.no_speech,
+                "blank": self.ctc_blank}
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "json": self.json, "n_vocab": self.n_vocab, "multilingual": self.multilingual,

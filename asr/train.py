@@ -28,18 +28,27 @@ from torchmetrics import Metric
 
 from .augment import Augmenter
 from .config import Config, from_dict, save_config, to_dict
-from .data import Batch, DurationBatchSampler, ResumableLoader, SpeechDataset, collate, decoder_io, filter_by_duration, read_manifest
+from .data import (
+    Batch,
+    DurationBatchSampler,
+    ResumableLoader,
+    SpeechDataset,
+    collate,
+    decoder_io,
+    filter_by_duration,
+    read_manifest,
+)
 from .dataprep import estimate_cmvn, prepare_tokenizer, with_durations
 from .decoding import DecodeOptions, Search
 from .features import spec_augment
 from .metrics import error_counts
-from .models import load as load_model
 from .model import Encoded
+from .models import load as load_model
 from .optim import build_optimizer
 from .recognizer import CHECKPOINT_PREFIX, Recognizer, export
 from .rng import rng_states, seed_step, set_rng_states
 from .storage import atomic_save
-from .text import normalize, tokenizer_from_dict
+from .text import Tokenizer, normalize, tokenizer_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +149,25 @@ class ASRTask(L.LightningModule):
         hyps = [h[0].text for h in self.search(enc)]
         self.val_wer.update([normalize(t) for t in batch.texts], hyps)
         self.log("val/wer", self.val_wer, prog_bar=True, on_epoch=True)
+        if batch_idx == 0:
+            self.log_samples(batch, enc, hyps)
+
+    def log_samples(self, batch: Batch, enc: Encoded, hyps: list[str], n: int = 3) -> None:
+        """Once per validation: the first utterance's cross-attention (last decoder layer, mean of heads,
+        teacher-forced on its hypothesis) as an image, and n references with their hypotheses, to
+        TensorBoard. One extra decoder pass over one utterance: cheap, and never in a training step."""
+        tb = next((lg for lg in self.loggers if isinstance(lg, TensorBoardLogger)), None)
+        if tb is None or not self.trainer.is_global_zero:
+            return
+        from .report import cross_attention
+
+        tokens = self.recognizer.tokenizer.encode_transcript(hyps[0])
+        w = cross_attention(self.recognizer, tokens, enc.memory[0, : int(enc.lengths[0])].float())  # (L+1, T')
+        w = w / w.amax(-1, keepdim=True).clamp(min=1e-9)  # each position's peak white: the path stands out
+        step = self.global_step
+        tb.experiment.add_image("val/cross_attention", w[None].cpu(), step, dataformats="CHW")
+        rows = [f"| {i} | {normalize(t)} | {h} |" for i, t, h in zip(batch.ids, batch.texts, hyps)][:n]
+        tb.experiment.add_text("val/samples", "| id | reference | hypothesis |\n|---|---|---|\n" + "\n".join(rows), step)
 
     def on_validation_epoch_end(self) -> None:
         self.validated_step = self.global_step

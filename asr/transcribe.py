@@ -55,7 +55,7 @@ Input = str | os.PathLike | bytes | bytearray | BinaryIO | np.ndarray | torch.Te
 
 def words_from_alignment(rec: Recognizer, tokens: list[int], ctc_logits: torch.Tensor, start: float) -> list[Word] | None:
     """Word times from the CTC forced alignment of a transcript (None if it cannot be aligned)."""
-    spans = align_tokens(ctc_logits, tokens)
+    spans = align_tokens(ctc_logits, tokens, rec.tokenizer.ctc_blank)
     if spans is None:
         return None
     fs = rec.frame_seconds
@@ -275,9 +275,8 @@ def transcribe(model: str | Path | Recognizer, paths: list[str | Path], output: 
     asr.writers for the formats). `options` override the model's decode config (beam_size=1,
     lm="x.arpa", ...); a name that is not a decode option is an error before any audio is read.
     Returns (results, number failed)."""
-    from .writers import ResultWriter
-
     from .models import load
+    from .writers import ResultWriter
 
     rec = model if isinstance(model, Recognizer) else load(model, device)
     search = Search(rec, DecodeOptions.from_config(rec.cfg, **options))

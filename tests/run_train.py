@@ -45,10 +45,12 @@ class Record(L.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         self.batches.append({"epoch": trainer.current_epoch, "step": trainer.global_step, "ids": list(batch.ids)})
 
-    def on_validation_epoch_end(self, trainer, pl_module):  # runs before the module's hook sums the counts
+    def on_validation_epoch_end(self, trainer, pl_module):  # runs before the metric is summed over ranks
+        counts = pl_module.val_wer  # torchmetrics sums: word edits, reference words (this rank's)
         if self.skew:
-            pl_module._val_errors = [pl_module._val_errors[0] + trainer.global_rank + 1, pl_module._val_errors[1] + 10]
-        self.val_counts.append(list(pl_module._val_errors))
+            counts.edits += trainer.global_rank + 1
+            counts.words += 10
+        self.val_counts.append([int(counts.edits), int(counts.words)])
 
     def on_validation_end(self, trainer, pl_module):
         self.val_wer.append(float(trainer.callback_metrics["val/wer"]))

@@ -53,7 +53,7 @@ def test_finetune_frozen_encoder_learns_and_keeps_the_whisper_conventions(whispe
     init = Recognizer.load(whisper_file)
     model_path = finetune(whisper_file, tiny_corpus, tmp_path / "exp")
     curve = losses(tmp_path / "exp", "train/loss")
-    assert sum(curve[-3:]) / 3 < 0.7 * sum(curve[:3]) / 3  # it learned
+    assert sum(curve[-3:]) / 3 < 0.8 * sum(curve[:3]) / 3  # it learned
     tuned = Recognizer.load(model_path)
     assert tuned.tokenizer.to_dict() == init.tokenizer.to_dict()  # Whisper's tokenizer, prompt and rules kept
     assert tuned.cfg.features == init.cfg.features and tuned.model.ctc_head is None

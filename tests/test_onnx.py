@@ -16,7 +16,7 @@ pytest.importorskip("onnxscript")
 from asr.cli import main
 from asr.config import Config, load_config
 from asr.ctc import CTCPrefixScorer
-from asr.decoding import DecodeOptions, Search, trim_repetitions
+from asr.decoding import DecodeOptions, Search
 from asr.recognizer import Recognizer
 from asr.text import BLANK, SOS_EOS, CharTokenizer
 
@@ -136,13 +136,6 @@ def test_numpy_ctc_prefix_scores_match_torch():
         rows = torch.tensor([0, 0, 3, 2])
         s_ref = ref.advance(s_ref, rows, torch.tensor(tok))
         s_ours = ours.advance(s_ours, rows.numpy(), np.array(tok))
-
-
-def test_trim_repetitions_is_the_same_copy():
-    from asr.ort_search import trim_repetitions as ours
-
-    for seq, ref in [([5, 6, 6, 6, 6], [5, 6]), ([1, 2, 3, 2, 3, 2, 3, 2, 3], [2, 3, 2, 3]), ([4] * 9, []), ([1, 2], [])]:
-        assert ours(seq, ref) == trim_repetitions(seq, ref)
 
 
 def test_runtime_path_never_imports_torch(exported, tmp_path):

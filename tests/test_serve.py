@@ -339,7 +339,7 @@ def chromium(width: int = 860, height: int = 600):
 
 def test_the_page_transcribes_an_upload_and_a_word_click_seeks_the_player(rec, clips, tmp_path):
     """Upload a clip, see the words, click one: the player jumps to it. ASR_SERVE_MODEL (a model
-    file or name), ASR_SERVE_CLIP and ASR_SERVE_SCREENSHOT make the README's docs/serve.png."""
+    file or name), ASR_SERVE_CLIP and ASR_SERVE_SCREENSHOT make the README's recipes/benchmarks/serve.png."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
