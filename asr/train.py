@@ -148,7 +148,6 @@ class ASRTask(L.LightningModule):
         self.log("val/loss", losses["loss"], prog_bar=True, batch_size=len(batch.ids), sync_dist=True)
         hyps = [h[0].text for h in self.search(enc)]
         self.val_wer.update([normalize(t) for t in batch.texts], hyps)
-        self.log("val/wer", self.val_wer, prog_bar=True, on_epoch=True)
         if batch_idx == 0:
             self.log_samples(batch, enc, hyps)
 
@@ -170,6 +169,9 @@ class ASRTask(L.LightningModule):
         tb.experiment.add_text("val/samples", "| id | reference | hypothesis |\n|---|---|---|\n" + "\n".join(rows), step)
 
     def on_validation_epoch_end(self) -> None:
+        # compute() sums the counts over ranks: every rank logs the same corpus WER
+        self.log("val/wer", self.val_wer.compute().float(), prog_bar=True, sync_dist=False)
+        self.val_wer.reset()
         self.validated_step = self.global_step
 
     def configure_optimizers(self):

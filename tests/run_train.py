@@ -47,9 +47,9 @@ class Record(L.Callback):
 
     def on_validation_epoch_end(self, trainer, pl_module):  # runs before the metric is summed over ranks
         counts = pl_module.val_wer  # torchmetrics sums: word edits, reference words (this rank's)
-        if self.skew:
-            counts.edits += trainer.global_rank + 1
-            counts.words += 10
+        if self.skew:  # rank + 1 more edits over 10 more words, through the metric's own update
+            ref = "a b c d e f g h i j"
+            counts.update([ref], [" ".join("x" if i <= trainer.global_rank else w for i, w in enumerate(ref.split()))])
         self.val_counts.append([int(counts.edits), int(counts.words)])
 
     def on_validation_end(self, trainer, pl_module):

@@ -19,7 +19,7 @@ from asr.train import train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # a 2 s window (100 encoder frames) and room for a command's bytes as tokens
-DIMS = {**W.DIMS, "n_mels": 80, "n_audio_ctx": 100, "n_text_ctx": 160}
+DIMS = {**W.DIMS, "n_mels": 80, "n_audio_ctx": 100, "n_text_ctx": 512}
 
 
 @pytest.fixture(scope="module")
