@@ -1,5 +1,9 @@
-"""Shared fixtures: a tiny synthesized corpus (espeak-ng, offline, seconds to build)."""
+"""Shared fixtures: a tiny synthesized corpus (espeak-ng, offline, seconds to build); one torch
+thread for modules that run tiny models; headless Chromium for the pages' tests."""
 
+import contextlib
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,3 +20,41 @@ def tiny_corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("corpus")
     build_corpus(load_config(SynthConfig, ROOT / "recipes/synth/conf/tiny.yaml"), out)
     return out
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """A tiny model on a shared machine: one thread, not several competing (10x faster here)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
+
+
+@contextlib.contextmanager
+def chromium(width: int, height: int, args: tuple[str, ...] = (), browser_log: bool = False):
+    """Headless Chromium driven by the system chromedriver (no Selenium Manager downloads); skips
+    the test, saying why, without them."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium (the test extra)")
+    from selenium.webdriver.chrome.service import Service
+
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("no chromium/chromedriver on PATH (apt-get install -y chromium chromium-driver)")
+    os.environ.setdefault("SE_OFFLINE", "true")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                f"--window-size={width},{height}", *args):
+        opts.add_argument(arg)
+    if browser_log:
+        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -3,10 +3,8 @@ per-length tables, coloured alignments of the worst utterances and inline PNGs t
 renders in headless Chromium without errors. And validation's TensorBoard images and samples."""
 
 import base64
-import contextlib
 import io
 import os
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,6 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from conftest import chromium
 from PIL import Image
 
 from asr.cli import main
@@ -132,36 +131,12 @@ def test_group_wer_is_total_edits_over_total_words():
     assert g[:4] == ("a", 2, 11, 1) and abs(g[4] - 100 / 11) < 1e-9
 
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
-
-
-@contextlib.contextmanager
-def chromium(width: int = 1200, height: int = 900):
-    """Headless Chromium driven by the system chromedriver (no Selenium Manager downloads)."""
-    webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium (the test extra)")
-    from selenium.webdriver.chrome.service import Service
-
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("no chromium/chromedriver on PATH (apt-get install -y chromium chromium-driver)")
-    os.environ.setdefault("SE_OFFLINE", "true")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", f"--window-size={width},{height}"):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
 def test_the_page_renders_in_chromium(report, tmp_path):
     """ASR_REPORT (an existing report.html) and ASR_REPORT_SCREENSHOT make recipes/synth/report.png."""
     from selenium.webdriver.common.by import By
 
     path = Path(os.environ.get("ASR_REPORT") or report)
-    with chromium() as page:
+    with chromium(1200, 900, browser_log=True) as page:
         page.get(path.resolve().as_uri())
         assert page.find_element(By.ID, "summary").is_displayed()
         assert len(page.find_elements(By.CSS_SELECTOR, "table.group")) >= 3

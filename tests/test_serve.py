@@ -8,7 +8,6 @@ import io
 import json
 import os
 import re
-import shutil
 import socket
 import tempfile
 import threading
@@ -17,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import soundfile as sf
+import torch
+from conftest import chromium
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install 'asr[serve]'")
 httpx = pytest.importorskip("httpx")
@@ -315,30 +315,6 @@ def test_the_openai_client_works_against_a_real_server(rec, clips, cli_outputs):
 
 # --------------------------------------------------------------------------- the page, in Chromium
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
-
-
-@contextlib.contextmanager
-def chromium(width: int = 860, height: int = 600):
-    """Headless Chromium driven by the system chromedriver (no Selenium Manager downloads)."""
-    webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium (the test extra)")
-    from selenium.webdriver.chrome.service import Service
-
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("no chromium/chromedriver on PATH (apt-get install -y chromium chromium-driver)")
-    os.environ.setdefault("SE_OFFLINE", "true")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                f"--window-size={width},{height}", "--autoplay-policy=no-user-gesture-required", "--mute-audio"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
 def test_the_page_transcribes_an_upload_and_a_word_click_seeks_the_player(rec, clips, tmp_path):
     """Upload a clip, see the words, click one: the player jumps to it. ASR_SERVE_MODEL (a model
     file or name), ASR_SERVE_CLIP and ASR_SERVE_SCREENSHOT make the README's recipes/benchmarks/serve.png."""
@@ -352,7 +328,7 @@ def test_the_page_transcribes_an_upload_and_a_word_click_seeks_the_player(rec, c
         model, clip = load(os.environ["ASR_SERVE_MODEL"]), Path(os.environ["ASR_SERVE_CLIP"])
     options = ServeOptions(model_id=model_id(os.environ.get("ASR_SERVE_MODEL"), "tiny"),
                            vad=None if model is not rec else "energy")
-    with live_server(create_app(model, options)) as url, chromium() as page:
+    with live_server(create_app(model, options)) as url, chromium(860, 600, ("--autoplay-policy=no-user-gesture-required", "--mute-audio")) as page:
         page.get(url)
         WebDriverWait(page, 10).until(lambda d: d.find_element(By.ID, "model").text != "…")
         page.find_element(By.ID, "file").send_keys(str(clip))

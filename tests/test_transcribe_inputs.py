@@ -27,13 +27,7 @@ SR = 16000
 SILENT = {"silence.wav"}  # readable, and nothing in it to transcribe
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """A tiny model on a shared machine: one thread, not several competing (10x faster here)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # (conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import threading
 
 import numpy as np
 import pytest
-import torch
 from test_transcribe import model_path  # noqa: F401 - the untrained model fixture
 
 import asr
@@ -20,13 +19,7 @@ SENTENCES = ["turn on the kitchen lights please", "what is the weather like tomo
              "how far is it to the nearest station"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """A tiny model on a shared machine: one thread, not several competing (10x faster here)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # (conftest.py)
 
 
 @pytest.fixture(scope="module")
