@@ -63,14 +63,23 @@ class DecodeOptions:
     def from_config(cls, cfg: Config, **overrides) -> "DecodeOptions":
         """The model's decode config (CTC weight None = as trained), then `overrides` (None = keep).
         An unknown name or a value out of range is a ValueError here, not at the first batch."""
-        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown decode option(s): {', '.join(unknown)}")
+        cls._known(overrides)
         d = cfg.decode
         values = {f.name: getattr(d, f.name) for f in dataclasses.fields(cls) if hasattr(d, f.name)}
         values["ctc_weight"] = cfg.optim.ctc_weight if d.ctc_weight is None else d.ctc_weight
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values).checked()
+
+    def replaced(self, **overrides) -> "DecodeOptions":
+        """These options with `overrides` (None = keep), checked like `from_config`'s."""
+        self._known(overrides)
+        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None}).checked()
+
+    @classmethod
+    def _known(cls, overrides: dict) -> None:
+        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown decode option(s): {', '.join(unknown)}")
 
     def checked(self) -> "DecodeOptions":
         if self.beam_size < 1 or self.n_best < 1:

@@ -17,7 +17,6 @@ CLI's, which also writes the output).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import sys
@@ -243,7 +242,7 @@ class Transcriber:
         options for this call. Options and input types are checked before any audio is read."""
         search = self.search
         if options:
-            search = Search(self.recognizer, dataclasses.replace(search.options, **options).checked())
+            search = Search(self.recognizer, search.options.replaced(**options))
         _checked_vad(vad)
         rate = sample_rate or self.recognizer.cfg.features.sample_rate
         sources = [s for x in (audio if isinstance(audio, (list, tuple)) else [audio]) for s in _sources(x, rate)]
