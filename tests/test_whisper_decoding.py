@@ -161,6 +161,25 @@ def test_greedy_ids_match_ctranslate2_reference(tiny):
         assert hyp.tokens == clip["ctranslate2_ids"], (hyp.text, clip["text"])
 
 
+def test_int8_quantizes_every_linear_and_keeps_the_transcript(tiny, tmp_path):
+    from asr.audio import load_audio
+
+    q = tiny.quantized()
+    assert q.compute_type == "int8" and tiny.compute_type == "float32"
+    linears = [m for m in q.model.modules() if type(m) is torch.nn.Linear]
+    assert not linears  # every one is an int8 module now, the tied output projection included
+    assert type(q.model.decoder.out).__module__.startswith("torch.ao.nn.quantized")
+    assert tiny.model.decoder.out is None  # the float model is left as it was
+    ref = json.loads((DATA / "whisper_parity.json").read_text())["clips"][0]
+    wav = load_audio(Path(__file__).parent.parent / ref["clip"], 16000)
+    f32, i8 = decode(tiny, wav, beam_size=1), decode(q, wav, beam_size=1)
+    assert i8.text.split() == f32.text.split() and i8.tokens != []
+    with pytest.raises(ValueError, match="inference only"):
+        q.save(tmp_path / "q.pt")
+    with pytest.raises(ValueError, match="unknown compute type"):
+        models.load("whisper-tiny.en", "cpu", "int4")
+
+
 def test_noise_gives_no_text_and_speech_does(tiny):
     from asr.audio import load_audio
 
