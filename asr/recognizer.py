@@ -72,15 +72,14 @@ class Recognizer(nn.Module):
         if self.device.type != "cpu":
             raise ValueError(f"int8 runs on the CPU (torch dynamic quantization), not on {self.device}: "
                              "use --compute-type float32 there")
-        model = self.model
+        model = copy.deepcopy(self.model)
         if model.decoder.out is None:
-            model = copy.deepcopy(model)
             emb = model.decoder.token_embedding
-            model.decoder.out = nn.Linear(emb.embedding_dim, emb.num_embeddings, bias=False)
+            model.decoder.out = nn.Linear(emb.embedding_dim, emb.num_embeddings, bias=False, device="meta")
             model.decoder.out.weight = emb.weight
         with warnings.catch_warnings():  # its deprecation notice points to torchao, not installed here
             warnings.simplefilter("ignore")
-            model = torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+            torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=True)
         rec = Recognizer(self.cfg, self.tokenizer, self.features, model)
         rec.compute_type = "int8"
         return rec.eval()
@@ -97,11 +96,15 @@ class Recognizer(nn.Module):
                              "give --device cpu, or --compute-type float32")
         if not Path(path).is_file():
             raise FileNotFoundError(f"no model file at {path}")
-        blob = torch.load(path, map_location=device, weights_only=True)
+        # mmap: the weights are read from the file as they are used, not copied into memory first
+        blob = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         if not isinstance(blob, dict) or blob.get("format") != FORMAT:
             raise ValueError(f"{path} is not an exported asr model (expected format {FORMAT})")
-        rec = cls(from_dict(Config, blob["config"]), tokenizer_from_dict(blob["tokenizer"]))
-        rec.load_state_dict(blob["state_dict"])
+        cfg, tokenizer = from_dict(Config, blob["config"]), tokenizer_from_dict(blob["tokenizer"])
+        rec = cls(cfg, tokenizer)  # (not on the meta device: its weight init imports sympy, 150 MB)
+        # assign: the file's tensors replace the random ones (freed), not copied into them; strict:
+        # a missing weight is an error
+        rec.load_state_dict(blob["state_dict"], assign=True)
         rec = rec.to(device).eval()
         return rec.quantized() if compute_type == "int8" else rec
 

@@ -3,6 +3,7 @@ one; and JSON lines (manifests, reports, failure lists), read and written in one
 
 Every file the toolkit writes for later use (model files, checkpoints, tokenizers, manifests,
 LMs) goes through `atomic_write`: a temporary file in the same folder, fsync, then rename.
+Files derived from installed packages (converted models, TTS assets) live under `cache_dir()`.
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ def atomic_save(obj, path: str | Path) -> None:
 
     with atomic_write(path, "wb") as f:
         torch.save(obj, f)
+
+
+def cache_dir() -> Path:
+    """$ASR_CACHE, else $XDG_CACHE_HOME/asr, else ~/.cache/asr."""
+    if os.environ.get("ASR_CACHE"):
+        return Path(os.environ["ASR_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "asr"
 
 
 def write_text(path: str | Path, text: str) -> None:
