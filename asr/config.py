@@ -73,7 +73,7 @@ class AugmentConfig:
     room_prob: float = 0.0
     room_size: tuple[float, float] = (3.0, 10.0)  # metres, floor length and width each
     room_height: tuple[float, float] = (2.4, 4.0)  # metres
-    room_absorption: tuple[float, float] = (0.15, 0.6)  # energy fraction every surface absorbs; RT60 ~0.1-1.2 s
+    room_absorption: tuple[float, float] = (0.15, 0.6)  # energy fraction every surface absorbs; RT60 0.08-1.1 s
     room_distance: tuple[float, float] = (0.3, 3.0)  # metres from talker to microphone, horizontally
     # other sound sources
     babble_prob: float = 0.0  # other utterances talking at once

@@ -202,7 +202,7 @@ class SpeechData(L.LightningDataModule):
                                        shuffle=train, seed=self.cfg.seed, rank=rank, world_size=world,
                                        sorta_grad=train and d.sorta_grad,
                                        frames_per_second=1000 / self.cfg.features.hop_ms)
-        augment = Augmenter(self.cfg.augment, sr, self.cfg.seed) if train else None
+        augment = Augmenter(self.cfg.augment, sr, self.cfg.seed, speech=entries) if train else None
         ds = SpeechDataset(entries, self.tokenizer, sr, augment=augment if augment and augment.enabled else None)
         # the training loader is stateful: checkpoints record how far into the epoch it got
         return (ResumableLoader if train else DataLoader)(ds, batch_sampler=sampler, collate_fn=collate,
