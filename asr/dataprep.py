@@ -3,7 +3,8 @@ global feature statistics (CMVN).
 
 Each is computed once per experiment and kept: the tokenizer in EXP/tokenizer.json (`asr
 tokenizer` makes it ahead of training, so it can be looked at first), the statistics as
-buffers of the feature module, saved with every checkpoint and model file.
+buffers of the feature module, saved with every checkpoint and model file. The tokenizer learns
+the transcripts' normalized form, or their display form with `tokenizer.text=display`.
 """
 
 from __future__ import annotations
@@ -54,7 +55,12 @@ def prepare_tokenizer(cfg: Config, entries: list[dict], exp_dir: str | Path) -> 
     Every DDP rank trains the same one; the atomic write keeps them from reading half a file."""
     path = Path(exp_dir) / "tokenizer.json"
     if path.exists():
-        return tokenizer_from_dict(json.loads(path.read_text()))
-    tok = train_tokenizer(cfg.tokenizer.kind, [e["text"] for e in entries], cfg.tokenizer.vocab_size)
+        tok = tokenizer_from_dict(json.loads(path.read_text()))
+        if tok.text != cfg.tokenizer.text:  # a model would learn one form of text and be told it is the other
+            raise ValueError(f"{path} trains on {tok.text} text, the config asks for tokenizer.text="
+                             f"{cfg.tokenizer.text}; delete it or change the config")
+        return tok
+    tok = train_tokenizer(cfg.tokenizer.kind, [e["text"] for e in entries], cfg.tokenizer.vocab_size,
+                          cfg.tokenizer.text)
     write_text(path, json.dumps(tok.to_dict()))
     return tok

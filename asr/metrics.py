@@ -1,8 +1,8 @@
 """Word and character error counts with jiwer.
 
 Corpus WER is total word edits / total reference words (not a mean of per-utterance rates).
-Callers normalize both sides with `asr.text.normalize` first; these functions compare what
-they are given.
+Both sides go through `asr.text.normalize` here (it leaves normalized text as it is), so case,
+punctuation and digits are never errors, whatever form a model writes (normalized or display).
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import jiwer
+
+from .text import normalize
 
 
 @dataclass
@@ -25,7 +27,8 @@ class Counts:
 
 
 def word_counts(ref: str, hyp: str) -> Counts:
-    """Edit counts of one normalized (ref, hyp) pair; an empty reference makes every word an insertion."""
+    """Edit counts of one (ref, hyp) pair, both normalized; an empty reference makes every word an insertion."""
+    ref, hyp = normalize(ref), normalize(hyp)
     if not ref.split():
         return Counts(insertions=len(hyp.split()))
     if not hyp.split():
@@ -35,7 +38,8 @@ def word_counts(ref: str, hyp: str) -> Counts:
 
 
 def char_counts(ref: str, hyp: str) -> tuple[int, int]:
-    """(character edits, reference characters)."""
+    """(character edits, reference characters) of the normalized pair."""
+    ref, hyp = normalize(ref), normalize(hyp)
     if not ref:
         return len(hyp), 0
     if not hyp:
@@ -45,6 +49,6 @@ def char_counts(ref: str, hyp: str) -> tuple[int, int]:
 
 
 def error_counts(refs: list[str], hyps: list[str]) -> tuple[int, int]:
-    """(total word edits, total reference words) over a list of normalized pairs."""
+    """(total word edits, total reference words) over a list of (ref, hyp) pairs."""
     counts = [word_counts(r, h) for r, h in zip(refs, hyps)]
     return sum(c.edits for c in counts), sum(c.words for c in counts)

