@@ -189,11 +189,15 @@ def add_decode_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--n-best", type=int, help="keep this many hypotheses per segment (json/jsonl: alternatives)")
     g.add_argument("--lm", help="n-gram LM (ARPA over the model's tokens, from `asr lm`) fused into beam search")
     g.add_argument("--lm-weight", type=float, help="weight of the LM's log probabilities (default: decode.lm_weight)")
+    g.add_argument("--min-ctc-logprob", type=float,
+                   help="models with CTC: leave out a segment whose text's CTC log prob per token is below this "
+                        "(babble, reversed speech), e.g. -5.5")
 
 
 def decode_options(args: argparse.Namespace) -> dict:
     """The decode options given on the command line (the rest come from the model's config)."""
-    opts = {k: getattr(args, k, None) for k in ("beam_size", "ctc_weight", "length_penalty", "n_best", "lm", "lm_weight")}
+    names = ("beam_size", "ctc_weight", "length_penalty", "n_best", "lm", "lm_weight", "min_ctc_logprob")
+    opts = {k: getattr(args, k, None) for k in names}
     return {k: v for k, v in opts.items() if v is not None}
 
 

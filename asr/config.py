@@ -174,7 +174,10 @@ class DecodeConfig:
     patience: float | None = None  # stop a beam once it has round(beam_size * patience) finished hypotheses
     compression_ratio_threshold: float | None = None  # gzip ratio of the text above this = a loop: decode again
     no_speech_threshold: float | None = None  # P(<|nospeech|>) above this and avg log prob below logprob_threshold
-    logprob_threshold: float = -1.0  # ... = silence: empty text
+    logprob_threshold: float = -1.0  # ... = no speech (silence, babble): the segment is left out
+    # Models with a CTC head: a segment whose text has a CTC log probability per token below this holds no
+    # speech (babble, reversed speech) and is left out; None = off (measured: recipes/benchmarks, Non-speech)
+    min_ctc_logprob: float | None = None
 
 
 @dataclass

@@ -15,12 +15,15 @@ Each scorer has `scores(...)` and `advance(rows, tokens, keep)`: rows[i] extende
 carry on; `keep` lists the utterances still decoding when some have finished. The decoder's KV
 cache is created and reordered here (`KVCache.reorder`), never hidden in the network.
 A model's own rules (its prompt, end token, tokens it must never emit) come from its tokenizer
-as `Rules` and act as a filter on the summed scores.
+as `Rules` and act as a filter on the summed scores. After the search, a segment the model hears
+no speech in (`non_speech`: Whisper's no-speech probability, or how unlikely a CTC head finds the
+text) keeps an empty hypothesis that says why.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import torch
@@ -55,8 +58,11 @@ class DecodeOptions:
     # Guards for models without CTC (Whisper's; the imported config sets them, None = off):
     patience: float | None = None  # stop at round(beam_size * patience) finished hypotheses; None: exact end detection
     compression_ratio_threshold: float | None = None  # gzip ratio of a text above this = a loop: decode it again
+    # Segments with no speech the detector let through (babble, reversed speech; None = off): the text is
+    # emptied and `Hypothesis.rejected` says why (transcription then leaves the segment out)
     no_speech_threshold: float | None = None  # P(<|nospeech|>) above this, and avg log prob below
-    logprob_threshold: float = -1.0  # ... this: the segment is silence, its text empty
+    logprob_threshold: float = -1.0  # ... this: no speech (Whisper's rule)
+    min_ctc_logprob: float | None = None  # the CTC head's log P(text | audio) per token below this: no speech
     no_repeat_ngram: int = 0  # >0: never repeat an n-gram of this many tokens (the loop guard's second try)
 
     @classmethod
@@ -90,6 +96,11 @@ class DecodeOptions:
             raise ValueError("lm_weight must be >= 0, max_len_ratio > 0 and pre_beam >= 1")
         if self.patience is not None and self.patience <= 0 or self.no_repeat_ngram < 0:
             raise ValueError(f"patience must be > 0 (got {self.patience}), no_repeat_ngram >= 0")
+        if self.no_speech_threshold is not None and not 0.0 <= self.no_speech_threshold <= 1.0:
+            raise ValueError(f"no_speech_threshold must be in [0, 1], not {self.no_speech_threshold}")
+        if self.logprob_threshold > 0 or self.min_ctc_logprob is not None and self.min_ctc_logprob > 0:
+            raise ValueError("logprob_threshold and min_ctc_logprob are log probabilities: at most 0 "
+                             f"(got {self.logprob_threshold}, {self.min_ctc_logprob})")
         return self
 
 
@@ -376,6 +387,36 @@ def _done(finished: list[list[Hypothesis]], utts: Tensor, scores: Tensor, limits
 # compression_ratio, trim_repetitions: asr.repetition (shared with the torch-free ONNX Runtime path)
 
 
+def _note_ctc_logprob(hyps: list[list[Hypothesis]], ctc_logits: Tensor, lengths: Tensor, blank: int) -> None:
+    """Each utterance's best hypothesis gets the CTC head's log P(tokens | audio) per token (end
+    included): how well the audio supports the text, whatever the decoder thought of it. A
+    transcript the frames cannot hold (too long) gets none."""
+    rows = [b for b, nbest in enumerate(hyps) if nbest[0].tokens]
+    if not rows:
+        return
+    idx = torch.tensor(rows, device=ctc_logits.device)
+    log_probs = ctc_logits[idx].float().log_softmax(-1).transpose(0, 1)  # (T', n, V)
+    targets = [torch.tensor(hyps[b][0].tokens) for b in rows]
+    nll = torch.nn.functional.ctc_loss(log_probs, torch.cat(targets).to(ctc_logits.device), lengths[idx].cpu(),
+                                       torch.tensor([len(t) for t in targets]), blank, reduction="none")
+    for b, t, loss in zip(rows, targets, nll.tolist()):
+        hyps[b][0].ctc_logprob = -loss / (len(t) + 1) if math.isfinite(loss) else None
+
+
+def non_speech(h: Hypothesis, o: DecodeOptions) -> str | None:
+    """Why the segment decoded as `h` holds no speech by the options' rules, or None. Whisper's rule
+    (openai-whisper's): no speech is likely and the transcript unlikely. A CTC head's: the audio
+    hardly supports the transcript (babble and reversed speech, which the voice activity detector
+    takes for speech, decode into text the CTC head finds far less likely than speech's)."""
+    avg = h.log_prob / (len(h.tokens) + 1)
+    p = h.no_speech_prob
+    if o.no_speech_threshold is not None and p is not None and p > o.no_speech_threshold and avg < o.logprob_threshold:
+        return f"P(no speech) {p:.2f} > {o.no_speech_threshold:g} and mean log prob {avg:.2f} < {o.logprob_threshold:g}"
+    if o.min_ctc_logprob is not None and h.ctc_logprob is not None and h.ctc_logprob < o.min_ctc_logprob:
+        return f"CTC log prob per token {h.ctc_logprob:.2f} < {o.min_ctc_logprob:g}"
+    return None
+
+
 # --------------------------------------------------------------------------- one model's search
 
 
@@ -400,8 +441,9 @@ class Search:
         hyps = self._search(enc, o)
         if o.compression_ratio_threshold is not None:
             self._guard_loops(enc, hyps)
-        if o.no_speech_threshold is not None and self.rules.no_speech is not None:
-            self._mark_silence(hyps)
+        if enc.ctc_logits is not None:
+            _note_ctc_logprob(hyps, enc.ctc_logits, enc.lengths, self.rules.blank)
+        self._reject_non_speech(hyps)
         return hyps
 
     def _search(self, enc: Encoded, o: DecodeOptions) -> list[list[Hypothesis]]:
@@ -437,15 +479,13 @@ class Search:
                     h.text = self.rec.tokenizer.decode(h.tokens)
             hyps[b] = nbest
 
-    def _mark_silence(self, hyps: list[list[Hypothesis]]) -> None:
-        """Whisper's rule: no speech is likely and the transcript unlikely -> the segment is silent.
-        (The search read each segment's no-speech probability at its first step.)"""
-        o = self.options
+    def _reject_non_speech(self, hyps: list[list[Hypothesis]]) -> None:
+        """A segment the model hears no speech in (`non_speech`) keeps one hypothesis: empty, with the reason."""
         for nbest in hyps:
-            best, p = nbest[0], nbest[0].no_speech_prob
-            if p is not None and p > o.no_speech_threshold and \
-                    best.log_prob / (len(best.tokens) + 1) < o.logprob_threshold:
-                nbest[:] = [Hypothesis([], best.score, best.log_prob, "", p)]
+            best = nbest[0]
+            reason = non_speech(best, self.options)
+            if reason is not None:
+                nbest[:] = [Hypothesis([], best.score, best.log_prob, "", best.no_speech_prob, best.ctc_logprob, reason)]
 
     def decode(self, wav: Tensor, wav_lens: Tensor) -> list[list[Hypothesis]]:
         """(B, S) padded waveforms -> for each, its n best hypotheses."""

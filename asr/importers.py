@@ -294,8 +294,11 @@ def to_asr(ckpt: WhisperCheckpoint, language: str = "en", task: str = "transcrib
                  tokenizer=replace(TokenizerConfig(), kind="whisper", vocab_size=d["n_vocab"]),
                  optim=replace(OptimConfig(), ctc_weight=0.0),  # no CTC head until fine-tuned with one
                  decode=replace(DecodeConfig(), ctc_weight=0.0, ctc_length_guard=False, max_segment=window,
-                                # Whisper's own stopping rule and guards (openai-whisper's defaults)
-                                patience=1.0, compression_ratio_threshold=2.4, no_speech_threshold=0.6,
+                                # Whisper's own stopping rule and guards (openai-whisper's defaults) ...
+                                patience=1.0, compression_ratio_threshold=2.4,
+                                # ... but its no-speech rule stricter than openai-whisper's 0.6 and -1.0, which
+                                # let babble and reversed speech through (recipes/benchmarks, Non-speech)
+                                no_speech_threshold=0.3, logprob_threshold=-0.7,
                                 # every window is 30 s, so the length cap is one number: openai-whisper's
                                 # n_text_ctx // 2 tokens (max_output_lengths adds 8)
                                 max_len_ratio=(max(d["n_text_ctx"] // 2 - 8, 1) + 0.5) / d["n_audio_ctx"]))

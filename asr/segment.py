@@ -5,7 +5,8 @@ stretch of audio once and judging frames from the scores:
 - `SileroVAD` (transcription's default, `DecodeConfig.vad`): silero-vad's speech probability per
   32 ms chunk, run once over the recording as it streams in. It says "no speech" for noise, music,
   tones and clicks, which the energy detector takes for speech. It hears speech in babble and in
-  reversed speech too (they are made of speech sounds): only the decoder can reject those.
+  reversed speech too (they are made of speech sounds): only the search can reject those
+  (`decoding.non_speech`).
 - `EnergyVAD`: a frame is speech when its energy in the speech band is `margin_db` above the quiet
   floor of its stretch (the 10th-percentile frame energy) and above an absolute floor. It tells
   pauses from speech in clean and stationary-noise recordings, and needs no model; it stands in

@@ -9,7 +9,8 @@ lifted, as `normalize_level` says; training data is never touched) and cut into 
 (`Segmenter`, with the voice activity detector `DecodeConfig.vad`: silero, or energy), so an
 hour-long recording costs no more memory than a minute. Besides files, the API takes bytes,
 binary file objects and arrays or tensors with their sample rate. Segments of all inputs go
-through the search in length-sorted batches; segments with no speech are never decoded. Each
+through the search in length-sorted batches; segments with no speech are never decoded, and those
+the search hears no speech in (babble, reversed speech) are left out (`Result.rejected`). Each
 input's result comes out, in input order, as soon as its last segment is decoded. The edges resolve the
 decode options once: `Transcriber` (the Python API, `asr.load_model`) and `transcribe` (the
 CLI's, which also writes the output).
@@ -106,8 +107,11 @@ def decode_segments(search: Search, items: list[tuple[int, Segment]], batch_size
 
 def _segment_text(seg: Segment, nbest: list[Hypothesis]) -> SegmentText:
     best = nbest[0]
+    if best.rejected is not None:
+        log.debug("no speech in %.2f-%.2f s: %s", seg.start, seg.end, best.rejected)
     return SegmentText(seg.start, seg.end, best.text, best.score, None, seg.overlap,
-                       [(h.text, h.score) for h in nbest[1:]] or None, best.no_speech_prob, seg.speech_prob)
+                       [(h.text, h.score) for h in nbest[1:]] or None, best.no_speech_prob, seg.speech_prob,
+                       best.ctc_logprob, best.rejected)
 
 
 def _segments(sources: list[Source], sample_rate: int, segmenter: Segmenter) -> Iterator[tuple[int, Segment | None, str | None]]:
@@ -168,7 +172,9 @@ class _InOrder:
             r.error = self.ended.pop(self.next)
             segs = self.pieces.pop(self.next, [])
             if r.error is None:
-                r.segments = stitch(sorted(segs, key=lambda s: s.start))
+                segs = stitch(sorted(segs, key=lambda s: s.start))  # rejected ones too: they hold the seams
+                r.segments = [s for s in segs if s.rejected is None]
+                r.rejected = [s for s in segs if s.rejected is not None]
                 r.text = " ".join(s.text for s in r.segments if s.text)
             else:
                 log.warning("cannot transcribe %s: %s", r.path, r.error)

@@ -1,5 +1,6 @@
 """Search: CTC prefix scores against brute force, beam search against greedy and against itself
-(cached vs recomputed, batched vs alone), n-best order, loop trimming, forced alignment."""
+(cached vs recomputed, batched vs alone), n-best order, loop trimming, forced alignment, and the
+rules that find no speech in a segment."""
 
 import itertools
 import math
@@ -9,8 +10,9 @@ import torch
 
 from asr.config import ModelConfig
 from asr.ctc import CTCPrefixScorer, align_tokens, ctc_greedy, ctc_length_limits
-from asr.decoding import DecodeOptions, beam_search, greedy_search, trim_repetitions
+from asr.decoding import DecodeOptions, _note_ctc_logprob, beam_search, greedy_search, non_speech, trim_repetitions
 from asr.model import ASRModel
+from asr.results import Hypothesis
 
 N_FEATS, VOCAB, EOS = 80, 12, 1
 
@@ -166,3 +168,35 @@ def test_trim_repetitions_keeps_what_ctc_supports():
     assert trim_repetitions([3] + ha * 6, [3]) == [3] + ha  # CTC heard no loop at all: keep one
     assert trim_repetitions([3, 4, 5, 5], [3, 4, 5]) == [3, 4, 5, 5]  # two repeats are normal ("too", "all")
     assert trim_repetitions([9] * 8, [9] * 8) == [9] * 8  # CTC hears it too: kept
+
+
+# --------------------------------------------------------------------------- no speech
+
+
+def test_ctc_logprob_is_the_ctc_likelihood_per_token_and_rejects_what_the_audio_does_not_support():
+    torch.manual_seed(0)
+    logits = torch.randn(3, 5, 4) * 2
+    hyps = [[Hypothesis([2, 3], -1.0, -1.0)], [Hypothesis([], -1.0, -1.0)], [Hypothesis([2, 3, 2, 3, 2], -1.0, -1.0)]]
+    _note_ctc_logprob(hyps, logits, torch.tensor([5, 5, 4]), blank=0)
+    lp = logits[0].double().log_softmax(-1)
+    assert hyps[0][0].ctc_logprob == pytest.approx(brute_force(lp, [2, 3], exact=True) / 3, abs=1e-5)
+    assert hyps[1][0].ctc_logprob is None  # nothing to score
+    assert hyps[2][0].ctc_logprob is None  # 5 tokens cannot fit in 4 frames
+    o = DecodeOptions(min_ctc_logprob=-1.0)
+    supported = Hypothesis([2], -0.5, -1.0, ctc_logprob=-0.2)
+    assert non_speech(supported, o) is None and non_speech(hyps[0][0], DecodeOptions()) is None
+    assert "CTC log prob per token -1.50 < -1" in non_speech(Hypothesis([2], -0.5, -1.0, ctc_logprob=-1.5), o)
+
+
+def test_whisper_rule_needs_both_no_speech_and_an_unlikely_text():
+    o = DecodeOptions(no_speech_threshold=0.3, logprob_threshold=-0.7)
+    assert non_speech(Hypothesis([5, 6, 7], 0, -4.0, no_speech_prob=0.4), o).startswith("P(no speech) 0.40 > 0.3")
+    assert non_speech(Hypothesis([5, 6, 7], 0, -2.0, no_speech_prob=0.4), o) is None  # likely text: speech
+    assert non_speech(Hypothesis([5, 6, 7], 0, -4.0, no_speech_prob=0.2), o) is None
+    assert non_speech(Hypothesis([5, 6, 7], 0, -4.0), o) is None  # a model without a no-speech token
+
+
+@pytest.mark.parametrize("bad", [{"no_speech_threshold": 1.5}, {"min_ctc_logprob": 2.0}, {"logprob_threshold": 0.5}])
+def test_no_speech_options_are_checked(bad):
+    with pytest.raises(ValueError):
+        DecodeOptions().replaced(**bad)

