@@ -296,9 +296,10 @@ def to_asr(ckpt: WhisperCheckpoint, language: str = "en", task: str = "transcrib
                  decode=replace(DecodeConfig(), ctc_weight=0.0, ctc_length_guard=False, max_segment=window,
                                 # Whisper's own stopping rule and guards (openai-whisper's defaults) ...
                                 patience=1.0, compression_ratio_threshold=2.4,
-                                # ... but its no-speech rule stricter than openai-whisper's 0.6 and -1.0, which
-                                # let babble and reversed speech through (recipes/benchmarks, Non-speech)
-                                no_speech_threshold=0.3, logprob_threshold=-0.7,
+                                # ... but a stricter no-speech rule than openai-whisper's 0.6 and -1.0, which let
+                                # babble through; short real words ("two", P 0.51, -1.03) must still pass
+                                # (recipes/benchmarks/README.md, Non-speech)
+                                no_speech_threshold=0.35, logprob_threshold=-1.1,
                                 # every window is 30 s, so the length cap is one number: openai-whisper's
                                 # n_text_ctx // 2 tokens (max_output_lengths adds 8)
                                 max_len_ratio=(max(d["n_text_ctx"] // 2 - 8, 1) + 0.5) / d["n_audio_ctx"]))
