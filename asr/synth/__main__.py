@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from asr.config import load_config
-from asr.synth import kokoro
+import asr.synth.kokoro as kokoro
 from asr.synth.corpus import STAGES, SynthConfig, build_corpus
 
 

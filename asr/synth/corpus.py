@@ -36,7 +36,10 @@ import soundfile as sf
 
 from asr.config import save_config, to_dict
 from asr.storage import read_jsonl, write_jsonl
-from asr.synth import commands, everyday, kokoro, prose
+import asr.synth.commands as commands
+import asr.synth.everyday as everyday
+import asr.synth.kokoro as kokoro
+import asr.synth.prose as prose
 from asr.synth.engines import ENGINES, SAMPLE_RATE, EngineError, Voice, available_engines, list_voices, synthesize
 from asr.text import normalize
 

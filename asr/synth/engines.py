@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from asr.synth import kokoro
+import asr.synth.kokoro as kokoro
 
 SAMPLE_RATE = 16000
 ENGINES = ("espeak", "flite", "festival", "piper", "hibari", "kokoro")
