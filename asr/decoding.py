@@ -34,7 +34,7 @@ from .ctc import CTCPrefixScorer, ctc_greedy, length_limits
 from .lm import NGramLM
 from .model import ASRModel
 from .recognizer import Encoded, Recognizer
-from .repetition import compression_ratio, trim_repetitions
+from .repetition import beam_finished, compression_ratio, trim_repetitions
 from .results import Hypothesis
 from .text import BLANK, SOS_EOS
 
@@ -373,11 +373,7 @@ def _done(finished: list[list[Hypothesis]], utts: Tensor, scores: Tensor, limits
     done = (step >= limits) | ~torch.isfinite(best)
     enough = None if o.patience is None else max(o.n_best, round(o.beam_size * o.patience))
     for u in range(utts.numel()):
-        hyps = finished[int(utts[u])]
-        if enough is not None:
-            done[u] |= len(hyps) >= enough
-        elif len(hyps) >= o.n_best and sorted(h.score for h in hyps)[-o.n_best] >= float(best_live[u]):
-            done[u] = True
+        done[u] |= beam_finished([h.score for h in finished[int(utts[u])]], float(best_live[u]), o.n_best, enough)
     return done
 
 

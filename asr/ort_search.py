@@ -18,7 +18,7 @@ from typing import NamedTuple, Protocol
 import numpy as np
 
 from .config import Config
-from .repetition import trim_repetitions
+from .repetition import beam_finished, trim_repetitions
 from .results import Hypothesis
 from .text import BLANK, SOS_EOS
 
@@ -343,11 +343,7 @@ def _done(finished: list[list[Hypothesis]], utts: np.ndarray, scores: np.ndarray
     done = (step >= limits) | ~np.isfinite(best)
     enough = None if o.patience is None else max(o.n_best, round(o.beam_size * o.patience))
     for u in range(len(utts)):
-        hyps = finished[int(utts[u])]
-        if enough is not None:
-            done[u] |= len(hyps) >= enough
-        elif len(hyps) >= o.n_best and sorted(h.score for h in hyps)[-o.n_best] >= float(best_live[u]):
-            done[u] = True
+        done[u] |= beam_finished([h.score for h in finished[int(utts[u])]], float(best_live[u]), o.n_best, enough)
     return done
 
 

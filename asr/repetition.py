@@ -1,6 +1,6 @@
-"""Signs of a decoder stuck in a loop, in plain Python (no torch: the ONNX Runtime path uses them
-too): how well a transcript compresses, and cutting a repeated tail that the CTC best path does
-not support."""
+"""Loop helpers shared by both runtimes, in plain Python (no torch: the ONNX Runtime path uses them
+too): how well a transcript compresses, cutting a repeated tail that the CTC best path does not
+support, and when a beam has finished."""
 
 from __future__ import annotations
 
@@ -38,3 +38,11 @@ def _max_run(seq: list[int], unit: list[int]) -> int:
             n += 1
         best = max(best, n)
     return best
+
+
+def beam_finished(scores: list[float], best_live: float, n_best: int, enough: int | None) -> bool:
+    """An utterance's beam is done: with patience, once it has `enough` finished hypotheses; else once
+    it has n_best of them and the n_best-th (`scores`, length-normalized) beats the best live one."""
+    if enough is not None:
+        return len(scores) >= enough
+    return len(scores) >= n_best and sorted(scores)[-n_best] >= best_live
