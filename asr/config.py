@@ -178,6 +178,10 @@ class DecodeConfig:
     # Models with a CTC head: a segment whose text has a CTC log probability per token below this holds no
     # speech (babble, reversed speech) and is left out; None = off (measured: recipes/benchmarks, Non-speech)
     min_ctc_logprob: float | None = None
+    # Any model: a segment whose audio played backwards reads better (CTC log prob per token, else the
+    # decoder's mean log prob) by more than this holds no speech (reversed speech); None = off
+    reversed_margin: float | None = None
+    reversed_check_below: float | None = None  # ... checked only where that is below this (None: every segment)
 
 
 @dataclass

@@ -39,6 +39,7 @@ from .results import Hypothesis
 from .text import BLANK, SOS_EOS
 
 NEG_INF = float("-inf")
+LOOP_RATIO = 2.4  # a text whose gzip compression ratio is above this loops (Whisper's threshold)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ class DecodeOptions:
     no_speech_threshold: float | None = None  # P(<|nospeech|>) above this, and avg log prob below
     logprob_threshold: float = -1.0  # ... this: no speech (Whisper's rule)
     min_ctc_logprob: float | None = None  # the CTC head's log P(text | audio) per token below this: no speech
+    reversed_margin: float | None = None  # the audio played backwards reads better than this much: no speech
+    reversed_check_below: float | None = None  # ... checked only where `plausibility` is below this (None: all)
     no_repeat_ngram: int = 0  # >0: never repeat an n-gram of this many tokens (the loop guard's second try)
 
     @classmethod
@@ -98,6 +101,8 @@ class DecodeOptions:
             raise ValueError(f"patience must be > 0 (got {self.patience}), no_repeat_ngram >= 0")
         if self.no_speech_threshold is not None and not 0.0 <= self.no_speech_threshold <= 1.0:
             raise ValueError(f"no_speech_threshold must be in [0, 1], not {self.no_speech_threshold}")
+        if self.reversed_margin is not None and self.reversed_margin < 0:
+            raise ValueError(f"reversed_margin must be >= 0, not {self.reversed_margin}")
         if self.logprob_threshold > 0 or self.min_ctc_logprob is not None and self.min_ctc_logprob > 0:
             raise ValueError("logprob_threshold and min_ctc_logprob are log probabilities: at most 0 "
                              f"(got {self.logprob_threshold}, {self.min_ctc_logprob})")
@@ -399,6 +404,19 @@ def _note_ctc_logprob(hyps: list[list[Hypothesis]], ctc_logits: Tensor, lengths:
         hyps[b][0].ctc_logprob = -loss / (len(t) + 1) if math.isfinite(loss) else None
 
 
+def plausibility(h: Hypothesis) -> float:
+    """How well the audio supports the hypothesis, per token: the CTC head's log probability where
+    there is one (it sees only the audio), else the decoder's mean log probability."""
+    return h.ctc_logprob if h.ctc_logprob is not None else h.log_prob / (len(h.tokens) + 1)
+
+
+def reversed_audio(wav: Tensor, wav_lens: Tensor) -> Tensor:
+    """(B, S) padded waveforms, each played backwards within its length (padding stays at the end)."""
+    t = torch.arange(wav.shape[1], device=wav.device)
+    lens = wav_lens.to(wav.device)[:, None]
+    return wav.gather(1, (lens - 1 - t).clamp(min=0)) * (t < lens)
+
+
 def non_speech(h: Hypothesis, o: DecodeOptions) -> str | None:
     """Why the segment decoded as `h` holds no speech by the options' rules, or None. Whisper's rule
     (openai-whisper's): no speech is likely and the transcript unlikely. A CTC head's: the audio
@@ -432,7 +450,9 @@ class Search:
         no_lm = self.lm is None or o.lm_weight == 0
         return o.beam_size == 1 and o.ctc_weight == 0 and no_lm and not o.no_repeat_ngram
 
-    def __call__(self, enc: Encoded) -> list[list[Hypothesis]]:
+    def __call__(self, enc: Encoded, wav: Tensor | None = None, wav_lens: Tensor | None = None) -> list[list[Hypothesis]]:
+        """The n best hypotheses of each encoded segment; with its waveforms (`wav`, `wav_lens`),
+        the reversal check (`reversed_margin`) runs too."""
         o = self.options
         hyps = self._search(enc, o)
         if o.compression_ratio_threshold is not None:
@@ -440,6 +460,8 @@ class Search:
         if enc.ctc_logits is not None:
             _note_ctc_logprob(hyps, enc.ctc_logits, enc.lengths, self.rules.blank)
         self._reject_non_speech(hyps)
+        if o.reversed_margin is not None and wav is not None:
+            self._reject_reversed(wav, wav_lens, hyps)
         return hyps
 
     def _search(self, enc: Encoded, o: DecodeOptions) -> list[list[Hypothesis]]:
@@ -483,6 +505,37 @@ class Search:
             if reason is not None:
                 nbest[:] = [Hypothesis([], best.score, best.log_prob, "", best.no_speech_prob, best.ctc_logprob, reason)]
 
+    def _reject_reversed(self, wav: Tensor, wav_lens: Tensor, hyps: list[list[Hypothesis]]) -> None:
+        """Speech played backwards sounds like speech to a voice activity detector and decodes into
+        confident-looking text, but the same audio played forwards again is speech, and reads
+        better still. So each transcribed segment is also decoded backwards (greedily); where that
+        transcript's `plausibility` beats the forward one's by more than `reversed_margin`, the
+        segment holds no speech. Speech itself reads far worse backwards; a backwards transcript
+        that loops does not count. Costs one more encoder pass and greedy search per segment checked:
+        with `reversed_check_below`, only the segments whose transcript is not already confident."""
+        below = self.options.reversed_check_below
+        rows = [b for b, nbest in enumerate(hyps) if nbest[0].rejected is None and nbest[0].tokens
+                and (below is None or plausibility(nbest[0]) < below)]
+        if not rows:
+            return
+        idx = torch.tensor(rows, device=wav.device)
+        enc = self.rec.encode(reversed_audio(wav[idx], wav_lens[idx]), wav_lens[idx])
+        greedy = dataclasses.replace(self.options, beam_size=1, ctc_weight=0.0, lm=None, no_repeat_ngram=0,
+                                     compression_ratio_threshold=None, reversed_margin=None)
+        backwards = self._search(enc, greedy)
+        if enc.ctc_logits is not None:
+            _note_ctc_logprob(backwards, enc.ctc_logits, enc.lengths, self.rules.blank)
+        loop = self.options.compression_ratio_threshold or LOOP_RATIO
+        for b, (rev, *_) in zip(rows, backwards):
+            best = hyps[b][0]
+            # a loop ("I'm sorry, I'm sorry, ...") is confident nonsense, not a better reading
+            readable = rev.tokens and compression_ratio(rev.text) <= loop
+            gain = plausibility(rev) - plausibility(best) if readable else -math.inf
+            if gain > self.options.reversed_margin:
+                reason = (f"reads better played backwards ({plausibility(rev):.2f} against {plausibility(best):.2f} "
+                          f"per token: {rev.text!r})")
+                hyps[b] = [Hypothesis([], best.score, best.log_prob, "", best.no_speech_prob, best.ctc_logprob, reason)]
+
     def decode(self, wav: Tensor, wav_lens: Tensor) -> list[list[Hypothesis]]:
         """(B, S) padded waveforms -> for each, its n best hypotheses."""
-        return self(self.rec.encode(wav, wav_lens))
+        return self(self.rec.encode(wav, wav_lens), wav, wav_lens)

@@ -300,6 +300,10 @@ def to_asr(ckpt: WhisperCheckpoint, language: str = "en", task: str = "transcrib
                                 # babble through; short real words ("two", P 0.51, -1.03) must still pass
                                 # (recipes/benchmarks/README.md, Non-speech)
                                 no_speech_threshold=0.35, logprob_threshold=-1.1,
+                                # speech played backwards passes that rule: a segment whose transcript is not
+                                # confident (mean log prob below -0.4) is decoded backwards too, and left out
+                                # if that reads better by 0.1 (3 of 262 real clips lost, 239 of 262 reversed caught)
+                                reversed_margin=0.1, reversed_check_below=-0.4,
                                 # every window is 30 s, so the length cap is one number: openai-whisper's
                                 # n_text_ctx // 2 tokens (max_output_lengths adds 8)
                                 max_len_ratio=(max(d["n_text_ctx"] // 2 - 8, 1) + 0.5) / d["n_audio_ctx"]))

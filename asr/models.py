@@ -25,7 +25,7 @@ from .recognizer import Recognizer
 from .storage import cache_dir
 
 INSTALL_HINT = "pip install 'asr[whisper]'"
-CACHE_VERSION = 3  # bump when the import changes what a converted file holds (3: no-speech rule 0.35, -1.1)
+CACHE_VERSION = 4  # bump when the import changes what a converted file holds (3: no-speech rule 0.35, -1.1; 4: reversal check)
 
 
 class ModelNotInstalled(ValueError):

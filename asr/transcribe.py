@@ -93,7 +93,7 @@ def decode_segments(search: Search, items: list[tuple[int, Segment]], batch_size
         for j, (_, s) in enumerate(batch):
             wav[j, : len(s.samples)] = torch.from_numpy(s.samples)
         enc = rec.encode(wav, lens)
-        for j, ((i, seg), nbest) in enumerate(zip(batch, search(enc))):
+        for j, ((i, seg), nbest) in enumerate(zip(batch, search(enc, wav, lens))):
             out = _segment_text(seg, nbest)
             if (word_timestamps or seg.overlap or seg.overlap_after) and enc.ctc_logits is not None:
                 out.words = words_from_alignment(rec, nbest[0].tokens, enc.ctc_logits[j, : int(enc.lengths[j])].cpu(),

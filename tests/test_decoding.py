@@ -10,7 +10,8 @@ import torch
 
 from asr.config import ModelConfig
 from asr.ctc import CTCPrefixScorer, align_tokens, ctc_greedy, ctc_length_limits
-from asr.decoding import DecodeOptions, _note_ctc_logprob, beam_search, greedy_search, non_speech, trim_repetitions
+from asr.decoding import (DecodeOptions, _note_ctc_logprob, beam_search, greedy_search, non_speech, plausibility,
+                          reversed_audio, trim_repetitions)
 from asr.model import ASRModel
 from asr.results import Hypothesis
 
@@ -196,7 +197,18 @@ def test_whisper_rule_needs_both_no_speech_and_an_unlikely_text():
     assert non_speech(Hypothesis([5, 6, 7], 0, -4.0), o) is None  # a model without a no-speech token
 
 
-@pytest.mark.parametrize("bad", [{"no_speech_threshold": 1.5}, {"min_ctc_logprob": 2.0}, {"logprob_threshold": 0.5}])
+def test_reversed_audio_plays_each_row_backwards_within_its_length():
+    wav = torch.tensor([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 0.0, 0.0]])
+    assert reversed_audio(wav, torch.tensor([4, 2])).tolist() == [[4.0, 3.0, 2.0, 1.0], [6.0, 5.0, 0.0, 0.0]]
+
+
+def test_plausibility_is_the_ctc_log_prob_where_there_is_one_else_the_mean_log_prob():
+    assert plausibility(Hypothesis([5, 6, 7], 0, -2.0)) == pytest.approx(-0.5)  # end token included
+    assert plausibility(Hypothesis([5, 6, 7], 0, -2.0, ctc_logprob=-1.25)) == -1.25
+
+
+@pytest.mark.parametrize("bad", [{"no_speech_threshold": 1.5}, {"min_ctc_logprob": 2.0}, {"logprob_threshold": 0.5},
+                                 {"reversed_margin": -0.1}])
 def test_no_speech_options_are_checked(bad):
     with pytest.raises(ValueError):
         DecodeOptions().replaced(**bad)

@@ -102,6 +102,21 @@ def test_babble_gives_empty_transcripts(whisper, utterances, kind):
     assert r.rejected and all(s.rejected.startswith("P(no speech)") and s.text == "" for s in r.rejected)
 
 
+def test_speech_played_backwards_is_left_out_by_transcription(whisper):
+    """A real recording played backwards: silero hears speech, the no-speech rule lets it through,
+    the reversal check (the imported config's) leaves it out, and says why."""
+    from pathlib import Path
+
+    from asr.audio import load_audio
+
+    jfk = load_audio(Path(__file__).parent / "data" / "jfk.flac", SR)
+    (r,) = whisper.transcribe(jfk[::-1].copy(), vad="silero")
+    assert (r.error, r.text, r.segments) == (None, "", [])
+    assert r.rejected and all(s.rejected.startswith("reads better played backwards") for s in r.rejected)
+    (unchecked,) = whisper.transcribe(jfk[::-1].copy(), vad="silero", reversed_margin=50.0)  # a margin never reached
+    assert unchecked.text != "" and unchecked.rejected == []
+
+
 def test_whisper_still_transcribes_the_clean_utterances(whisper, utterances):
     picked = [0, 1, 3]  # (tiny.en mishears the espeak voices of some others)
     for i, r in zip(picked, whisper.transcribe([utterances[i] for i in picked], vad="silero")):

@@ -185,11 +185,28 @@ def test_noise_gives_no_text_and_speech_does(tiny):
 
     noise = (0.05 * np.random.default_rng(0).standard_normal(5 * 16000)).astype(np.float32)
     hyp = decode(tiny, noise)
-    assert hyp.text == "" and hyp.no_speech_prob > 0.6
-    unguarded = decode(tiny, noise, no_speech_threshold=None)
+    assert hyp.text == "" and hyp.no_speech_prob > 0.6 and hyp.rejected.startswith("P(no speech)")
+    unguarded = decode(tiny, noise, no_speech_threshold=None, reversed_margin=None)
     assert unguarded.text != ""  # what the rule removes: tiny.en invents text on noise
     speech = decode(tiny, load_audio(DATA / "jfk.flac", 16000))
     assert "fellow Americans" in speech.text and speech.no_speech_prob < 0.1
+
+
+def test_speech_played_backwards_is_left_out_and_speech_is_not(tiny):
+    """Reversed speech passes the no-speech rule (tiny.en writes confident text for it), but read
+    backwards it is the speech again, and that reads better: the reversal check leaves it out."""
+    from asr.audio import load_audio
+
+    jfk = load_audio(DATA / "jfk.flac", 16000)
+    backwards = jfk[::-1].copy()
+    unguarded = decode(tiny, backwards, reversed_margin=None)
+    assert unguarded.text != "" and unguarded.rejected is None  # what the check is for
+    hyp = decode(tiny, backwards)
+    assert hyp.text == "" and hyp.rejected.startswith("reads better played backwards")
+    assert "fellow Americans" in hyp.rejected  # the backwards reading is the speech itself
+    for below in (-0.4, None):  # checked or not, speech stays
+        speech = decode(tiny, jfk, reversed_check_below=below)
+        assert "fellow Americans" in speech.text and speech.rejected is None
 
 
 @pytest.mark.skipif(not FRONT_CENTER.is_file(), reason="alsa-utils' Front_Center.wav is not installed")

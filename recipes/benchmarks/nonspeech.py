@@ -115,22 +115,29 @@ def run(search: Search, wavs: list[np.ndarray], vad: str) -> tuple[list, float]:
 
 def settings(args) -> list[tuple[str, str, Search]]:
     """(name, vad, search) of every setting measured: the model with each detector without and with
-    its CTC rule; with --whisper, Whisper tiny.en (silero) without its no-speech rule, with
-    openai-whisper's thresholds and with the imported config's."""
+    its CTC rule, then silero with the CTC rule and the reversal check; with --whisper, Whisper
+    tiny.en (silero) without its no-speech rules, with openai-whisper's thresholds, with the imported
+    config's P(no speech) rule alone, and with the imported config (that rule and the reversal check)."""
     out = []
     if args.model:
         rec = load(args.model)
-        base = DecodeOptions.from_config(rec.cfg)
-        off, on = dataclasses.replace(base, min_ctc_logprob=None), base.replaced(min_ctc_logprob=args.min_ctc_logprob)
+        base = dataclasses.replace(DecodeOptions.from_config(rec.cfg), min_ctc_logprob=None, reversed_margin=None)
+        on = base.replaced(min_ctc_logprob=args.min_ctc_logprob)
         out += [(f"{vad}{f', CTC < {args.min_ctc_logprob:g}' if o is on else ''}", vad, Search(rec, o))
-                for vad in ("energy", "silero") for o in (off, on)]
+                for vad in ("energy", "silero") for o in (base, on)]
+        rev = on.replaced(reversed_margin=args.reversed_margin)
+        out.append((f"silero, CTC < {args.min_ctc_logprob:g}, reversed > {args.reversed_margin:g}", "silero", Search(rec, rev)))
     if args.whisper:
         w = load("whisper-tiny.en")
         wo = DecodeOptions.from_config(w.cfg)
-        openai = dataclasses.replace(wo, no_speech_threshold=0.6, logprob_threshold=-1.0)
-        for o in (dataclasses.replace(wo, no_speech_threshold=None), openai, wo):
+        rule_only = dataclasses.replace(wo, reversed_margin=None)
+        off = dataclasses.replace(rule_only, no_speech_threshold=None)
+        openai = dataclasses.replace(rule_only, no_speech_threshold=0.6, logprob_threshold=-1.0)
+        for o in (off, openai, rule_only, wo):
             on = o.no_speech_threshold is not None
             rule = f", P(no speech) > {o.no_speech_threshold:g} & log prob < {o.logprob_threshold:g}" if on else ""
+            if o.reversed_margin is not None:
+                rule += f", reversed > {o.reversed_margin:g} (below {o.reversed_check_below:g})"
             out.append(("whisper, silero" + rule, "silero", Search(w, o)))
     return out
 
@@ -166,6 +173,7 @@ def main() -> None:
     p.add_argument("--pool", default="data/synth/commands/dev.jsonl", help="utterances for babble and reversed speech")
     p.add_argument("--minutes", type=float, default=2.0, help="of each non-speech kind")
     p.add_argument("--min-ctc-logprob", type=float, default=-5.5)
+    p.add_argument("--reversed-margin", type=float, default=0.0, help="the model's reversal check")
     p.add_argument("--whisper", action="store_true", help="also Whisper tiny.en (silero) without and with its rule")
     p.add_argument("--whisper-manifest", default="data/real/dev.jsonl", help="Whisper's speech: real recordings")
     p.add_argument("--whisper-clips", type=int, default=100)
