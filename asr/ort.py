@@ -44,9 +44,10 @@ class OrtModel:
         self.io, self.dims = meta["io"], meta["dims"]
         self.options = SearchOptions.from_config(self.cfg, **options)
         d = self.cfg.decode
-        if d.compression_ratio_threshold is not None or d.no_speech_threshold is not None or d.min_ctc_logprob is not None:
+        guards = (d.compression_ratio_threshold, d.no_speech_threshold, d.min_ctc_logprob, d.reversed_margin)
+        if any(g is not None for g in guards):
             warnings.warn("the loop and no-speech guards (decode.compression_ratio_threshold, no_speech_threshold, "
-                          "min_ctc_logprob) are not applied on ONNX Runtime", stacklevel=2)
+                          "min_ctc_logprob, reversed_margin) are not applied on ONNX Runtime", stacklevel=2)
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads  # 0: onnxruntime's default (the physical cores)
         so.log_severity_level = 3
