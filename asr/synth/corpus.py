@@ -11,6 +11,8 @@ resumes where it stopped):
              `spoken` what the engines read (the same text, except everyday sentences' numbers)
   audio      a random voice, rate and pitch per utterance          -> plan/<split>.jsonl, wav/<split>/<id>.wav
   manifests  {"id", "audio", "duration", "text", "speaker"}       -> <split>.jsonl
+  gate       with `gate_model`: utterances a pretrained model hears far from their text leave the
+             manifests (asr.synth.gate)                            -> gate/report.json
 train/dev/test use the seen voices; test-unseen-voice uses voices never heard in training: the
 `heldout_engines` (when another engine remains), a fraction of the espeak variants and the
 `heldout_kokoro_voices`. Kokoro's seen voices also include `kokoro_blends` new speakers, each a blend
@@ -38,6 +40,7 @@ from asr.config import save_config, to_dict
 from asr.storage import read_jsonl, write_jsonl
 import asr.synth.commands as commands
 import asr.synth.everyday as everyday
+import asr.synth.gate as gate
 import asr.synth.kokoro as kokoro
 import asr.synth.prose as prose
 from asr.synth.engines import ENGINES, SAMPLE_RATE, EngineError, Voice, available_engines, list_voices, synthesize
@@ -45,7 +48,7 @@ from asr.text import normalize
 
 SPLITS = ("train", "dev", "test", "test-unseen-voice")
 SOURCES = ("commands", "prose", "everyday")  # text sources; "mixed" draws from several
-STAGES = ("text", "audio", "manifests")
+STAGES = ("text", "audio", "manifests", "gate")
 
 
 @dataclass
@@ -78,6 +81,11 @@ class SynthConfig:
     pad_range: tuple[float, float] = (0.1, 0.2)  # seconds of silence kept at each end
     seed: int = 0
     workers: int = 2  # synthesis processes; 1 synthesizes in this process
+    # Quality gate (asr.synth.gate; may be added to a built corpus): a pretrained model (`asr models`)
+    # transcribes the utterances of gate_splits; those with a WER above gate_max_wer are dropped
+    gate_model: str | None = None
+    gate_max_wer: float = 0.5
+    gate_splits: list[str] = field(default_factory=lambda: ["train", "dev"])
 
 
 def _log(msg: str) -> None:
@@ -365,6 +373,9 @@ def validate(cfg: SynthConfig) -> None:
     if unknown:
         raise ValueError(f"unknown engine(s), prose source(s) or Kokoro voice(s): {', '.join(unknown)}; "
                          f"known: {', '.join(ENGINES + prose.SOURCES + kokoro.VOICES)}")
+    if set(cfg.gate_splits) - set(SPLITS) or not 0 <= cfg.gate_max_wer:
+        raise ValueError(f"gate_splits must be among {', '.join(SPLITS)} and gate_max_wer >= 0 "
+                         f"(got {cfg.gate_splits}, {cfg.gate_max_wer})")
     if cfg.kokoro_blends < 0:
         raise ValueError(f"kokoro_blends must be >= 0, not {cfg.kokoro_blends}")
 
@@ -378,7 +389,8 @@ def _check_config(cfg: SynthConfig, out: Path) -> None:
         old = yaml.safe_load(path.read_text()) or {}
         new, default = to_dict(cfg), to_dict(SynthConfig())
         # a field newer than the corpus counts as its default there
-        diff = sorted(k for k in set(old) | set(new) if k != "workers" and old.get(k, default.get(k)) != new.get(k))
+        free = {"workers", "gate_model", "gate_max_wer", "gate_splits"}  # the gate may be added to a built corpus
+        diff = sorted(k for k in set(old) | set(new) if k not in free and old.get(k, default.get(k)) != new.get(k))
         if diff:
             raise ValueError(f"{out} was built with a different config ({', '.join(diff)}); use a new directory")
     else:
@@ -394,10 +406,13 @@ def build_corpus(cfg: SynthConfig, out_dir: str | Path, stage: str = "all") -> d
     out.mkdir(parents=True, exist_ok=True)
     _check_config(cfg, out)
     runners = {"text": lambda: stage_text(cfg, out), "audio": lambda: stage_audio(cfg, out),
-               "manifests": lambda: stage_manifests(out)}
+               "manifests": lambda: stage_manifests(out),
+               "gate": lambda: gate.stage_gate(out, cfg.gate_model, cfg.gate_max_wer, cfg.gate_splits)}
     last = STAGES.index(stage) if stage != "all" else len(STAGES) - 1
     for name in STAGES[: last + 1]:
         marker = out / f".done.{name}"
+        if name == "gate" and cfg.gate_model is None:
+            continue  # no gate asked for (none run)
         if marker.exists():
             _log(f"stage {name}: done already ({marker})")
             continue
