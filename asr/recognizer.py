@@ -25,8 +25,8 @@ from .storage import atomic_save
 from .text import Tokenizer, tokenizer_from_dict
 
 FORMAT = "asr-model-v1"
-CHECKPOINT_PREFIX = "recognizer."
-ENCODER_FRAMES = 3000  # feature frames per encoder call on a CPU (one Whisper window)  # the Recognizer's keys in a training checkpoint's state_dict
+CHECKPOINT_PREFIX = "recognizer."  # the Recognizer's keys in a training checkpoint's state_dict
+ENCODER_FRAMES = 3000  # feature frames per encoder call on a CPU (one Whisper window)
 
 
 class Recognizer(nn.Module):
