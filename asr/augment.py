@@ -283,8 +283,9 @@ class Augmenter:
         self.cfg, self.sample_rate, self.seed = cfg, sample_rate, seed
         self.noise_files = _noise_files(cfg.noise_manifest) if cfg.noise_manifest else []
         self.speech = read_jsonl(cfg.babble_manifest) if cfg.babble_manifest else (speech or [])
-        if cfg.babble_prob > 0 and not self.speech:
-            raise ValueError("augment.babble_prob needs speech: the training manifest or augment.babble_manifest")
+        if (cfg.babble_prob > 0 or cfg.nonspeech_prob > 0) and not self.speech:
+            raise ValueError("augment.babble_prob and nonspeech_prob need speech: the training manifest or "
+                             "augment.babble_manifest")
         unknown = sorted(set(cfg.codecs) - set(CODECS))
         if cfg.codec_prob > 0 and (unknown or not cfg.codecs):
             raise ValueError(f"augment.codecs: {unknown or 'none'}; known: {', '.join(CODECS)}")
@@ -326,6 +327,30 @@ class Augmenter:
                 if _uniform(step_gen) < prob:
                     wav = effect(wav, step_gen)
         return wav.float().contiguous()
+
+    def non_speech(self, wav: Tensor, epoch: int, index: int) -> Tensor | None:
+        """With chance `nonspeech_prob`, audio of `wav`'s length and level with no words in it to
+        learn: babble (`nonspeech_talkers` other utterances at once), synthetic music or noise. The
+        caller gives it the empty transcript. None: the utterance stays itself."""
+        c = self.cfg
+        if c.nonspeech_prob <= 0 or not wav.shape[0]:
+            return None
+        gen = torch.Generator().manual_seed(derive_seed(self.seed, epoch, index, zlib.crc32(b"nonspeech")))
+        if _uniform(gen) >= c.nonspeech_prob:
+            return None
+        n, kind = wav.shape[0], _uniform(gen)
+        if kind < 0.6 and self.speech:
+            out = torch.zeros(n)
+            lo, hi = c.nonspeech_talkers
+            for _ in range(int(torch.randint(lo, hi + 1, (), generator=gen))):
+                voice = self._other_utterance(n, gen, index)
+                if voice is not None:
+                    out += voice * 10 ** (-_uniform(gen, 0.0, 6.0) / 20)
+        elif kind < 0.8:
+            out = music(n, self.sample_rate, gen)
+        else:
+            out = self._noise(n, gen)
+        return _same_level(out, wav).clamp(-1.0, 1.0).float().contiguous()
 
     def _first_draws(self, gen: torch.Generator) -> tuple[float, float | None, float | None, bool]:
         """Speed factor, RT60 (None: no reverberation), SNR (None: no noise), telephone or not:

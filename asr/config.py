@@ -98,6 +98,11 @@ class AugmentConfig:
     # has no GSM 06.10 full-rate encoder, so this stands in for "GSM")
     codecs: list[str] = field(default_factory=lambda: ["mp3", "opus", "amr"])
     codec_kbps: tuple[float, float] = (6.0, 24.0)  # each codec takes its nearest offered rate (amr: 4.75-12.2)
+    # Non-speech examples: with this chance an utterance's audio is replaced, at its length and level, by
+    # babble of nonspeech_talkers other utterances at once (60%), synthetic music (20%) or noise (20%), and
+    # its target by the empty transcript: the model learns to write nothing where no one can be followed
+    nonspeech_prob: float = 0.0
+    nonspeech_talkers: tuple[int, int] = (4, 8)
 
 
 @dataclass

@@ -65,11 +65,13 @@ class SpeechDataset(Dataset):
     """
 
     def __init__(self, entries: list[dict], tokenizer: Tokenizer | None, sample_rate: int = 16000,
-                 augment: Callable[[Tensor, int, int], Tensor] | None = None):
+                 augment: Callable[[Tensor, int, int], Tensor] | None = None,
+                 non_speech: Callable[[Tensor, int, int], Tensor | None] | None = None):
         self.entries = entries
         self.tokenizer = tokenizer
         self.sample_rate = sample_rate
         self.augment = augment
+        self.non_speech = non_speech  # (training only) audio with no words in it, or None: see Augmenter
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -83,10 +85,14 @@ class SpeechDataset(Dataset):
         except AudioError as err:
             log.warning("skipping utterance %s: %s", e["id"], err)
             return None
+        text = e["text"]
+        quiet = self.non_speech(wav, epoch, i) if self.non_speech is not None else None
+        if quiet is not None:  # babble, music or noise in its place: nothing to write
+            wav, text = quiet, ""
         if self.augment is not None:
             wav = self.augment(wav, epoch, i)
-        tokens = self.tokenizer.encode_transcript(e["text"]) if self.tokenizer is not None else []
-        return e["id"], wav, torch.tensor(tokens, dtype=torch.long), e["text"]
+        tokens = self.tokenizer.encode_transcript(text) if self.tokenizer is not None and text else []
+        return e["id"], wav, torch.tensor(tokens, dtype=torch.long), text
 
 
 def collate(items: list) -> Batch | None:

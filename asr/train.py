@@ -203,7 +203,8 @@ class SpeechData(L.LightningDataModule):
                                        sorta_grad=train and d.sorta_grad,
                                        frames_per_second=1000 / self.cfg.features.hop_ms)
         augment = Augmenter(self.cfg.augment, sr, self.cfg.seed, speech=entries) if train else None
-        ds = SpeechDataset(entries, self.tokenizer, sr, augment=augment if augment and augment.enabled else None)
+        ds = SpeechDataset(entries, self.tokenizer, sr, augment=augment if augment and augment.enabled else None,
+                           non_speech=augment.non_speech if augment and self.cfg.augment.nonspeech_prob > 0 else None)
         # the training loader is stateful: checkpoints record how far into the epoch it got
         return (ResumableLoader if train else DataLoader)(ds, batch_sampler=sampler, collate_fn=collate,
                                                           num_workers=d.num_workers,

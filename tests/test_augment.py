@@ -455,3 +455,33 @@ def test_new_effects_in_data_workers_produce_the_same_audio_as_the_main_process(
     finally:
         torch.set_num_threads(threads)
     assert all(torch.equal(a, b) for a, b in zip(main, load(2)))
+
+
+def test_non_speech_examples_replace_the_audio_at_its_level_and_empty_the_target(tone_speech):
+    """With nonspeech_prob, some utterances become babble (other utterances at once), music or noise
+    at the same length and level, and their transcript becomes empty; the rest stay as they were;
+    the choice and the audio are functions of (seed, epoch, index)."""
+    cfg = AugmentConfig(nonspeech_prob=0.5, nonspeech_talkers=(3, 4))
+    aug = Augmenter(cfg, SR, seed=1, speech=tone_speech)
+    wav = speechlike(1.0)
+    draws = [aug.non_speech(wav, epoch, index) for epoch in range(4) for index in range(len(TONES))]
+    replaced = [w for w in draws if w is not None]
+    assert 4 <= len(replaced) <= 16  # about half of 20
+    for w in replaced:
+        assert w.shape == wav.shape and torch.isfinite(w).all() and not torch.equal(w, wav)
+        assert w.pow(2).mean().sqrt() == pytest.approx(float(wav.pow(2).mean().sqrt()), rel=0.05)
+    again = [aug.non_speech(wav, epoch, index) for epoch in range(4) for index in range(len(TONES))]
+    assert all((a is None) == (b is None) and (a is None or torch.equal(a, b)) for a, b in zip(draws, again))
+    assert Augmenter(AugmentConfig(), SR, 1, speech=tone_speech).non_speech(wav, 0, 0) is None
+    with pytest.raises(ValueError, match="nonspeech_prob"):
+        Augmenter(AugmentConfig(nonspeech_prob=0.1), SR, 0)
+
+    class Chars:
+        def encode_transcript(self, text):
+            return [ord(c) for c in text]
+
+    always = Augmenter(dataclasses.replace(cfg, nonspeech_prob=1.0), SR, seed=1, speech=tone_speech)
+    ds = SpeechDataset(tone_speech, Chars(), SR, non_speech=always.non_speech)
+    _, audio, tokens, text = ds[(0, 0)]
+    assert (text, tokens.tolist()) == ("", []) and audio.shape[0] == int(0.7 * SR)
+    assert SpeechDataset(tone_speech, Chars(), SR)[(0, 0)][3] == "x"  # without it, the utterance itself
