@@ -194,7 +194,7 @@ def add_decode_options(p: argparse.ArgumentParser) -> None:
                         "(babble, reversed speech), e.g. -5.5")
     g.add_argument("--reversed-margin", type=float,
                    help="also decode each segment played backwards and leave it out when that reads better by more "
-                        "than this (log prob per token; speech played backwards), e.g. 0")
+                        "than this (log prob per token; speech played backwards), e.g. 0; inf: off")
 
 
 def decode_options(args: argparse.Namespace) -> dict:

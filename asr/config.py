@@ -184,7 +184,7 @@ class DecodeConfig:
     # speech (babble, reversed speech) and is left out; None = off (measured: recipes/benchmarks, Non-speech)
     min_ctc_logprob: float | None = None
     # Any model: a segment whose audio played backwards reads better (CTC log prob per token, else the
-    # decoder's mean log prob) by more than this holds no speech (reversed speech); None = off. On by
+    # decoder's mean log prob) by more than this holds no speech (reversed speech); None or inf = off. On by
     # default: the command model's WER is unchanged with it, and reversed speech goes from 106 invented
     # words a minute to 0 (recipes/benchmarks/README.md, Non-speech)
     reversed_margin: float | None = 0.0

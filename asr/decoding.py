@@ -460,7 +460,7 @@ class Search:
         if enc.ctc_logits is not None:
             _note_ctc_logprob(hyps, enc.ctc_logits, enc.lengths, self.rules.blank)
         self._reject_non_speech(hyps)
-        if o.reversed_margin is not None and wav is not None:
+        if o.reversed_margin not in (None, math.inf) and wav is not None:  # inf: off (where None means "keep")
             self._reject_reversed(wav, wav_lens, hyps)
         return hyps
 
