@@ -40,6 +40,7 @@ from .text import BLANK, SOS_EOS
 
 NEG_INF = float("-inf")
 LOOP_RATIO = 2.4  # a text whose gzip compression ratio is above this loops (Whisper's threshold)
+MAX_TOKENS_PER_SECOND = 8  # the reversal check's backwards reading stops here: no one speaks faster
 
 
 @dataclass(frozen=True)
@@ -464,10 +465,13 @@ class Search:
             self._reject_reversed(wav, wav_lens, hyps)
         return hyps
 
-    def _search(self, enc: Encoded, o: DecodeOptions) -> list[list[Hypothesis]]:
+    def _search(self, enc: Encoded, o: DecodeOptions, cap: Tensor | None = None) -> list[list[Hypothesis]]:
+        """The search proper; `cap`: at most this many tokens per row."""
         memory, mem_lens, ctc_logits = enc
         best_path = ctc_greedy(ctc_logits, mem_lens, self.rules.blank) if o.ctc_length_guard and ctc_logits is not None else None
         max_lens = length_limits(best_path, mem_lens.device) if best_path is not None else None
+        if cap is not None:
+            max_lens = cap.to(mem_lens.device) if max_lens is None else torch.minimum(max_lens, cap.to(max_lens.device))
         if self._greedy(o):
             hyps = [[h] for h in greedy_hypotheses(self.rec.model, memory, mem_lens, o, max_lens, self.rules)]
             if best_path is not None:  # cut loops the CTC path does not support
@@ -522,14 +526,19 @@ class Search:
         enc = self.rec.encode(reversed_audio(wav[idx], wav_lens[idx]), wav_lens[idx])
         greedy = dataclasses.replace(self.options, beam_size=1, ctc_weight=0.0, lm=None, no_repeat_ngram=0,
                                      compression_ratio_threshold=None, reversed_margin=None)
-        backwards = self._search(enc, greedy)
+        # faster than anyone speaks (8 tokens a second, or twice the forward reading: characters) is a loop:
+        # no need to decode it to the model's limit
+        sr = self.rec.cfg.features.sample_rate
+        forward = torch.tensor([2 * len(hyps[b][0].tokens) for b in rows], device=wav.device)
+        cap = torch.maximum((wav_lens[idx].double() * MAX_TOKENS_PER_SECOND / sr).ceil().long(), forward) + 8
+        backwards = self._search(enc, greedy, cap)
         if enc.ctc_logits is not None:
             _note_ctc_logprob(backwards, enc.ctc_logits, enc.lengths, self.rules.blank)
         loop = self.options.compression_ratio_threshold or LOOP_RATIO
-        for b, (rev, *_) in zip(rows, backwards):
+        for b, (rev, *_), limit in zip(rows, backwards, cap.tolist()):
             best = hyps[b][0]
             # a loop ("I'm sorry, I'm sorry, ...") is confident nonsense, not a better reading
-            readable = rev.tokens and compression_ratio(rev.text) <= loop
+            readable = rev.tokens and len(rev.tokens) < limit and compression_ratio(rev.text) <= loop
             gain = plausibility(rev) - plausibility(best) if readable else -math.inf
             if gain > self.options.reversed_margin:
                 reason = (f"reads better played backwards ({plausibility(rev):.2f} against {plausibility(best):.2f} "
