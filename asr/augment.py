@@ -340,12 +340,7 @@ class Augmenter:
             return None
         n, kind = wav.shape[0], _uniform(gen)
         if kind < 0.6 and self.speech:
-            out = torch.zeros(n)
-            lo, hi = c.nonspeech_talkers
-            for _ in range(int(torch.randint(lo, hi + 1, (), generator=gen))):
-                voice = self._other_utterance(n, gen, index)
-                if voice is not None:
-                    out += voice * 10 ** (-_uniform(gen, 0.0, 6.0) / 20)
+            out = self._talkers(n, c.nonspeech_talkers, gen, index)
         elif kind < 0.8:
             out = music(n, self.sample_rate, gen)
         else:
@@ -367,14 +362,19 @@ class Augmenter:
         return random_room(gen, c.room_size, c.room_height, c.room_absorption, c.room_distance)
 
     def _babble(self, wav: Tensor, gen: torch.Generator, index: int) -> Tensor:
-        """`wav` plus 3-7 (babble_talkers) other utterances, each at 0 to -6 dB, at a babble SNR."""
-        lo, hi = self.cfg.babble_talkers
-        mix = torch.zeros_like(wav)
+        """`wav` plus 3-7 (babble_talkers) other utterances at a babble SNR."""
+        mix = self._talkers(wav.shape[0], self.cfg.babble_talkers, gen, index)
+        return add_noise(wav, mix, _uniform(gen, *self.cfg.babble_snr_db))
+
+    def _talkers(self, num_samples: int, talkers: tuple[int, int], gen: torch.Generator, index: int) -> Tensor:
+        """lo-hi (`talkers`) utterances other than `index` at once, each at 0 to -6 dB."""
+        lo, hi = talkers
+        mix = torch.zeros(num_samples)
         for _ in range(int(torch.randint(lo, hi + 1, (), generator=gen))):
-            voice = self._other_utterance(wav.shape[0], gen, index)
+            voice = self._other_utterance(num_samples, gen, index)
             if voice is not None:
                 mix += voice * 10 ** (-_uniform(gen, 0.0, 6.0) / 20)
-        return add_noise(wav, mix, _uniform(gen, *self.cfg.babble_snr_db))
+        return mix
 
     def _other_utterance(self, num_samples: int, gen: torch.Generator, index: int) -> Tensor | None:
         """A random stretch of `num_samples` (looped if shorter) of an utterance other than

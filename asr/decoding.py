@@ -418,6 +418,11 @@ def reversed_audio(wav: Tensor, wav_lens: Tensor) -> Tensor:
     return wav.gather(1, (lens - 1 - t).clamp(min=0)) * (t < lens)
 
 
+def _emptied(h: Hypothesis, reason: str) -> Hypothesis:
+    """`h` left out: no tokens or text, its scores kept, and why."""
+    return dataclasses.replace(h, tokens=[], text="", rejected=reason)
+
+
 def non_speech(h: Hypothesis, o: DecodeOptions) -> str | None:
     """Why the segment decoded as `h` holds no speech by the options' rules, or None. Whisper's rule
     (openai-whisper's): no speech is likely and the transcript unlikely. A CTC head's: the audio
@@ -507,7 +512,7 @@ class Search:
             best = nbest[0]
             reason = non_speech(best, self.options)
             if reason is not None:
-                nbest[:] = [Hypothesis([], best.score, best.log_prob, "", best.no_speech_prob, best.ctc_logprob, reason)]
+                nbest[:] = [_emptied(best, reason)]
 
     def _reject_reversed(self, wav: Tensor, wav_lens: Tensor, hyps: list[list[Hypothesis]]) -> None:
         """Speech played backwards sounds like speech to a voice activity detector and decodes into
@@ -543,7 +548,7 @@ class Search:
             if gain > self.options.reversed_margin:
                 reason = (f"reads better played backwards ({plausibility(rev):.2f} against {plausibility(best):.2f} "
                           f"per token: {rev.text!r})")
-                hyps[b] = [Hypothesis([], best.score, best.log_prob, "", best.no_speech_prob, best.ctc_logprob, reason)]
+                hyps[b] = [_emptied(best, reason)]
 
     def decode(self, wav: Tensor, wav_lens: Tensor) -> list[list[Hypothesis]]:
         """(B, S) padded waveforms -> for each, its n best hypotheses."""
