@@ -54,8 +54,8 @@ class Recognizer(nn.Module):
         """(B, S) padded waveforms at the model's sample rate -> encoder output, lengths, CTC logits.
 
         The encoder takes the rows a few at a time, at most ENCODER_FRAMES feature frames a call:
-        on a CPU its activations then stay in cache, and a Whisper window (3,000 frames) costs
-        about a quarter less than in a batch of 16 (recipes/benchmarks/README.md, Whisper). The
+        on a CPU its activations then stay in cache, and a Whisper window (3,000 frames) costs a
+        quarter to a third less than in a batch of 16 (recipes/benchmarks/encoder_batch.py). The
         search still gets the whole batch."""
         wav, wav_lens = wav.to(self.device), wav_lens.to(self.device)
         feats, lens = self.features(wav, wav_lens)
