@@ -330,10 +330,11 @@ class Augmenter:
 
     def non_speech(self, wav: Tensor, epoch: int, index: int) -> Tensor | None:
         """With chance `nonspeech_prob`, audio of `wav`'s length and level with no words in it to
-        learn: babble (`nonspeech_talkers` other utterances at once), synthetic music or noise. The
-        caller gives it the empty transcript. None: the utterance stays itself."""
+        learn: babble (`nonspeech_talkers` other utterances at once), synthetic music or noise, from
+        epoch `nonspeech_from_epoch` on. The caller gives it the empty transcript. None: the
+        utterance stays itself."""
         c = self.cfg
-        if c.nonspeech_prob <= 0 or not wav.shape[0]:
+        if c.nonspeech_prob <= 0 or epoch < c.nonspeech_from_epoch or not wav.shape[0]:
             return None
         gen = torch.Generator().manual_seed(derive_seed(self.seed, epoch, index, zlib.crc32(b"nonspeech")))
         if _uniform(gen) >= c.nonspeech_prob:

@@ -473,6 +473,12 @@ def test_non_speech_examples_replace_the_audio_at_its_level_and_empty_the_target
     again = [aug.non_speech(wav, epoch, index) for epoch in range(4) for index in range(len(TONES))]
     assert all((a is None) == (b is None) and (a is None or torch.equal(a, b)) for a, b in zip(draws, again))
     assert Augmenter(AugmentConfig(), SR, 1, speech=tone_speech).non_speech(wav, 0, 0) is None
+    # from a later epoch on: none before it, the same draws as without the gate from it
+    late = Augmenter(dataclasses.replace(cfg, nonspeech_from_epoch=2), SR, seed=1, speech=tone_speech)
+    gated = [late.non_speech(wav, epoch, index) for epoch in range(4) for index in range(len(TONES))]
+    cut = 2 * len(TONES)
+    assert all(w is None for w in gated[:cut]) and any(w is not None for w in draws[:cut])
+    assert all((a is None) == (b is None) and (a is None or torch.equal(a, b)) for a, b in zip(draws[cut:], gated[cut:]))
     with pytest.raises(ValueError, match="nonspeech_prob"):
         Augmenter(AugmentConfig(nonspeech_prob=0.1), SR, 0)
 
