@@ -169,6 +169,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ship(args: argparse.Namespace) -> int:
+    from .ship import ship
+
+    out = ship(args.exp, args.name, args.out, args.model, args.eval, args.description)
+    print(f"shipped {args.model or Path(args.exp) / 'model.pt'} -> {out} ({out.stat().st_size / 2**20:.1f} MB, "
+          f"float16) and its card {out.with_suffix('.md')}: `asr transcribe -m {args.name}`")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .models import cache_dir, list_models
 
@@ -323,6 +332,16 @@ def add_model_commands(sub) -> None:
     im.add_argument("--language", default="en", help="multilingual models: the language of the prompt")
     im.add_argument("--task", default="transcribe", choices=["transcribe", "translate"])
     im.set_defaults(func=cmd_import)
+
+    sh = sub.add_parser("ship", help="a trained model -> asr/pretrained/NAME.pt (float16) + a model card NAME.md, "
+                                     "so that -m NAME loads it")
+    sh.add_argument("exp", help="experiment folder (asr train --exp): model.pt, config.yaml, runs.jsonl, eval_*/")
+    sh.add_argument("name", help="the model's name, e.g. people-small")
+    sh.add_argument("--model", help="the model file to ship (default EXP/model.pt)")
+    sh.add_argument("--eval", nargs="*", default=[], help="more evaluation folders (asr evaluate --out) for the card")
+    sh.add_argument("--out", default=str(Path(__file__).parent / "pretrained"), help="folder (default asr/pretrained)")
+    sh.add_argument("--description", default="", help="a paragraph at the top of the card")
+    sh.set_defaults(func=cmd_ship)
 
     ms = sub.add_parser("models", help="named models: installed or not, size, source, licence, measured WER")
     ms.set_defaults(func=cmd_models)

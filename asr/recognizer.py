@@ -67,10 +67,14 @@ class Recognizer(nn.Module):
 
     # ------------------------------------------------------------------ the file
 
-    def save(self, path: str | Path) -> None:
+    def save(self, path: str | Path, float16: bool = False) -> None:
+        """Write the model file; `float16`: its floating-point weights stored in half precision (half
+        the size, for shipping; `load` computes in float32 again)."""
         if self.compute_type != "float32":
             raise ValueError(f"a {self.compute_type} model is for inference only: save the float32 one")
         state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
+        if float16:
+            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
         atomic_save({"format": FORMAT, "config": to_dict(self.cfg), "tokenizer": self.tokenizer.to_dict(),
                      "state_dict": state}, path)
 
@@ -115,7 +119,10 @@ class Recognizer(nn.Module):
         rec = cls(cfg, tokenizer)  # (not on the meta device: its weight init imports sympy, 150 MB)
         # assign: the file's tensors replace the random ones (freed), not copied into them; strict:
         # a missing weight is an error
-        rec.load_state_dict(blob["state_dict"], assign=True)
+        # a file stored in float16 (a shipped model) computes in float32
+        state = {k: v.float() if v.is_floating_point() and v.dtype != torch.float32 else v
+                 for k, v in blob["state_dict"].items()}
+        rec.load_state_dict(state, assign=True)
         rec = rec.to(device).eval()
         return rec.quantized() if compute_type == "int8" else rec
 

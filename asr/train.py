@@ -13,7 +13,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import platform
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +49,7 @@ from .models import load as load_model
 from .optim import build_optimizer
 from .recognizer import CHECKPOINT_PREFIX, Recognizer, export
 from .rng import rng_states, seed_step, set_rng_states
-from .storage import atomic_save
+from .storage import atomic_save, read_jsonl, write_jsonl
 from .text import Tokenizer, normalize, tokenizer_from_dict
 
 log = logging.getLogger(__name__)
@@ -189,6 +191,43 @@ class SamplerEpoch(Callback):
             batch_sampler.set_epoch(trainer.current_epoch)
 
 
+def hardware() -> str:
+    """What this process trains on, in words: the GPU's name, else the CPU model and thread count."""
+    if torch.cuda.is_available():
+        return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), None) if Path("/proc/cpuinfo").is_file() else None
+    return f"CPU ({cpu or platform.processor() or platform.machine()}), {torch.get_num_threads()} threads"
+
+
+class RunLog(Callback):
+    """EXP/runs.jsonl: one line per training run (a resumed run is a new line): the steps it went
+    from and to, its wall-clock seconds and hardware, brought up to date at every checkpoint and
+    at the end, so a killed run keeps what it reached. Model cards (`asr ship`) read it."""
+
+    def __init__(self, exp_dir: Path):
+        self.path, self.row, self.started, self.earlier = exp_dir / "runs.jsonl", None, 0.0, []
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.started = time.monotonic()
+        self.row = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "from_step": trainer.global_step,
+                    "to_step": trainer.global_step, "seconds": 0.0, "hardware": hardware(),
+                    "torch": torch.__version__}
+        self.earlier = read_jsonl(self.path) if self.path.is_file() else []
+
+    def update(self, trainer: L.Trainer) -> None:
+        if self.row is None or not trainer.is_global_zero:
+            return
+        self.row.update(to_step=trainer.global_step, seconds=round(time.monotonic() - self.started, 3))
+        write_jsonl(self.path, [*self.earlier, self.row])  # (atomic)
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        self.update(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.update(trainer)
+
+
 class SpeechData(L.LightningDataModule):
     def __init__(self, cfg: Config, train: list[dict], dev: list[dict], tokenizer: Tokenizer):
         super().__init__()
@@ -237,7 +276,7 @@ def build_trainer(cfg: Config, exp_dir: Path, callbacks: list[Callback] | None =
         default_root_dir=exp_dir, max_steps=cfg.max_steps, max_epochs=cfg.max_epochs,
         gradient_clip_val=cfg.optim.grad_clip, accumulate_grad_batches=cfg.optim.accumulate_grad_batches,
         precision="bf16-mixed" if torch.cuda.is_available() else "32-true",
-        callbacks=[best, last, recent, LearningRateMonitor("step"), SamplerEpoch(), *(callbacks or [])]
+        callbacks=[best, last, recent, LearningRateMonitor("step"), SamplerEpoch(), RunLog(exp_dir), *(callbacks or [])]
         + ([TQDMProgressBar(refresh_rate=10)] if cfg.trainer.get("enable_progress_bar", True) else []),
         logger=loggers, plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, log_every_n_steps=10,
         use_distributed_sampler=False,  # DurationBatchSampler shards by rank itself

@@ -20,6 +20,7 @@ from asr.config import Config, load_config
 from asr.data import read_manifest, write_manifest
 from asr.text import normalize
 from asr.recognizer import export
+from asr.storage import read_jsonl
 from asr.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,6 +175,10 @@ def test_killed_training_resumes_exactly(tiny_corpus, tmp_path):
         after = torch.load(last, weights_only=False)
         assert after["global_step"] == 12
         assert after["state_dict"].keys() == final["state_dict"].keys()
+        # runs.jsonl: the killed run kept the step of its last checkpoint, the resumed one went on from it
+        runs = read_jsonl(exp / "runs.jsonl")
+        assert [(r["from_step"], r["to_step"]) for r in runs] == [(0, ckpt_step), (ckpt_step, 12)]
+        assert all(r["seconds"] > 0 and r["hardware"] for r in runs)
         differ = [k for k in final["state_dict"] if not torch.equal(final["state_dict"][k], after["state_dict"][k])]
         assert not differ, f"killed at step {kill_at}: {len(differ)} tensors differ, e.g. {differ[:3]}"
         for a, b in zip(final["optimizer_states"][0]["state"].values(), after["optimizer_states"][0]["state"].values()):

@@ -1,0 +1,102 @@
+"""Shipping a model: float16 model files, the card written from an experiment folder, and loading
+it by name. (The end-to-end test in test_e2e.py ships a model it trained.)"""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from asr import models
+from asr.cli import main
+from asr.config import Config, load_config, save_config
+from asr.recognizer import Recognizer
+from asr.ship import VOICE_LICENCES, ship
+from asr.storage import write_jsonl
+from asr.text import CharTokenizer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture()
+def exp(tmp_path) -> Path:
+    """An experiment folder as training and evaluation leave it, with an untrained model."""
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    manifest = tmp_path / "train.jsonl"
+    write_jsonl(manifest, [{"id": f"u{i}", "audio": "x.wav", "duration": 1800.0, "text": "a b",
+                            "speaker": ["espeak:en-us+m3", "espeak:en-gb", "kokoro:af_bella*0.6+am_adam*0.4"][i % 3]}
+                           for i in range(6)])
+    cfg = load_config(Config, ROOT / "configs/tiny.yaml", [f"data.train={manifest}"])
+    save_config(cfg, exp / "config.yaml")
+    torch.manual_seed(0)
+    Recognizer(cfg, CharTokenizer(list(" abcdefghijklmnopqrstuvwxyz'"))).eval().save(exp / "model.pt")
+    write_jsonl(exp / "runs.jsonl", [
+        {"started": "2026-12-01 10:00:00 UTC", "from_step": 0, "to_step": 200, "seconds": 3600.0, "hardware": "CPU (x), 2 threads"},
+        {"started": "2026-12-01 12:00:00 UTC", "from_step": 200, "to_step": 300, "seconds": 1800.0, "hardware": "1 x GPU"}])
+    (exp / "eval_model" / "test").mkdir(parents=True)
+    (exp / "eval_model" / "test" / "summary.json").write_text(json.dumps(
+        {"manifest": "test.jsonl", "wer": 12.5, "cer": 4.25, "utterances": 10, "reference_words": 80, "failed": 0,
+         "decode": {"beam_size": 5, "ctc_weight": 0.3}}))
+    return exp
+
+
+def test_float16_file_is_half_the_size_and_loads_as_float32(exp, tmp_path):
+    rec = Recognizer.load(exp / "model.pt")
+    rec.save(tmp_path / "half.pt", float16=True)
+    full, half = (exp / "model.pt").stat().st_size, (tmp_path / "half.pt").stat().st_size
+    assert 0.4 < half / full < 0.6
+    blob = torch.load(tmp_path / "half.pt", weights_only=True)
+    assert {v.dtype for v in blob["state_dict"].values() if v.is_floating_point()} == {torch.float16}
+    again = Recognizer.load(tmp_path / "half.pt")
+    for (k, a), b in zip(rec.state_dict().items(), again.state_dict().values()):
+        assert b.dtype == a.dtype, k
+        assert torch.equal(b, a.half().to(a.dtype)), k  # exactly the float16 rounding, nothing else
+    wav = torch.randn(1, 16000) * 0.1
+    e1, e2 = rec.encode(wav, torch.tensor([16000])), again.encode(wav, torch.tensor([16000]))
+    assert torch.allclose(e1.memory, e2.memory, atol=0.05) and not torch.equal(e1.memory, e2.memory)
+
+
+def test_ship_writes_the_card_from_the_experiment_and_the_name_loads(exp, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "pretrained"
+    monkeypatch.setattr(models, "PRETRAINED", out)
+    assert main(["ship", str(exp), "tiny-test", "--out", str(out), "--description", "A test model."]) == 0
+    assert (out / "tiny-test.pt").is_file() and "float16" in capsys.readouterr().out
+    text = (out / "tiny-test.md").read_text()
+    meta = models.read_card(out / "tiny-test.md")
+    assert meta["name"] == "tiny-test" and meta["wer"] == "test 12.50%"
+    n = sum(p.numel() for p in Recognizer.load(exp / "model.pt").model.parameters())
+    assert meta["parameters"] == f"{n / 1e6:.1f}M"
+    assert "300 steps in 2 run(s), 1.50 h" in text and "1 x GPU" in text and "| 2 | 2026-12-01 12:00:00 UTC | 200-300 |" in text
+    assert "6 utterances, 3.00 h" in text  # 6 x 1,800 s
+    assert "| espeak | 4 | 2.00 | 2 |" in text and "| kokoro | 2 | 1.00 | 1 |" in text  # en-us+m3 is voice en-us
+    assert VOICE_LICENCES["espeak"] in text and VOICE_LICENCES["kokoro"] in text and "flite" not in text
+    assert "| test | 10 | 80 | 12.50 | 4.25 | beam 5, CTC weight 0.3 |" in text
+
+    rows = {r["name"]: r for r in models.list_models()}
+    assert rows["tiny-test"]["installed"] and rows["tiny-test"]["wer"] == "test 12.50%"
+    assert main(["models"]) == 0 and "tiny-test" in capsys.readouterr().out
+    rec = models.load("tiny-test")
+    assert next(rec.model.parameters()).dtype == torch.float32
+    assert models.resolve("tiny-test") == out / "tiny-test.pt"
+
+    (out / "tiny-test.pt").unlink()  # the card without its file: one line saying so
+    with pytest.raises(models.ModelNotInstalled, match="tiny-test"):
+        models.load("tiny-test")
+    with pytest.raises(ValueError, match="tiny-test"):  # and an unknown name lists the shipped ones
+        models.named("no-such-model")
+
+
+def test_ship_refuses_a_model_over_the_size_limit_and_leaves_nothing(exp, tmp_path):
+    out = tmp_path / "pretrained"
+    with pytest.raises(ValueError, match="over the 0.01 MB"):
+        ship(exp, "big", out, max_mb=0.01)
+    assert not list(out.glob("big.*"))
+    with pytest.raises(ValueError, match="plain word"):
+        ship(exp, "a/b.pt", out)
+
+
+def test_a_card_without_front_matter_is_an_error(tmp_path):
+    (tmp_path / "x.md").write_text("# x\nno front matter\n")
+    with pytest.raises(ValueError, match="front matter"):
+        models.shipped(tmp_path)
