@@ -330,9 +330,9 @@ class Augmenter:
 
     def non_speech(self, wav: Tensor, epoch: int, index: int) -> Tensor | None:
         """With chance `nonspeech_prob`, audio of `wav`'s length and level with no words in it to
-        learn: babble (`nonspeech_talkers` other utterances at once), synthetic music or noise, from
-        epoch `nonspeech_from_epoch` on. The caller gives it the empty transcript. None: the
-        utterance stays itself."""
+        learn: babble (`nonspeech_talkers` other utterances at once), the utterance played
+        backwards, synthetic music or noise, from epoch `nonspeech_from_epoch` on. The caller
+        gives it the empty transcript. None: the utterance stays itself."""
         c = self.cfg
         if c.nonspeech_prob <= 0 or epoch < c.nonspeech_from_epoch or not wav.shape[0]:
             return None
@@ -340,9 +340,11 @@ class Augmenter:
         if _uniform(gen) >= c.nonspeech_prob:
             return None
         n, kind = wav.shape[0], _uniform(gen)
-        if kind < 0.6 and self.speech:
+        if kind < 0.45 and self.speech:
             out = self._talkers(n, c.nonspeech_talkers, gen, index)
-        elif kind < 0.8:
+        elif kind < 0.65:  # the utterance played backwards: speech sounds, in no language
+            out = wav.flip(0)
+        elif kind < 0.85:
             out = music(n, self.sample_rate, gen)
         else:
             out = self._noise(n, gen)
