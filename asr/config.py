@@ -194,6 +194,7 @@ class DecodeConfig:
     # words a minute to 0 (recipes/benchmarks/README.md, Non-speech)
     reversed_margin: float | None = 0.0
     reversed_check_below: float | None = None  # ... checked only where that is below this (None: every segment)
+    timestamps: bool = False  # Whisper: decode with its timestamp tokens (asr.decoding.TimestampRules); others: none
 
 
 @dataclass

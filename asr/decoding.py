@@ -68,6 +68,9 @@ class DecodeOptions:
     reversed_margin: float | None = None  # the audio played backwards reads better than this much: no speech
     reversed_check_below: float | None = None  # ... checked only where `plausibility` is below this (None: all)
     no_repeat_ngram: int = 0  # >0: never repeat an n-gram of this many tokens (the loop guard's second try)
+    # Whisper: predict timestamp tokens between the utterances of a window (its long-form mode; they never
+    # reach the text) instead of starting from <|notimestamps|>; a model without them: an error
+    timestamps: bool = False
 
     @classmethod
     def from_config(cls, cfg: Config, **overrides) -> "DecodeOptions":
@@ -120,10 +123,67 @@ class Rules:
     suppress_at_start: tuple[int, ...] = ()  # not as the first token (Whisper: a blank space, end)
     no_speech: int | None = None  # Whisper's <|nospeech|>: its probability after the start token says "silence"
     blank: int = BLANK  # the CTC head's blank (a Whisper model's trained head uses <|nospeech|>)
+    timestamp_begin: int | None = None  # Whisper's <|0.00|>: this id and the ones above are timestamps
+    timestamps: "TimestampRules | None" = None  # decoding with timestamp tokens (`with_timestamps`)
 
     @classmethod
     def of(cls, tokenizer) -> "Rules":
         return cls(**tokenizer.decoding_rules())
+
+    def with_timestamps(self, max_initial: int) -> "Rules":
+        """These rules for decoding with timestamp tokens: the prompt without <|notimestamps|> (the
+        token just below the first timestamp), and Whisper's timestamp grammar; the first timestamp
+        at most `max_initial` steps in."""
+        if self.timestamp_begin is None:
+            raise ValueError("this model has no timestamp tokens: decode without timestamps")
+        prompt = tuple(t for t in self.prompt if t != self.timestamp_begin - 1)
+        return dataclasses.replace(self, prompt=prompt, timestamps=TimestampRules(self.timestamp_begin, self.eos,
+                                                                                   max_initial))
+
+    def text_tokens(self, tokens: list[int]) -> list[int]:
+        """`tokens` without timestamp tokens."""
+        return tokens if self.timestamp_begin is None else [t for t in tokens if t < self.timestamp_begin]
+
+    def unfinished(self, tokens: list[int]) -> int | None:
+        """Where an output with timestamps opened an utterance it did not transcribe (it ends in two
+        timestamps: a closing and an opening one), in timestamp steps; None if it did not."""
+        if self.timestamps is None or len(tokens) < 2 or min(tokens[-2:]) < self.timestamp_begin:
+            return None
+        return tokens[-1] - self.timestamp_begin
+
+
+@dataclass(frozen=True)
+class TimestampRules:
+    """Whisper's timestamp grammar (openai-whisper's ApplyTimestampRules), as a logit filter: the
+    output opens with a timestamp (within `max_initial` steps of the start); timestamps come in
+    pairs around each utterance's text (after a lone one, a timestamp or the end; after a pair,
+    text or the end) and never go back in time; and where the timestamps together are likelier
+    than any single other token, a timestamp it is. In a window of many utterances these pairs
+    keep the decoder's place: without them tiny.en skips whole utterances of a 25-30 s window."""
+
+    begin: int  # <|0.00|>; one id per 20 ms above it
+    eot: int
+    max_initial: int  # steps of 20 ms: openai-whisper's max_initial_timestamp, 1 s
+
+    def apply(self, logits: Tensor, tokens: Tensor) -> None:
+        """(N, V) next-token logits of rows whose outputs so far are `tokens` (N, L), filtered in place."""
+        begin = self.begin
+        logits[:, begin - 1] = NEG_INF  # <|notimestamps|>
+        if tokens.shape[1] == 0:
+            logits[:, :begin] = NEG_INF
+            logits[:, begin + self.max_initial + 1 :] = NEG_INF
+        else:
+            last = tokens[:, -1] >= begin
+            before = tokens[:, -2] >= begin if tokens.shape[1] > 1 else torch.ones_like(last)
+            logits[last & before, begin:] = NEG_INF  # a pair just closed: text or the end
+            logits[last & ~before, : self.eot] = NEG_INF  # an utterance's text just ended: its closing time
+            newest = torch.where(tokens >= begin, tokens, -1).max(1).values  # the last timestamp (-1: none)
+            lowest = torch.where(last & ~before, newest, newest + 1)  # the closing one may equal the opening one
+            ids = torch.arange(begin, logits.shape[1], device=logits.device)
+            logits[:, begin:].masked_fill_((ids < lowest[:, None]) & (newest[:, None] >= 0), NEG_INF)
+        logp = logits.float().log_softmax(-1)
+        stamp = logp[:, begin:].logsumexp(-1) > logp[:, :begin].max(-1).values
+        logits[stamp, :begin] = NEG_INF
 
 
 # --------------------------------------------------------------------------- scorers
@@ -133,9 +193,10 @@ class DecoderScorer:
     """Full scorer: the attention decoder's log P(next token | prefix, audio) for every row."""
 
     def __init__(self, model: ASRModel, memory: Tensor, mem_lens: Tensor, prompt: Tensor, use_cache: bool,
-                 no_speech: int | None = None):
+                 no_speech: int | None = None, timestamps: TimestampRules | None = None):
         self.model, self.memory, self.mem_lens = model, memory, mem_lens
         self.tokens = prompt  # (N, L) every token so far
+        self.start, self.timestamps = prompt.shape[1], timestamps
         self.pending = prompt  # what the decoder has not seen yet (all of it without a cache)
         self.cache = model.decoder.new_cache() if use_cache else None
         self.no_speech = no_speech
@@ -150,7 +211,10 @@ class DecoderScorer:
         return out[:, -1]  # (N, V)
 
     def scores(self) -> Tensor:
-        return self.logits().float().log_softmax(-1)
+        logits = self.logits().float()
+        if self.timestamps is not None:  # before the softmax: what it leaves is renormalized (openai-whisper)
+            self.timestamps.apply(logits, self.tokens[:, self.start :])
+        return logits.log_softmax(-1)
 
     def advance(self, rows: Tensor, tokens: Tensor, keep: Tensor | None) -> None:
         self.tokens = torch.cat([self.tokens[rows], tokens[:, None]], 1)
@@ -255,6 +319,8 @@ def greedy_hypotheses(model: ASRModel, memory: Tensor, mem_lens: Tensor, options
     while rows.numel() > 0:
         logits = dec.logits()
         logits[:, list(rules.suppress) + (list(rules.suppress_at_start) if step == 0 else [])] = NEG_INF
+        if rules.timestamps is not None:
+            rules.timestamps.apply(logits, dec.tokens[:, start:])
         next_tok = logits.argmax(-1)  # (b,)
         logp += logits.float().log_softmax(-1).gather(1, next_tok[:, None])[:, 0]
         step += 1
@@ -351,7 +417,8 @@ def _scorers(model: ASRModel, memory: Tensor, mem_lens: Tensor, ctc_logits: Tens
     rows, device = utts.numel() * o.beam_size, memory.device
     use_ctc = o.ctc_weight > 0 and ctc_logits is not None
     full: list = [(1 - o.ctc_weight if use_ctc else 1.0,
-                   DecoderScorer(model, memory, mem_lens, _prompt(rules, rows, device), o.use_cache, rules.no_speech))]
+                   DecoderScorer(model, memory, mem_lens, _prompt(rules, rows, device), o.use_cache, rules.no_speech,
+                                 rules.timestamps))]
     if lm is not None and o.lm_weight:
         full.append((o.lm_weight, LMScorer(lm, rows, device)))
     if o.no_repeat_ngram:
@@ -447,6 +514,11 @@ class Search:
         self.rec, self.options = rec, options
         self.rules = Rules.of(rec.tokenizer)
         self.lm = NGramLM.load_arpa(options.lm, rec.tokenizer) if options.lm else None
+        if options.timestamps:  # the first timestamp within 1 s (openai-whisper's max_initial_timestamp)
+            if rec.cfg.model.ctc or self.lm is not None:  # they score text tokens, not timestamps
+                raise ValueError("decoding with timestamp tokens is for a model without a CTC head and "
+                                 "without an LM (imported Whisper): turn timestamps off")
+            self.rules = self.rules.with_timestamps(round(1.0 / rec.frame_seconds))
 
     @property
     def greedy(self) -> bool:
@@ -486,7 +558,7 @@ class Search:
             hyps = beam_search(self.rec.model, memory, mem_lens, ctc_logits, o, self.lm, max_lens, self.rules)
         for nbest in hyps:
             for h in nbest:
-                h.text = self.rec.tokenizer.decode(h.tokens)
+                h.text = self.rec.tokenizer.decode(h.tokens)  # (timestamp tokens stay in h.tokens, not in the text)
         return hyps
 
     def _guard_loops(self, enc: Encoded, hyps: list[list[Hypothesis]]) -> None:
@@ -549,6 +621,12 @@ class Search:
                 reason = (f"reads better played backwards ({plausibility(rev):.2f} against {plausibility(best):.2f} "
                           f"per token: {rev.text!r})")
                 hyps[b] = [_emptied(best, reason)]
+
+    def unfinished(self, h: Hypothesis) -> float | None:
+        """Seconds into its audio where `h` (decoded with timestamps) opened an utterance it did not
+        transcribe, or None: the place to decode on from (openai-whisper seeks there)."""
+        steps = self.rules.unfinished(h.tokens)
+        return None if steps is None else steps * self.rec.frame_seconds
 
     def decode(self, wav: Tensor, wav_lens: Tensor) -> list[list[Hypothesis]]:
         """(B, S) padded waveforms -> for each, its n best hypotheses."""

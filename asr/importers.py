@@ -304,6 +304,9 @@ def to_asr(ckpt: WhisperCheckpoint, language: str = "en", task: str = "transcrib
                                 # confident (mean log prob below -0.4) is decoded backwards too, and left out
                                 # if that reads better by 0.1 (3 of 262 real clips lost, 239 of 262 reversed caught)
                                 reversed_margin=0.1, reversed_check_below=-0.4,
+                                # timestamp tokens between the utterances of a window keep the decoder's place:
+                                # without them tiny.en skips utterances of a full window (recipes/benchmarks, Whisper)
+                                timestamps=True,
                                 # every window is 30 s, so the length cap is one number: openai-whisper's
                                 # n_text_ctx // 2 tokens (max_output_lengths adds 8)
                                 max_len_ratio=(max(d["n_text_ctx"] // 2 - 8, 1) + 0.5) / d["n_audio_ctx"]))

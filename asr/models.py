@@ -27,7 +27,7 @@ from .storage import cache_dir
 
 INSTALL_HINT = "pip install 'asr[whisper]'"
 PRETRAINED = Path(__file__).parent / "pretrained"  # models of our own: NAME.pt (float16) + NAME.md (card)
-CACHE_VERSION = 4  # bump when the import changes what a converted file holds (3: no-speech rule 0.35, -1.1; 4: reversal check)
+CACHE_VERSION = 5  # bump when the import changes what a converted file holds (3: no-speech rule 0.35, -1.1; 4: reversal check; 5: timestamps)
 
 
 class ModelNotInstalled(ValueError):

@@ -61,6 +61,12 @@ class Segment:
     def end(self) -> float:
         return self.start + len(self.samples) / self.sample_rate
 
+    def tail(self, seconds: float) -> "Segment":
+        """The segment from `seconds` into it to its end (its speech judged again, by energy)."""
+        cut = min(len(self.samples), round(seconds * self.sample_rate))
+        return Segment(self.start + cut / self.sample_rate, self.samples[cut:], self.sample_rate,
+                       overlap_after=self.overlap_after)
+
 
 def frame_energy_db(wav: np.ndarray, sample_rate: int, band: tuple[float, float] = (250.0, 4000.0)) -> np.ndarray:
     """Energy in the speech band of each 25 ms frame every 10 ms, in dB relative to full scale.
@@ -243,6 +249,9 @@ class Segmenter:
     overlap: float = 2.0  # shared by two segments cut where there is no pause
     margin_db: float = 6.0  # the energy detector's margin above the quiet floor
     pad: float = 0.15  # silence kept before the first and after the last speech frame, as in training clips
+    # cut at the last sentence-long pause before max_segment, not the first after min_segment: fewer,
+    # fuller segments (for a model that pays per padded window and keeps its place in it: Whisper with timestamps)
+    fill: bool = False
     # which detector tells speech from pauses (one of VADS); energy here needs no model, while
     # transcription's default (DecodeConfig.vad) is silero
     vad: str = "energy"
@@ -253,9 +262,9 @@ class Segmenter:
 
     def cut(self, window: np.ndarray, sentences_only: bool = False, scores: np.ndarray | None = None) -> tuple[int, int]:
         """Where to end a segment starting at window[0] (sample index), and where the next one
-        starts: the middle of the first sentence-long pause in range, else of the longest
-        pause in range, else max_segment with an overlap. With `sentences_only` (the end of a
-        recording, where nothing forces a cut) only a sentence-long pause counts. `scores`: the
+        starts: the middle of the first sentence-long pause in range (with `fill`: the last), else
+        of the longest pause in range, else max_segment with an overlap. With `sentences_only` (the
+        end of a recording, where nothing forces a cut) only a sentence-long pause counts. `scores`: the
         detector's frame scores of the window, when the caller has them already (else the window
         is scored as a recording of its own)."""
         if scores is None:
@@ -264,16 +273,20 @@ class Segmenter:
             scores = self.detector.scores(window, 0)
         speech = self.detector.speech(scores)
         lo, hi = self.min_segment / HOP, self.max_segment / HOP
-        best = None  # (pause length, middle frame)
+        best = sentence = None  # (pause length, middle frame)
         for s, e in pauses(speech, round(self.min_pause / HOP)):
             mid = (s + e) // 2
             if not lo <= mid <= hi:
                 continue
             if e - s >= self.sentence_pause / HOP:
                 best = (e - s, mid)
+                if self.fill:
+                    sentence = best
+                    continue
                 break
             if not sentences_only and (best is None or e - s >= best[0]):
                 best = (e - s, mid)
+        best = sentence or best
         if best is not None:
             at = min(len(window), round(best[1] * HOP * self.sample_rate) + int(FRAME * self.sample_rate) // 2)
             return at, at

@@ -366,10 +366,11 @@ class WhisperTokenizer:
         return self.encode(" " + text.strip())
 
     def decoding_rules(self) -> dict:
-        """For asr.decoding.Rules: Whisper's prompt, end token, suppressed tokens, no-speech token."""
+        """For asr.decoding.Rules: Whisper's prompt, end token, suppressed tokens, no-speech token, and
+        its first timestamp token (decoding with timestamps drops <|notimestamps|> from the prompt)."""
         return {"prompt": tuple(self.prompt), "eos": self.eot, "suppress": tuple(self.suppress_tokens),
                 "suppress_at_start": tuple(self.suppress_at_begin), "no_speech": self.no_speech,
-                "blank": self.ctc_blank}
+                "blank": self.ctc_blank, "timestamp_begin": self.timestamp_begin}
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "json": self.json, "n_vocab": self.n_vocab, "multilingual": self.multilingual,

@@ -37,6 +37,9 @@ from .segment import VADS, Segment, Segmenter, stitch
 from .timing import words_from_attention
 
 log = logging.getLogger(__name__)
+# a decode with timestamps that stops early: the rest of its segment is decoded on from there if the decode
+# covered this many seconds (no endless loop) and half as many are left
+MIN_PROGRESS = 1.0
 
 
 @dataclass
@@ -84,25 +87,52 @@ def decode_segments(search: Search, items: list[tuple[int, Segment]], batch_size
                     word_timestamps: bool) -> Iterator[tuple[int, Segment, SegmentText]]:
     """(file index, segment) pairs -> the same with each segment's transcript, decoded in
     length-sorted batches (in that order, not the input's)."""
-    rec = search.rec
     order = sorted(range(len(items)), key=lambda k: len(items[k][1].samples))
     for b in range(0, len(order), batch_size):
         batch = [items[k] for k in order[b : b + batch_size]]
-        lens = torch.tensor([len(s.samples) for _, s in batch])
-        wav = torch.zeros(len(batch), int(lens.max()))
-        for j, (_, s) in enumerate(batch):
-            wav[j, : len(s.samples)] = torch.from_numpy(s.samples)
-        enc = rec.encode(wav, lens)
-        for j, ((i, seg), nbest) in enumerate(zip(batch, search(enc, wav, lens))):
-            out = _segment_text(seg, nbest)
-            if (word_timestamps or seg.overlap or seg.overlap_after) and enc.ctc_logits is not None:
-                out.words = words_from_alignment(rec, nbest[0].tokens, enc.ctc_logits[j, : int(enc.lengths[j])].cpu(),
-                                                 seg.start)
-            elif (word_timestamps or seg.overlap or seg.overlap_after) and rec.cfg.model.alignment_heads:
-                # no CTC head (imported Whisper): the alignment heads' cross-attention
-                out.words = words_from_attention(rec, nbest[0].tokens, enc.memory[j, : int(enc.lengths[j])],
-                                                 len(seg.samples) / seg.sample_rate, seg.start)
+        for (i, seg), out in zip(batch, _decode_batch(search, [s for _, s in batch], word_timestamps)):
             yield i, seg, out
+
+
+def _decode_batch(search: Search, segs: list[Segment], word_timestamps: bool) -> list[SegmentText]:
+    """One batch of segments -> their transcripts. Whisper decoding with timestamps may stop before
+    a segment's speech does, opening an utterance it does not transcribe (mostly near the end of a
+    full window): the rest of that segment, from there, is decoded as a segment of its own (in one
+    more batch, and so on), and its text joins the segment's (openai-whisper's seek, batched)."""
+    rec = search.rec
+    lens = torch.tensor([len(s.samples) for s in segs])
+    wav = torch.zeros(len(segs), int(lens.max()))
+    for j, s in enumerate(segs):
+        wav[j, : len(s.samples)] = torch.from_numpy(s.samples)
+    enc = rec.encode(wav, lens)
+    outs, rest = [], []
+    for j, (seg, nbest) in enumerate(zip(segs, search(enc, wav, lens))):
+        out = _segment_text(seg, nbest)
+        tokens = search.rules.text_tokens(nbest[0].tokens)  # without Whisper's timestamp tokens
+        if (word_timestamps or seg.overlap or seg.overlap_after) and enc.ctc_logits is not None:
+            out.words = words_from_alignment(rec, tokens, enc.ctc_logits[j, : int(enc.lengths[j])].cpu(), seg.start)
+        elif (word_timestamps or seg.overlap or seg.overlap_after) and rec.cfg.model.alignment_heads:
+            # no CTC head (imported Whisper): the alignment heads' cross-attention
+            out.words = words_from_attention(rec, tokens, enc.memory[j, : int(enc.lengths[j])],
+                                             len(seg.samples) / seg.sample_rate, seg.start)
+        outs.append(out)
+        at = search.unfinished(nbest[0]) if out.rejected is None else None
+        if at is not None and MIN_PROGRESS <= at < len(seg.samples) / seg.sample_rate - MIN_PROGRESS / 2:
+            tail = seg.tail(at)
+            if tail.has_speech():
+                rest.append((j, tail))
+    if rest:
+        for (j, _), more in zip(rest, _decode_batch(search, [t for _, t in rest], word_timestamps)):
+            _join(outs[j], more)
+    return outs
+
+
+def _join(out: SegmentText, more: SegmentText) -> None:
+    """`more`, the transcript of the rest of `out`'s segment, appended to it (unless rejected)."""
+    if more.rejected is None and more.text:
+        out.text = f"{out.text} {more.text}".strip()
+        if out.words is not None and more.words is not None:
+            out.words += more.words
 
 
 def _segment_text(seg: Segment, nbest: list[Hypothesis]) -> SegmentText:
@@ -201,9 +231,12 @@ def recognize(search: Search, sources: list[Source], batch_size: int = 16, word_
     sr, d = search.rec.cfg.features.sample_rate, search.rec.cfg.decode
     longest = max_segment or d.max_segment
     # a model that pads every input to one window (Whisper: 30 s) pays the same for any segment up to
-    # it and hears more context in a longer one: no cut before two thirds of the longest
-    shortest = 2 * longest / 3 if search.rec.cfg.features.pad_to_seconds > 0 else Segmenter.min_segment
-    segmenter = Segmenter(sr, longest, min_segment=shortest, vad=_checked_vad(vad or d.vad))
+    # it and hears more context in a longer one: no cut before two thirds of the longest; and one that
+    # keeps its place in a window of many utterances (Whisper with timestamps) fills its windows
+    padded = search.rec.cfg.features.pad_to_seconds > 0
+    shortest = 2 * longest / 3 if padded else Segmenter.min_segment
+    segmenter = Segmenter(sr, longest, min_segment=shortest, vad=_checked_vad(vad or d.vad),
+                          fill=padded and search.rules.timestamps is not None)
     files, pending = _InOrder(sources), []
     bar = _progress_bar(sources, progress)
     for i, seg, err in _segments(sources, sr, segmenter):

@@ -16,8 +16,9 @@ import torch
 from asr import models
 from asr.cli import main
 from asr.config import ModelConfig
-from asr.decoding import DecodeOptions, RepeatBan, Search, beam_search, compression_ratio
+from asr.decoding import NEG_INF, DecodeOptions, RepeatBan, Rules, Search, TimestampRules, beam_search, compression_ratio
 from asr.model import ASRModel
+from asr.text import normalize
 from asr.timing import dtw
 
 DATA = Path(__file__).parent / "data"
@@ -112,6 +113,85 @@ def test_loop_guard_pieces():
     assert s[1, 1] == float("-inf")  # row 1: 1 1 1 1
 
 
+# --------------------------------------------------------------------------- timestamp tokens
+
+# a toy vocabulary: text 0-4, end 5, other specials 6-8, <|notimestamps|> 9, timestamps 10-19
+STAMPS = TimestampRules(begin=10, eot=5, max_initial=2)
+
+
+def allowed(tokens: list[int], favour: dict[int, float] | None = None) -> set[int]:
+    """The ids the timestamp grammar leaves open after `tokens`, from logits 0 except `favour`."""
+    logits = torch.zeros(1, 20)
+    for t, v in (favour or {}).items():
+        logits[0, t] = v
+    STAMPS.apply(logits, torch.tensor([tokens], dtype=torch.long).reshape(1, len(tokens)))
+    return set(torch.nonzero(logits[0] > NEG_INF).flatten().tolist())
+
+
+def test_timestamp_grammar_pairs_stamps_around_text_and_never_goes_back():
+    text, specials = set(range(5)), {5, 6, 7, 8}
+    assert allowed([], {3: 20.0}) == {10, 11, 12}  # opens with a timestamp, within max_initial, however likely text is
+    assert allowed([11]) == text | specials  # an opening timestamp: its text (or the end)
+    assert allowed([11, 3], {3: 20.0}) == text | specials | set(range(12, 20))  # text goes on or closes, later
+    assert allowed([11, 3]) == set(range(12, 20))  # timestamps together likelier than any one token: a timestamp
+    assert allowed([11, 3, 14], {5: 20.0}) == specials | set(range(14, 20))  # closed: opens the next (not earlier) or ends
+    assert allowed([11, 3, 14, 14]) == text | specials  # a pair: the next utterance's text, or the end
+    batch = torch.zeros(2, 20)  # rows decode independently
+    STAMPS.apply(batch, torch.tensor([[11, 3], [11, 3]]))
+    assert torch.equal(batch[0], batch[1])
+
+
+def test_rules_with_timestamps_drop_notimestamps_and_find_an_unfinished_utterance():
+    rules = Rules(prompt=(7, 9), eos=5, suppress=(6,), timestamp_begin=10)
+    assert rules.unfinished([10, 3, 14, 14]) is None  # not decoding with timestamps
+    ts = rules.with_timestamps(50)
+    assert ts.prompt == (7,) and ts.timestamps == TimestampRules(10, 5, 50)
+    assert ts.unfinished([10, 3, 14, 14]) == 4  # closed at 14, opened another at 14: not transcribed
+    assert ts.unfinished([10, 3, 14]) is None and ts.unfinished([10, 3]) is None and ts.unfinished([]) is None
+    assert ts.text_tokens([10, 3, 4, 14, 14]) == [3, 4]
+    with pytest.raises(ValueError, match="no timestamp tokens"):
+        Rules().with_timestamps(50)
+
+
+def test_a_segment_decoded_with_timestamps_goes_on_where_the_decoder_stopped(monkeypatch):
+    """Whisper with timestamps may stop before a segment's speech does, opening an utterance it
+    does not transcribe: the rest of the segment, from there, is decoded too and joins its text."""
+    from types import SimpleNamespace
+
+    from asr import transcribe as tr
+    from asr.recognizer import Encoded
+    from asr.results import Hypothesis
+    from asr.segment import Segment
+
+    sr, rules = 16000, Rules(prompt=(7, 9), eos=5, timestamp_begin=10).with_timestamps(50)
+    noise = 0.3 * np.random.default_rng(0).standard_normal(8 * sr)
+    bursts = (noise * (np.arange(8 * sr) % (sr // 2) < sr // 3)).astype(np.float32)  # 8 s of "speech" by energy
+    seg = Segment(30.0, bursts, sr)
+    seen = []
+
+    class Scripted:  # the decoder's answers by segment length: stops 6 s into the 8 s, then reads the rest
+        rec = SimpleNamespace(encode=lambda wav, lens: Encoded(torch.zeros(len(lens), 1, 1), lens, None),
+                              cfg=SimpleNamespace(model=SimpleNamespace(alignment_heads=None)))
+        frame_seconds = 0.02
+
+        def __init__(self):
+            self.rules = rules
+
+        def __call__(self, enc, wav, lens):
+            seen.append(lens.tolist())
+            if int(lens[0]) == 8 * sr:  # <|0.00|> one <|2.00|> <|6.00|> <|6.00|>: stopped at 6 s
+                return [[Hypothesis([10, 1, 110, 310, 310], -1.0, -1.0, "one")]]
+            return [[Hypothesis([10, 2, 60], -1.0, -1.0, "two")]]
+
+        def unfinished(self, h):
+            steps = self.rules.unfinished(h.tokens)
+            return None if steps is None else steps * self.frame_seconds
+
+    (out,) = tr._decode_batch(Scripted(), [seg], word_timestamps=False)
+    assert out.text == "one two" and (out.start, out.end) == (30.0, 38.0)
+    assert seen == [[8 * sr], [2 * sr]]  # the rest: the last 2 s, decoded once
+
+
 # --------------------------------------------------------------------------- DTW
 
 
@@ -157,8 +237,15 @@ def test_greedy_ids_match_ctranslate2_reference(tiny):
     for clip in ref["clips"]:
         from asr.audio import load_audio
 
-        hyp = decode(tiny, load_audio(Path(__file__).parent.parent / clip["clip"], 16000), beam_size=1)
+        wav = load_audio(Path(__file__).parent.parent / clip["clip"], 16000)
+        hyp = decode(tiny, wav, beam_size=1, timestamps=False)  # as the reference: from <|notimestamps|>
         assert hyp.tokens == clip["ctranslate2_ids"], (hyp.text, clip["text"])
+        timed = decode(tiny, wav, beam_size=1)  # the imported config's default: with timestamp tokens
+        begin = tiny.tokenizer.timestamp_begin
+        stamps = [t for t in timed.tokens if t >= begin]
+        assert timed.tokens[0] >= begin and len(stamps) >= 2 and stamps == sorted(stamps)
+        assert timed.text == tiny.tokenizer.decode([t for t in timed.tokens if t < begin])
+        assert normalize(timed.text) == normalize(hyp.text)  # the same words (punctuation may differ)
 
 
 def test_int8_quantizes_every_linear_and_keeps_the_transcript(tiny, tmp_path):

@@ -50,7 +50,7 @@ def long_file(manifest: list[dict], minutes: float, path: Path) -> tuple[str, st
 
 
 def run_ours(paths: list[str], beam: int, int8: bool, threads: int, batch_size: int,
-             window: float, reversal_check: bool = True) -> tuple[list[str], float]:
+             window: float, reversal_check: bool = True, timestamps: bool = True) -> tuple[list[str], float]:
     import torch
 
     from asr import models
@@ -63,6 +63,8 @@ def run_ours(paths: list[str], beam: int, int8: bool, threads: int, batch_size: 
     options = DecodeOptions.from_config(rec.cfg, beam_size=beam)
     if not reversal_check:  # faster-whisper has none: the engines alone, like for like
         options = dataclasses.replace(options, reversed_margin=None)
+    if not timestamps:  # as before 2026-12-01: from <|notimestamps|>, windows cut at the first pause after 20 s
+        options = dataclasses.replace(options, timestamps=False)
     search = Search(rec, options)
     start = time.perf_counter()
     texts = [r.text or "" for r in recognize(search, paths, batch_size, max_segment=window, vad="energy")]
@@ -92,7 +94,7 @@ def child(args: argparse.Namespace) -> None:
     paths, refs = spec["paths"], spec["refs"]
     if args.system.startswith("ours"):
         hyps, seconds = run_ours(paths, args.beam, args.system == "ours-int8", args.threads, args.batch_size,
-                                 args.window, not args.no_reversal_check)
+                                 args.window, not args.no_reversal_check, not args.no_timestamps)
     else:
         timestamps = args.fw_long_timestamps and spec["set"] == "long"
         hyps, seconds = run_fw(paths, args.beam, args.system.split("-")[1].replace("f32", "float32"), args.threads,
@@ -117,6 +119,8 @@ def main() -> None:
     ap.add_argument("--window", type=float, default=30.0, help="ours: encoder window in seconds (Whisper's: 30)")
     ap.add_argument("--no-reversal-check", action="store_true",
                     help="ours: without the reversal check (decode.reversed_margin), which faster-whisper lacks")
+    ap.add_argument("--no-timestamps", action="store_true",
+                    help="ours: decode from <|notimestamps|> (the imported config decodes with timestamp tokens)")
     ap.add_argument("--fw-long-timestamps", action="store_true",
                     help="faster-whisper on the long file with timestamps (it then seeks to the last whole segment)")
     ap.add_argument("--every", type=int, default=1, help="short set: every n-th clip of the manifest")
@@ -143,6 +147,7 @@ def main() -> None:
                 cmd = [sys.executable, __file__, "--run", str(spec), "--system", system, "--beam", str(beam),
                        "--threads", str(args.threads), "--batch-size", str(args.batch_size),
                        "--window", str(args.window)] + ["--no-reversal-check"] * args.no_reversal_check \
+                    + ["--no-timestamps"] * args.no_timestamps \
                     + ["--fw-long-timestamps"] * args.fw_long_timestamps
                 out = subprocess.run(cmd, capture_output=True, text=True)
                 if out.returncode:
