@@ -155,11 +155,12 @@ class Rules:
 @dataclass(frozen=True)
 class TimestampRules:
     """Whisper's timestamp grammar (openai-whisper's ApplyTimestampRules), as a logit filter: the
-    output opens with a timestamp (within `max_initial` steps of the start); timestamps come in
-    pairs around each utterance's text (after a lone one, a timestamp or the end; after a pair,
-    text or the end) and never go back in time; and where the timestamps together are likelier
-    than any single other token, a timestamp it is. In a window of many utterances these pairs
-    keep the decoder's place: without them tiny.en skips whole utterances of a 25-30 s window."""
+    output opens with a timestamp (within `max_initial` steps of the start); each utterance's text
+    stands between an opening and a closing timestamp (after an opening one comes text, after a
+    closing one the next opening one or the end); timestamps never go back in time; and where the
+    timestamps together are likelier than any single other token, a timestamp it is. In a window
+    of many utterances they keep the decoder's place: without them tiny.en skips whole utterances
+    of a 25-30 s window."""
 
     begin: int  # <|0.00|>; one id per 20 ms above it
     eot: int
@@ -175,14 +176,14 @@ class TimestampRules:
         else:
             last = tokens[:, -1] >= begin
             before = tokens[:, -2] >= begin if tokens.shape[1] > 1 else torch.ones_like(last)
-            logits[last & before, begin:] = NEG_INF  # a pair just closed: text or the end
-            logits[last & ~before, : self.eot] = NEG_INF  # an utterance's text just ended: its closing time
+            logits[last & before, begin:] = NEG_INF  # an opening timestamp: text (or the end)
+            logits[last & ~before, : self.eot] = NEG_INF  # a closing one: the next opening one or the end
             newest = torch.where(tokens >= begin, tokens, -1).max(1).values  # the last timestamp (-1: none)
             lowest = torch.where(last & ~before, newest, newest + 1)  # the closing one may equal the opening one
             ids = torch.arange(begin, logits.shape[1], device=logits.device)
             logits[:, begin:].masked_fill_((ids < lowest[:, None]) & (newest[:, None] >= 0), NEG_INF)
-        logp = logits.float().log_softmax(-1)
-        stamp = logp[:, begin:].logsumexp(-1) > logp[:, :begin].max(-1).values
+        # in log probabilities; the softmax's normalizer is the same on both sides, so logits compare alike
+        stamp = logits[:, begin:].float().logsumexp(-1) > logits[:, :begin].max(-1).values
         logits[stamp, :begin] = NEG_INF
 
 
@@ -478,6 +479,23 @@ def plausibility(h: Hypothesis) -> float:
     return h.ctc_logprob if h.ctc_logprob is not None else h.log_prob / (len(h.tokens) + 1)
 
 
+@torch.no_grad()
+def text_plausibility(model: ASRModel, rules: Rules, memory: Tensor, mem_lens: Tensor, texts: list[list[int]]) -> list[float]:
+    """The decoder's mean log probability of each text's tokens and the end token after `rules.prompt`,
+    teacher-forced in one batched pass (suppressed tokens excluded, as in the search): `plausibility`
+    of a transcript as a search with these rules would score it."""
+    prompt, longest = list(rules.prompt), max(map(len, texts))
+    seq = torch.full((len(texts), len(prompt) + longest + 1), rules.eos, dtype=torch.long, device=memory.device)
+    for r, t in enumerate(texts):  # the end token after each text; the rest is padding (a causal decoder ignores it)
+        seq[r, len(prompt) : len(prompt) + len(t)] = torch.tensor(t, dtype=torch.long)
+    seq[:, : len(prompt)] = torch.tensor(prompt)
+    logits = model.decoder(seq[:, :-1], memory, mem_lens)[:, len(prompt) - 1 :].float()  # (N, longest + 1, V)
+    logits[:, :, list(rules.suppress)] = NEG_INF
+    logits[:, 0, list(rules.suppress_at_start)] = NEG_INF
+    logp = logits.log_softmax(-1).gather(2, seq[:, len(prompt) :, None])[..., 0]
+    return [float(logp[r, : len(t) + 1].sum()) / (len(t) + 1) for r, t in enumerate(texts)]
+
+
 def reversed_audio(wav: Tensor, wav_lens: Tensor) -> Tensor:
     """(B, S) padded waveforms, each played backwards within its length (padding stays at the end)."""
     t = torch.arange(wav.shape[1], device=wav.device)
@@ -512,7 +530,7 @@ class Search:
 
     def __init__(self, rec: Recognizer, options: DecodeOptions):
         self.rec, self.options = rec, options
-        self.rules = Rules.of(rec.tokenizer)
+        self.rules = self.plain = Rules.of(rec.tokenizer)  # plain: without timestamps (the reversal check's)
         self.lm = NGramLM.load_arpa(options.lm, rec.tokenizer) if options.lm else None
         if options.timestamps:  # the first timestamp within 1 s (openai-whisper's max_initial_timestamp)
             if rec.cfg.model.ctc or self.lm is not None:  # they score text tokens, not timestamps
@@ -539,23 +557,25 @@ class Search:
             _note_ctc_logprob(hyps, enc.ctc_logits, enc.lengths, self.rules.blank)
         self._reject_non_speech(hyps)
         if o.reversed_margin not in (None, math.inf) and wav is not None:  # inf: off (where None means "keep")
-            self._reject_reversed(wav, wav_lens, hyps)
+            self._reject_reversed(enc, wav, wav_lens, hyps)
         return hyps
 
-    def _search(self, enc: Encoded, o: DecodeOptions, cap: Tensor | None = None) -> list[list[Hypothesis]]:
-        """The search proper; `cap`: at most this many tokens per row."""
+    def _search(self, enc: Encoded, o: DecodeOptions, cap: Tensor | None = None,
+                rules: Rules | None = None) -> list[list[Hypothesis]]:
+        """The search proper; `cap`: at most this many tokens per row; `rules`: other than the search's."""
         memory, mem_lens, ctc_logits = enc
-        best_path = ctc_greedy(ctc_logits, mem_lens, self.rules.blank) if o.ctc_length_guard and ctc_logits is not None else None
+        rules = rules or self.rules
+        best_path = ctc_greedy(ctc_logits, mem_lens, rules.blank) if o.ctc_length_guard and ctc_logits is not None else None
         max_lens = length_limits(best_path, mem_lens.device) if best_path is not None else None
         if cap is not None:
             max_lens = cap.to(mem_lens.device) if max_lens is None else torch.minimum(max_lens, cap.to(max_lens.device))
         if self._greedy(o):
-            hyps = [[h] for h in greedy_hypotheses(self.rec.model, memory, mem_lens, o, max_lens, self.rules)]
+            hyps = [[h] for h in greedy_hypotheses(self.rec.model, memory, mem_lens, o, max_lens, rules)]
             if best_path is not None:  # cut loops the CTC path does not support
                 for (h,), ref in zip(hyps, best_path):
                     h.tokens = trim_repetitions(h.tokens, ref)
         else:
-            hyps = beam_search(self.rec.model, memory, mem_lens, ctc_logits, o, self.lm, max_lens, self.rules)
+            hyps = beam_search(self.rec.model, memory, mem_lens, ctc_logits, o, self.lm, max_lens, rules)
         for nbest in hyps:
             for h in nbest:
                 h.text = self.rec.tokenizer.decode(h.tokens)  # (timestamp tokens stay in h.tokens, not in the text)
@@ -586,39 +606,49 @@ class Search:
             if reason is not None:
                 nbest[:] = [_emptied(best, reason)]
 
-    def _reject_reversed(self, wav: Tensor, wav_lens: Tensor, hyps: list[list[Hypothesis]]) -> None:
+    def _reject_reversed(self, enc: Encoded, wav: Tensor, wav_lens: Tensor, hyps: list[list[Hypothesis]]) -> None:
         """Speech played backwards sounds like speech to a voice activity detector and decodes into
         confident-looking text, but the same audio played forwards again is speech, and reads
         better still. So each transcribed segment is also decoded backwards (greedily); where that
         transcript's `plausibility` beats the forward one's by more than `reversed_margin`, the
         segment holds no speech. Speech itself reads far worse backwards; a backwards transcript
         that loops does not count. Costs one more encoder pass and greedy search per segment checked:
-        with `reversed_check_below`, only the segments whose transcript is not already confident."""
+        with `reversed_check_below`, only the segments whose transcript is not already confident.
+        Both readings are without timestamp tokens (a forward one decoded with them is scored again
+        from <|notimestamps|>, its text alone, in one teacher-forced pass): as the margins were chosen."""
         below = self.options.reversed_check_below
-        rows = [b for b, nbest in enumerate(hyps) if nbest[0].rejected is None and nbest[0].tokens
-                and (below is None or plausibility(nbest[0]) < below)]
+        rows = [b for b, nbest in enumerate(hyps) if nbest[0].rejected is None and self.rules.text_tokens(nbest[0].tokens)]
+        if not rows:
+            return
+        forward = {b: plausibility(hyps[b][0]) for b in rows}
+        if self.rules.timestamps is not None:
+            idx = torch.tensor(rows, device=enc.memory.device)
+            texts = [self.rules.text_tokens(hyps[b][0].tokens) for b in rows]
+            forward = dict(zip(rows, text_plausibility(self.rec.model, self.plain, enc.memory[idx], enc.lengths[idx],
+                                                       texts)))
+        rows = [b for b in rows if below is None or forward[b] < below]
         if not rows:
             return
         idx = torch.tensor(rows, device=wav.device)
-        enc = self.rec.encode(reversed_audio(wav[idx], wav_lens[idx]), wav_lens[idx])
         greedy = dataclasses.replace(self.options, beam_size=1, ctc_weight=0.0, lm=None, no_repeat_ngram=0,
                                      compression_ratio_threshold=None, reversed_margin=None)
         # faster than anyone speaks (8 tokens a second, or twice the forward reading: characters) is a loop:
         # no need to decode it to the model's limit
         sr = self.rec.cfg.features.sample_rate
-        forward = torch.tensor([2 * len(hyps[b][0].tokens) for b in rows], device=wav.device)
-        cap = torch.maximum((wav_lens[idx].double() * MAX_TOKENS_PER_SECOND / sr).ceil().long(), forward) + 8
-        backwards = self._search(enc, greedy, cap)
-        if enc.ctc_logits is not None:
-            _note_ctc_logprob(backwards, enc.ctc_logits, enc.lengths, self.rules.blank)
+        twice = torch.tensor([2 * len(self.rules.text_tokens(hyps[b][0].tokens)) for b in rows], device=wav.device)
+        cap = torch.maximum((wav_lens[idx].double() * MAX_TOKENS_PER_SECOND / sr).ceil().long(), twice) + 8
+        rev_enc = self.rec.encode(reversed_audio(wav[idx], wav_lens[idx]), wav_lens[idx])
+        backwards = self._search(rev_enc, greedy, cap, self.plain)
+        if rev_enc.ctc_logits is not None:
+            _note_ctc_logprob(backwards, rev_enc.ctc_logits, rev_enc.lengths, self.rules.blank)
         loop = self.options.compression_ratio_threshold or LOOP_RATIO
         for b, (rev, *_), limit in zip(rows, backwards, cap.tolist()):
             best = hyps[b][0]
             # a loop ("I'm sorry, I'm sorry, ...") is confident nonsense, not a better reading
             readable = rev.tokens and len(rev.tokens) < limit and compression_ratio(rev.text) <= loop
-            gain = plausibility(rev) - plausibility(best) if readable else -math.inf
+            gain = plausibility(rev) - forward[b] if readable else -math.inf
             if gain > self.options.reversed_margin:
-                reason = (f"reads better played backwards ({plausibility(rev):.2f} against {plausibility(best):.2f} "
+                reason = (f"reads better played backwards ({plausibility(rev):.2f} against {forward[b]:.2f} "
                           f"per token: {rev.text!r})")
                 hyps[b] = [_emptied(best, reason)]
 
