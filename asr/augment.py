@@ -340,14 +340,16 @@ class Augmenter:
         if _uniform(gen) >= c.nonspeech_prob:
             return None
         n, kind = wav.shape[0], _uniform(gen)
-        if kind < 0.45 and self.speech:
-            out = self._talkers(n, c.nonspeech_talkers, gen, index)
-        elif kind < 0.65:  # the utterance played backwards: speech sounds, in no language
+        if kind < c.nonspeech_reversed:  # the utterance played backwards: speech sounds, in no language
             out = wav.flip(0)
-        elif kind < 0.85:
-            out = music(n, self.sample_rate, gen)
         else:
-            out = self._noise(n, gen)
+            kind = (kind - c.nonspeech_reversed) / (1.0 - c.nonspeech_reversed)  # uniform again, in [0, 1)
+            if kind < 0.6 and self.speech:
+                out = self._talkers(n, c.nonspeech_talkers, gen, index)
+            elif kind < 0.8:
+                out = music(n, self.sample_rate, gen)
+            else:
+                out = self._noise(n, gen)
         return _same_level(out, wav).clamp(-1.0, 1.0).float().contiguous()
 
     def _first_draws(self, gen: torch.Generator) -> tuple[float, float | None, float | None, bool]:

@@ -99,15 +99,18 @@ class AugmentConfig:
     codecs: list[str] = field(default_factory=lambda: ["mp3", "opus", "amr"])
     codec_kbps: tuple[float, float] = (6.0, 24.0)  # each codec takes its nearest offered rate (amr: 4.75-12.2)
     # Non-speech examples: with this chance an utterance's audio is replaced, at its length and level, by
-    # babble of nonspeech_talkers other utterances at once (45%), the utterance played backwards (20%),
-    # synthetic music (20%) or noise (15%), and its target by the empty transcript: the model learns to
-    # write nothing where no one can be followed.
+    # the utterance played backwards (a nonspeech_reversed share of them), else by babble of
+    # nonspeech_talkers other utterances at once (60%), synthetic music (20%) or noise (20%), and its
+    # target by the empty transcript: the model learns to write nothing where no one can be followed.
     # They begin at epoch nonspeech_from_epoch (counted from 0): a model that has not learned speech yet
     # learns it more slowly beside them (the demo: 6.78% test WER from the start, see
     # recipes/benchmarks/README.md), so a short run adds them for its last epochs, like a fine-tuning
     nonspeech_prob: float = 0.0
     nonspeech_from_epoch: int = 0
     nonspeech_talkers: tuple[int, int] = (4, 8)
+    # speech sounds in no language; off by default: the demo model learned to drop words of unseen voices
+    # from it (recipes/benchmarks/README.md, Non-speech), and the reversal check catches reversed speech
+    nonspeech_reversed: float = 0.0
 
 
 @dataclass

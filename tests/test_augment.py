@@ -487,9 +487,12 @@ def test_non_speech_examples_replace_the_audio_at_its_level_and_empty_the_target
             return [ord(c) for c in text]
 
     always = Augmenter(dataclasses.replace(cfg, nonspeech_prob=1.0), SR, seed=1, speech=tone_speech)
-    kinds = [always.non_speech(wav, epoch, 0) for epoch in range(40)]
-    backwards = sum(torch.equal(w, wav.flip(0)) for w in kinds)  # one kind is the utterance played backwards
-    assert 2 <= backwards <= 16 and all(w is not None for w in kinds)
+    reversing = Augmenter(dataclasses.replace(cfg, nonspeech_prob=1.0, nonspeech_reversed=0.2), SR, seed=1,
+                          speech=tone_speech)
+    for aug, lo, hi in ((always, 0, 0), (reversing, 2, 16)):  # the utterance played backwards: a share of them
+        kinds = [aug.non_speech(wav, epoch, 0) for epoch in range(40)]
+        backwards = sum(torch.equal(w, wav.flip(0)) for w in kinds)
+        assert lo <= backwards <= hi and all(w is not None for w in kinds)
     ds = SpeechDataset(tone_speech, Chars(), SR, non_speech=always.non_speech)
     _, audio, tokens, text = ds[(0, 0)]
     assert (text, tokens.tolist()) == ("", []) and audio.shape[0] == int(0.7 * SR)
