@@ -479,23 +479,6 @@ def plausibility(h: Hypothesis) -> float:
     return h.ctc_logprob if h.ctc_logprob is not None else h.log_prob / (len(h.tokens) + 1)
 
 
-@torch.no_grad()
-def text_plausibility(model: ASRModel, rules: Rules, memory: Tensor, mem_lens: Tensor, texts: list[list[int]]) -> list[float]:
-    """The decoder's mean log probability of each text's tokens and the end token after `rules.prompt`,
-    teacher-forced in one batched pass (suppressed tokens excluded, as in the search): `plausibility`
-    of a transcript as a search with these rules would score it."""
-    prompt, longest = list(rules.prompt), max(map(len, texts))
-    seq = torch.full((len(texts), len(prompt) + longest + 1), rules.eos, dtype=torch.long, device=memory.device)
-    for r, t in enumerate(texts):  # the end token after each text; the rest is padding (a causal decoder ignores it)
-        seq[r, len(prompt) : len(prompt) + len(t)] = torch.tensor(t, dtype=torch.long)
-    seq[:, : len(prompt)] = torch.tensor(prompt)
-    logits = model.decoder(seq[:, :-1], memory, mem_lens)[:, len(prompt) - 1 :].float()  # (N, longest + 1, V)
-    logits[:, :, list(rules.suppress)] = NEG_INF
-    logits[:, 0, list(rules.suppress_at_start)] = NEG_INF
-    logp = logits.log_softmax(-1).gather(2, seq[:, len(prompt) :, None])[..., 0]
-    return [float(logp[r, : len(t) + 1].sum()) / (len(t) + 1) for r, t in enumerate(texts)]
-
-
 def reversed_audio(wav: Tensor, wav_lens: Tensor) -> Tensor:
     """(B, S) padded waveforms, each played backwards within its length (padding stays at the end)."""
     t = torch.arange(wav.shape[1], device=wav.device)
@@ -614,28 +597,29 @@ class Search:
         segment holds no speech. Speech itself reads far worse backwards; a backwards transcript
         that loops does not count. Costs one more encoder pass and greedy search per segment checked:
         with `reversed_check_below`, only the segments whose transcript is not already confident.
-        Both readings are without timestamp tokens (a forward one decoded with them is scored again
-        from <|notimestamps|>, its text alone, in one teacher-forced pass): as the margins were chosen."""
+        Both readings are greedy and without timestamp tokens, as the margins were chosen: a forward
+        transcript decoded with them is read again without them (a decoder pass, no encoder pass)."""
         below = self.options.reversed_check_below
         rows = [b for b, nbest in enumerate(hyps) if nbest[0].rejected is None and self.rules.text_tokens(nbest[0].tokens)]
         if not rows:
             return
-        forward = {b: plausibility(hyps[b][0]) for b in rows}
-        if self.rules.timestamps is not None:
-            idx = torch.tensor(rows, device=enc.memory.device)
-            texts = [self.rules.text_tokens(hyps[b][0].tokens) for b in rows]
-            forward = dict(zip(rows, text_plausibility(self.rec.model, self.plain, enc.memory[idx], enc.lengths[idx],
-                                                       texts)))
-        rows = [b for b in rows if below is None or forward[b] < below]
-        if not rows:
-            return
-        idx = torch.tensor(rows, device=wav.device)
         greedy = dataclasses.replace(self.options, beam_size=1, ctc_weight=0.0, lm=None, no_repeat_ngram=0,
                                      compression_ratio_threshold=None, reversed_margin=None)
         # faster than anyone speaks (8 tokens a second, or twice the forward reading: characters) is a loop:
         # no need to decode it to the model's limit
         sr = self.rec.cfg.features.sample_rate
-        twice = torch.tensor([2 * len(self.rules.text_tokens(hyps[b][0].tokens)) for b in rows], device=wav.device)
+        readings = {b: hyps[b][0] for b in rows}
+        if self.rules.timestamps is not None:
+            idx = torch.tensor(rows, device=wav.device)
+            cap = (wav_lens[idx].double() * MAX_TOKENS_PER_SECOND / sr).ceil().long() + 8
+            plain = self._search(Encoded(enc.memory[idx], enc.lengths[idx], None), greedy, cap, self.plain)
+            readings = {b: h for b, (h, *_) in zip(rows, plain)}
+        forward = {b: plausibility(h) for b, h in readings.items()}
+        rows = [b for b in rows if below is None or forward[b] < below]
+        if not rows:
+            return
+        idx = torch.tensor(rows, device=wav.device)
+        twice = torch.tensor([2 * len(readings[b].tokens) for b in rows], device=wav.device)
         cap = torch.maximum((wav_lens[idx].double() * MAX_TOKENS_PER_SECOND / sr).ceil().long(), twice) + 8
         rev_enc = self.rec.encode(reversed_audio(wav[idx], wav_lens[idx]), wav_lens[idx])
         backwards = self._search(rev_enc, greedy, cap, self.plain)

@@ -108,19 +108,19 @@ def _decode_batch(search: Search, segs: list[Segment], word_timestamps: bool) ->
     outs, rest = [], []
     for j, (seg, nbest) in enumerate(zip(segs, search(enc, wav, lens))):
         out = _segment_text(seg, nbest)
+        seconds = len(seg.samples) / seg.sample_rate
+        at = search.unfinished(nbest[0]) if out.rejected is None else None
+        tail = seg.tail(at) if at is not None and MIN_PROGRESS <= at < seconds - MIN_PROGRESS / 2 else None
+        if tail is not None and tail.has_speech():
+            rest.append((j, tail))
+            seconds = at  # this transcript's words lie before the rest
         tokens = search.rules.text_tokens(nbest[0].tokens)  # without Whisper's timestamp tokens
         if (word_timestamps or seg.overlap or seg.overlap_after) and enc.ctc_logits is not None:
             out.words = words_from_alignment(rec, tokens, enc.ctc_logits[j, : int(enc.lengths[j])].cpu(), seg.start)
         elif (word_timestamps or seg.overlap or seg.overlap_after) and rec.cfg.model.alignment_heads:
-            # no CTC head (imported Whisper): the alignment heads' cross-attention
-            out.words = words_from_attention(rec, tokens, enc.memory[j, : int(enc.lengths[j])],
-                                             len(seg.samples) / seg.sample_rate, seg.start)
+            # no CTC head (imported Whisper): the alignment heads' cross-attention, over the audio it transcribed
+            out.words = words_from_attention(rec, tokens, enc.memory[j, : int(enc.lengths[j])], seconds, seg.start)
         outs.append(out)
-        at = search.unfinished(nbest[0]) if out.rejected is None else None
-        if at is not None and MIN_PROGRESS <= at < len(seg.samples) / seg.sample_rate - MIN_PROGRESS / 2:
-            tail = seg.tail(at)
-            if tail.has_speech():
-                rest.append((j, tail))
     if rest:
         for (j, _), more in zip(rest, _decode_batch(search, [t for _, t in rest], word_timestamps)):
             _join(outs[j], more)

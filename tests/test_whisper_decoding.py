@@ -249,21 +249,6 @@ def test_greedy_ids_match_ctranslate2_reference(tiny):
         assert normalize(timed.text) == normalize(hyp.text)  # the same words (punctuation may differ)
 
 
-def test_text_plausibility_scores_a_transcript_as_the_search_did(tiny):
-    """The reversal check scores a transcript decoded with timestamps by its text alone, from
-    <|notimestamps|>, teacher-forced: the same number a search without timestamps gives its output."""
-    from asr.decoding import plausibility, text_plausibility
-
-    wav = load_audio(DATA / "jfk.flac", 16000)
-    plain = decode(tiny, wav, beam_size=1, timestamps=False)
-    enc = tiny.encode(torch.from_numpy(wav)[None], torch.tensor([len(wav)]))
-    rules = Rules.of(tiny.tokenizer)
-    memory, lens = enc.memory.expand(2, -1, -1), enc.lengths.expand(2)
-    got = text_plausibility(tiny.model, rules, memory, lens, [plain.tokens, plain.tokens[:3]])
-    assert got[0] == pytest.approx(plausibility(plain), abs=1e-4)
-    assert got[1] < got[0]  # the end token after three tokens: far less likely than the whole sentence
-
-
 def test_int8_quantizes_every_linear_and_keeps_the_transcript(tiny, tmp_path):
     from asr.audio import load_audio
 
