@@ -80,10 +80,10 @@ class Recognizer(nn.Module):
 
     def quantized(self) -> "Recognizer":
         """A copy whose linear layers compute in int8 (weights per output row, as CTranslate2's int8;
-        activations per call: torch's dynamic quantization, CPU only), the output projection included: a tied one (Whisper,
-        or ours without `out`) gets a Linear of its own sharing the embedding's weight, so the step
-        that scores the whole vocabulary for every hypothesis runs in int8 too. Convolutions,
-        attention and layer norms stay float32. Inference only: a quantized model is not saved."""
+        activations per call: torch's dynamic quantization, CPU only), the output projection included:
+        a tied one (Whisper, or ours without `out`) gets a Linear of its own sharing the embedding's
+        weight, so the step that scores the whole vocabulary for every hypothesis runs in int8 too.
+        Convolutions, attention and layer norms stay float32. Inference only: a quantized model is not saved."""
         if self.device.type != "cpu":
             raise ValueError(f"int8 runs on the CPU (torch dynamic quantization), not on {self.device}: "
                              "use --compute-type float32 there")
@@ -94,7 +94,8 @@ class Recognizer(nn.Module):
             model.decoder.out.weight = emb.weight
         with warnings.catch_warnings():  # its deprecation notice points to torchao, not installed here
             warnings.simplefilter("ignore")
-            # per row: one scale per tensor cost Whisper tiny.en 0.5-3.5 WER points over float32 on long audio
+            # per row: with one scale per tensor, Whisper tiny.en lost 1.1-3.5 WER points to float32 on the
+            # 10-minute file of recipes/benchmarks/whisper.py (2026-12-01); per row, -1.2 to +0.4 (2026-12-02)
             torch.ao.quantization.quantize_dynamic(model, {nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig},
                                                    dtype=torch.qint8, inplace=True)
         rec = Recognizer(self.cfg, self.tokenizer, self.features, model)
