@@ -14,7 +14,6 @@ import soundfile as sf
 import torch
 
 from asr import models
-from asr.audio import load_audio
 from asr.cli import main
 from asr.config import ModelConfig
 from asr.decoding import NEG_INF, DecodeOptions, RepeatBan, Rules, Search, TimestampRules, beam_search, compression_ratio
@@ -154,7 +153,7 @@ def test_rules_with_timestamps_drop_notimestamps_and_find_an_unfinished_utteranc
         Rules().with_timestamps(50)
 
 
-def test_a_segment_decoded_with_timestamps_goes_on_where_the_decoder_stopped(monkeypatch):
+def test_a_segment_decoded_with_timestamps_goes_on_where_the_decoder_stopped():
     """Whisper with timestamps may stop before a segment's speech does, opening an utterance it
     does not transcribe: the rest of the segment, from there, is decoded too and joins its text."""
     from types import SimpleNamespace
