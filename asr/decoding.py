@@ -138,7 +138,7 @@ class Rules:
             raise ValueError("this model has no timestamp tokens: decode without timestamps")
         prompt = tuple(t for t in self.prompt if t != self.timestamp_begin - 1)
         return dataclasses.replace(self, prompt=prompt, timestamps=TimestampRules(self.timestamp_begin, self.eos,
-                                                                                   max_initial, self.suppress))
+                                                                                   max_initial))
 
     def text_tokens(self, tokens: list[int]) -> list[int]:
         """`tokens` without timestamp tokens."""
@@ -165,12 +165,11 @@ class TimestampRules:
     begin: int  # <|0.00|>; one id per 20 ms above it
     eot: int
     max_initial: int  # steps of 20 ms: openai-whisper's max_initial_timestamp, 1 s
-    suppress: tuple[int, ...] = ()  # never emitted: out before the rule weighs timestamps against text
 
     def apply(self, logits: Tensor, tokens: Tensor) -> None:
         """(N, V) next-token logits of rows whose outputs so far are `tokens` (N, L), filtered in place."""
         begin = self.begin
-        logits[:, list(self.suppress) + [begin - 1]] = NEG_INF  # and <|notimestamps|>
+        logits[:, begin - 1] = NEG_INF  # <|notimestamps|>
         if tokens.shape[1] == 0:
             logits[:, :begin] = NEG_INF
             logits[:, begin + self.max_initial + 1 :] = NEG_INF
