@@ -330,8 +330,9 @@ class Augmenter:
 
     def non_speech(self, wav: Tensor, epoch: int, index: int) -> Tensor | None:
         """With chance `nonspeech_prob`, audio of `wav`'s length and level with no words in it to
-        learn: babble (`nonspeech_talkers` other utterances at once), the utterance played
-        backwards, synthetic music or noise, from epoch `nonspeech_from_epoch` on. The caller
+        learn: the utterance played backwards (a `nonspeech_reversed` share), else babble
+        (`nonspeech_talkers` other utterances at once), synthetic music or noise; from epoch
+        `nonspeech_from_epoch` on. The caller
         gives it the empty transcript. None: the utterance stays itself."""
         c = self.cfg
         if c.nonspeech_prob <= 0 or epoch < c.nonspeech_from_epoch or not wav.shape[0]:
