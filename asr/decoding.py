@@ -138,7 +138,7 @@ class Rules:
             raise ValueError("this model has no timestamp tokens: decode without timestamps")
         prompt = tuple(t for t in self.prompt if t != self.timestamp_begin - 1)
         return dataclasses.replace(self, prompt=prompt, timestamps=TimestampRules(self.timestamp_begin, self.eos,
-                                                                                   max_initial))
+                                                                                   max_initial, self.suppress))
 
     def text_tokens(self, tokens: list[int]) -> list[int]:
         """`tokens` without timestamp tokens."""
@@ -165,11 +165,12 @@ class TimestampRules:
     begin: int  # <|0.00|>; one id per 20 ms above it
     eot: int
     max_initial: int  # steps of 20 ms: openai-whisper's max_initial_timestamp, 1 s
+    suppress: tuple[int, ...] = ()  # never emitted: out before the rule weighs timestamps against text
 
     def apply(self, logits: Tensor, tokens: Tensor) -> None:
         """(N, V) next-token logits of rows whose outputs so far are `tokens` (N, L), filtered in place."""
         begin = self.begin
-        logits[:, begin - 1] = NEG_INF  # <|notimestamps|>
+        logits[:, list(self.suppress) + [begin - 1]] = NEG_INF  # and <|notimestamps|>
         if tokens.shape[1] == 0:
             logits[:, :begin] = NEG_INF
             logits[:, begin + self.max_initial + 1 :] = NEG_INF
@@ -222,8 +223,9 @@ class DecoderScorer:
         self.pending = tokens[:, None]
         if self.cache is not None:
             self.cache.reorder(rows, keep)
-        if keep is not None:
-            self.memory, self.mem_lens = self.memory[keep], self.mem_lens[keep]
+        if keep is not None:  # a filled cache holds what the decoder reads of the memory from now on
+            self.mem_lens = self.mem_lens[keep]
+            self.memory = self.memory if self.cache is not None else self.memory[keep]
 
 
 class LMScorer:
@@ -491,12 +493,16 @@ def _emptied(h: Hypothesis, reason: str) -> Hypothesis:
     return dataclasses.replace(h, tokens=[], text="", rejected=reason)
 
 
-def non_speech(h: Hypothesis, o: DecodeOptions) -> str | None:
+def non_speech(h: Hypothesis, o: DecodeOptions, text_tokens: int | None = None) -> str | None:
     """Why the segment decoded as `h` holds no speech by the options' rules, or None. Whisper's rule
     (openai-whisper's): no speech is likely and the transcript unlikely. A CTC head's: the audio
     hardly supports the transcript (babble and reversed speech, which the voice activity detector
-    takes for speech, decode into text the CTC head finds far less likely than speech's)."""
-    avg = h.log_prob / (len(h.tokens) + 1)
+    takes for speech, decode into text the CTC head finds far less likely than speech's).
+
+    `text_tokens`: how many of h's tokens are text (with timestamp tokens): the transcript's log
+    probability is then taken per text token. Timestamps the grammar forces have log probability
+    near 0 and would otherwise lift the mean of one invented word on noise above the threshold."""
+    avg = h.log_prob / ((len(h.tokens) if text_tokens is None else text_tokens) + 1)
     p = h.no_speech_prob
     if o.no_speech_threshold is not None and p is not None and p > o.no_speech_threshold and avg < o.logprob_threshold:
         return f"P(no speech) {p:.2f} > {o.no_speech_threshold:g} and mean log prob {avg:.2f} < {o.logprob_threshold:g}"
@@ -585,7 +591,7 @@ class Search:
         """A segment the model hears no speech in (`non_speech`) keeps one hypothesis: empty, with the reason."""
         for nbest in hyps:
             best = nbest[0]
-            reason = non_speech(best, self.options)
+            reason = non_speech(best, self.options, len(self.rules.text_tokens(best.tokens)))
             if reason is not None:
                 nbest[:] = [_emptied(best, reason)]
 

@@ -25,6 +25,12 @@ from .config import ModelConfig
 from .masks import causal_mask, key_padding_mask_or_none
 
 MIN_FRAMES = 7  # the conv front end needs 7 input frames to produce one output frame
+# Incremental decoding keeps cross-attention keys/values per utterance from this many encoder frames
+# on (KVCache.fill_cross); shorter memories stay one batch. Measured on 2 CPU threads: Whisper's
+# 1,500 frames 18% less search time per utterance (greedy, 16 windows); a 1.9M model over 150
+# frames 26% more with beam 5 (32 utterances: more attention calls, little memory to copy), over
+# 250 12% less.
+PER_UTTERANCE_FRAMES = 256
 
 
 def sinusoids(length: int, channels: int, offset: int = 0, device: torch.device | None = None) -> Tensor:
@@ -41,22 +47,37 @@ class KVCache:
     cross-attention keys/values computed once from the encoder memory.
 
     Self-attention rows are hypotheses; cross-attention rows are utterances. In beam search the
-    K hypotheses of an utterance are consecutive rows and share its one cross-attention row."""
+    K hypotheses of an utterance are consecutive rows and share its one cross-attention row.
+    Cross-attention keys/values are (B, H, T', Dh) tensors (a short memory, or a graph's inputs
+    in ONNX), or, for a long memory, one (1, H, T'_b, Dh) pair per utterance, its valid frames only
+    (`fill_cross`): an utterance that finishes leaves without copying the others' (for 16 Whisper
+    windows, 300 MB a time), and each attends to its own frames without a mask."""
 
     self_kv: list[tuple[Tensor, Tensor] | None] = field(default_factory=list)
-    cross_kv: list[tuple[Tensor, Tensor] | None] = field(default_factory=list)
+    cross_kv: list[tuple[Tensor, Tensor] | list[tuple[Tensor, Tensor]] | None] = field(default_factory=list)
 
     @property
     def length(self) -> int:
         first = self.self_kv[0] if self.self_kv else None
         return 0 if first is None else first[0].shape[2]
 
+    def fill_cross(self, attns: list["MultiHeadAttention"], memory: Tensor, memory_lens: Tensor) -> None:
+        """Each layer's cross-attention keys/values: one batch, or from PER_UTTERANCE_FRAMES encoder
+        frames on one contiguous pair per utterance."""
+        lens = memory_lens.tolist()
+        for i, attn in enumerate(attns):
+            k, v = attn.project_kv(memory)
+            self.cross_kv[i] = (k, v) if memory.shape[1] < PER_UTTERANCE_FRAMES else \
+                [(k[b:b + 1, :, :n].contiguous(), v[b:b + 1, :, :n].contiguous()) for b, n in enumerate(lens)]
+
     def reorder(self, index: Tensor, cross_index: Tensor | None = None) -> None:
         """Keep hypothesis rows `index` (in that order): beam re-ranking, or dropping finished rows;
         and utterance rows `cross_index` when utterances leave the batch."""
         self.self_kv = [None if kv is None else (kv[0][index], kv[1][index]) for kv in self.self_kv]
         if cross_index is not None:
-            self.cross_kv = [None if kv is None else (kv[0][cross_index], kv[1][cross_index]) for kv in self.cross_kv]
+            keep = cross_index.tolist()
+            self.cross_kv = [kv if kv is None else [kv[j] for j in keep] if isinstance(kv, list)
+                             else (kv[0][cross_index], kv[1][cross_index]) for kv in self.cross_kv]
 
 
 class MultiHeadAttention(nn.Module):
@@ -89,6 +110,13 @@ class MultiHeadAttention(nn.Module):
 
     def project_kv(self, source: Tensor) -> tuple[Tensor, Tensor]:
         return self.split(self.key(source)), self.split(self.value(source))
+
+    def attend_each(self, x: Tensor, kvs: list[tuple[Tensor, Tensor]]) -> Tensor:
+        """forward for (B, L, D) queries where row b attends only to its own keys/values kvs[b]."""
+        q = self.split(self.query(x))
+        y = torch.cat([F.scaled_dot_product_attention(q[b:b + 1], k, v) for b, (k, v) in enumerate(kvs)])
+        B, H, L, Dh = y.shape
+        return self.out(y.transpose(1, 2).reshape(B, L, H * Dh))
 
 
 class MLP(nn.Sequential):
@@ -130,17 +158,15 @@ class DecoderBlock(nn.Module):
         self_mask = causal_mask(x.shape[1], k.shape[2], x.device)
         x = x + self.drop(self.attn(h, (k, v), self_mask))
 
-        if cache is not None and cache.cross_kv[i] is not None:
-            cross = cache.cross_kv[i]
-        else:
-            cross = self.cross_attn.project_kv(memory)
-            if cache is not None:
-                cache.cross_kv[i] = cross
+        cross = cache.cross_kv[i] if cache is not None else self.cross_attn.project_kv(memory)
         h = self.cross_attn_ln(x)
         N, L, D = h.shape
-        B = cross[0].shape[0]  # utterances; N = B x hypotheses per utterance
+        B = len(cross) if isinstance(cross, list) else cross[0].shape[0]  # utterances; N = B x hypotheses each
         # the hypotheses of one utterance query its memory together: (N, L, D) -> (B, N/B * L, D)
-        x = x + self.drop(self.cross_attn(h.reshape(B, N // B * L, D), cross, memory_mask, cross_qk).view(N, L, D))
+        h = h.reshape(B, N // B * L, D)
+        y = self.cross_attn.attend_each(h, cross) if isinstance(cross, list) else \
+            self.cross_attn(h, cross, memory_mask, cross_qk)
+        x = x + self.drop(y.view(N, L, D))
         return x + self.drop(self.mlp(self.mlp_ln(x)))
 
 
@@ -287,7 +313,10 @@ class Decoder(nn.Module):
         offset = cache.length if cache is not None else 0
         x = self.token_embedding(tokens) * self.scale
         x = self.drop(x + self.positions(offset, tokens.shape[1], x))
-        memory_mask = key_padding_mask_or_none(memory_lens, memory.shape[1])
+        if cache is not None and cache.cross_kv[0] is None:  # the first step
+            cache.fill_cross([block.cross_attn for block in self.blocks], memory, memory_lens)
+        per_utterance = cache is not None and isinstance(cache.cross_kv[0], list)
+        memory_mask = None if per_utterance else key_padding_mask_or_none(memory_lens, memory.shape[1])
         for i, block in enumerate(self.blocks):
             x = block(x, memory, memory_mask, cache, i, cross_qk)
         x = self.ln(x)

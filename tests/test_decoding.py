@@ -107,7 +107,9 @@ def test_beam_of_one_equals_greedy():
 
 
 @pytest.mark.parametrize("ctc_weight", [0.0, 0.3])
-def test_cached_beam_equals_uncached(ctc_weight):
+@pytest.mark.parametrize("per_utterance_from", [256, 1])  # cross-attention k/v as a batch, or per utterance
+def test_cached_beam_equals_uncached(ctc_weight, per_utterance_from, monkeypatch):
+    monkeypatch.setattr("asr.model.PER_UTTERANCE_FRAMES", per_utterance_from)
     model = make_model(2)
     memory, mem_lens, ctc = encode(model, [100, 47])
     kw = dict(beam_size=4, ctc_weight=ctc_weight, max_len_ratio=1.0, n_best=3)

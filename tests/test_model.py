@@ -85,7 +85,9 @@ def test_batched_equals_single_utterance():
     torch.testing.assert_close(out[:1], single, atol=1e-5, rtol=1e-5)
 
 
-def test_cached_greedy_equals_uncached():
+@pytest.mark.parametrize("per_utterance_from", [256, 1])  # cross-attention k/v as a batch, or per utterance
+def test_cached_greedy_equals_uncached(per_utterance_from, monkeypatch):
+    monkeypatch.setattr("asr.model.PER_UTTERANCE_FRAMES", per_utterance_from)
     model = make_model(seed=3)
     with torch.no_grad():  # an untrained tied-embedding model emits end-of-sentence at once; make it rare
         model.decoder.token_embedding.weight[1] *= 0.01

@@ -136,6 +136,13 @@ def test_timestamp_grammar_pairs_stamps_around_text_and_never_goes_back():
     assert allowed([11, 3]) == set(range(12, 20))  # timestamps together likelier than any one token: a timestamp
     assert allowed([11, 3, 14], {5: 20.0}) == specials | set(range(14, 20))  # closed: opens the next (not earlier) or ends
     assert allowed([11, 3, 14, 14]) == text | specials  # a pair: the next utterance's text, or the end
+    # a suppressed token is out before timestamps are weighed against text (openai-whisper's order):
+    # likelier than the timestamps together, it does not keep them from winning over the other text
+    suppressing = TimestampRules(begin=10, eot=5, max_initial=2, suppress=(6,))
+    logits = torch.zeros(1, 20)
+    logits[0, 6], logits[0, 12:] = 5.0, 2.0  # 8 stamps of e^2: log-sum-exp 4.08 < 5 but > 0
+    suppressing.apply(logits, torch.tensor([[11, 3]]))
+    assert set(torch.nonzero(logits[0] > NEG_INF).flatten().tolist()) == set(range(12, 20))
     batch = torch.zeros(2, 20)  # rows decode independently
     STAMPS.apply(batch, torch.tensor([[11, 3], [11, 3]]))
     assert torch.equal(batch[0], batch[1])
@@ -145,7 +152,7 @@ def test_rules_with_timestamps_drop_notimestamps_and_find_an_unfinished_utteranc
     rules = Rules(prompt=(7, 9), eos=5, suppress=(6,), timestamp_begin=10)
     assert rules.unfinished([10, 3, 14, 14]) is None  # not decoding with timestamps
     ts = rules.with_timestamps(50)
-    assert ts.prompt == (7,) and ts.timestamps == TimestampRules(10, 5, 50)
+    assert ts.prompt == (7,) and ts.timestamps == TimestampRules(10, 5, 50, (6,))
     assert ts.unfinished([10, 3, 14, 14]) == 4  # closed at 14, opened another at 14: not transcribed
     assert ts.unfinished([10, 3, 14]) is None and ts.unfinished([10, 3]) is None and ts.unfinished([]) is None
     assert ts.text_tokens([10, 3, 4, 14, 14]) == [3, 4]
