@@ -6,7 +6,8 @@
 
 Each (system, beam, set) runs in a fresh process (`--run`), so peak RSS (getrusage) is its own;
 model loading is not timed. Sets: `short`, every clip of the manifest as its own file; `long`, one
-file of the clips concatenated (0.5 s apart, cycled to --long-minutes). WER: asr.text.normalize on
+file of the clips concatenated (0.5 s apart, cycled to --long-minutes); with --long-files N, N such
+files of disjoint clips (one greedy token that flips moves a 10-minute file's WER by points). WER: asr.text.normalize on
 both sides. faster-whisper: transcribe(beam_size=B, without_timestamps=True,
 condition_on_previous_text=False, vad_filter=False), one file after another (it decodes one 30 s
 window at a time). Ours: recognize() over all files, segments batched (--batch-size) through the
@@ -114,6 +115,8 @@ def main() -> None:
     ap.add_argument("--beams", nargs="+", type=int, default=[1, 5])
     ap.add_argument("--sets", nargs="+", default=["short", "long"], choices=["short", "long"])
     ap.add_argument("--long-minutes", type=float, default=10.0)
+    ap.add_argument("--long-files", type=int, default=1,
+                    help="long set: this many files, file k made of clips k, k + every, ... (at most --every)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--window", type=float, default=30.0, help="ours: encoder window in seconds (Whisper's: 30)")
@@ -130,13 +133,16 @@ def main() -> None:
     args = ap.parse_args()
     if args.run:
         return child(args)
-    manifest = [json.loads(line) for line in Path(args.manifest).read_text().splitlines()][:: args.every]
+    everything = [json.loads(line) for line in Path(args.manifest).read_text().splitlines()]
+    manifest = everything[:: args.every]
     work = ROOT / "data/real/bench"
     work.mkdir(parents=True, exist_ok=True)
     sets = {"short": ([e["audio"] for e in manifest], [e["text"] for e in manifest],
                       sum(e["duration"] for e in manifest))}
-    path, ref = long_file(manifest, args.long_minutes, work / f"long{args.long_minutes:g}min-every{args.every}.wav")
-    sets["long"] = ([path], [ref], sf.info(path).duration)
+    longs = [long_file(everything[k:: args.every], args.long_minutes,
+                       work / f"long{args.long_minutes:g}min-every{args.every}{f'-from{k}' if k else ''}.wav")
+             for k in range(min(args.long_files, args.every))]
+    sets["long"] = ([p for p, _ in longs], [r for _, r in longs], sum(sf.info(p).duration for p, _ in longs))
     print(f"{'set':<6}{'beam':>5}  {'system':<10}{'WER %':>7}{'RTF':>8}{'s':>8}{'peak MB':>9}", flush=True)
     for name in args.sets:
         paths, refs, seconds = sets[name]
