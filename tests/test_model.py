@@ -85,7 +85,7 @@ def test_batched_equals_single_utterance():
     torch.testing.assert_close(out[:1], single, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("per_utterance_from", [256, 1])  # cross-attention k/v as a batch, or per utterance
+@pytest.mark.parametrize("per_utterance_from", [1000, 1])  # cross-attention k/v as a batch, or per utterance
 def test_cached_greedy_equals_uncached(per_utterance_from, monkeypatch):
     monkeypatch.setattr("asr.model.PER_UTTERANCE_FRAMES", per_utterance_from)
     model = make_model(seed=3)
