@@ -352,6 +352,17 @@ def train(cfg: Config, exp_dir: str | Path, callbacks: list[Callback] | None = N
             trainer.save_checkpoint(chosen)
         log.info("final weights (step %d): val/wer %s; best so far %s", trainer.global_step, score,
                  None if best.best_model_score is None else float(best.best_model_score))
-    if not trainer.is_global_zero:  # one rank exports
-        return exp_dir / "model.pt"
-    return export(chosen, exp_dir / "model.pt")
+    path = export(chosen, exp_dir / "model.pt") if trainer.is_global_zero else exp_dir / "model.pt"  # one rank exports
+    _leave_process_group()
+    return path
+
+
+def _leave_process_group() -> None:
+    """The ranks of a distributed run wait for the export, then close their process group: a rank
+    that exits with it open can abort in teardown ("terminate called without an active exception",
+    seen once in CI's two-process test)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
