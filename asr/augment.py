@@ -332,8 +332,8 @@ class Augmenter:
         """With chance `nonspeech_prob`, audio of `wav`'s length and level with no words in it to
         learn: the utterance played backwards (a `nonspeech_reversed` share), else babble
         (`nonspeech_talkers` other utterances at once), synthetic music or noise; from epoch
-        `nonspeech_from_epoch` on. The caller
-        gives it the empty transcript. None: the utterance stays itself."""
+        `nonspeech_from_epoch` on. The caller gives it the empty transcript. None: the utterance
+        stays itself."""
         c = self.cfg
         if c.nonspeech_prob <= 0 or epoch < c.nonspeech_from_epoch or not wav.shape[0]:
             return None

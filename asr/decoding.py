@@ -225,7 +225,8 @@ class DecoderScorer:
             self.cache.reorder(rows, keep)
         if keep is not None:  # a filled cache holds what the decoder reads of the memory from now on
             self.mem_lens = self.mem_lens[keep]
-            self.memory = self.memory if self.cache is not None else self.memory[keep]
+            if self.cache is None:
+                self.memory = self.memory[keep]
 
 
 class LMScorer:
