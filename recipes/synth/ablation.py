@@ -1,0 +1,100 @@
+"""The ablation table of recipes/synth/README.md: trained models side by side on the same test sets,
+split by voice engine, plus real human speech.
+
+    python recipes/synth/ablation.py --data data/synth/commands_kokoro --real data/real/dev.jsonl \
+        "A: demo engines=exp/ablation/A" "B: + Kokoro and blends=exp/ablation/B" ...
+
+Each row is `label=EXP` (a folder with model.pt, from `asr train` or recipes/synth/run.sh). Every model
+is decoded with its own decode config (beam 5 + CTC 0.3 for ours) on `--data`'s test and
+test-unseen-voice and on `--real`; the per-utterance rows are kept in EXP/ablation/<set>.json, so a
+row already evaluated on the same manifests is not decoded again. Prints a markdown table (WER %):
+the whole sets and, within them, single engines (test: Kokoro's seen voices; test-unseen-voice:
+held-out Kokoro voices, flite, held-out espeak variants).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from asr.evaluate import evaluate  # noqa: E402
+
+# (set, engine or None for the whole set, column title)
+COLUMNS = [
+    ("test", None, "test"),
+    ("test", "kokoro", "test, Kokoro seen voices"),
+    ("test-unseen-voice", None, "unseen"),
+    ("test-unseen-voice", "kokoro", "unseen, held-out Kokoro voices"),
+    ("test-unseen-voice", "flite", "unseen, flite"),
+    ("test-unseen-voice", "espeak", "unseen, espeak variants"),
+    ("real", None, "real clips"),
+]
+
+
+def rows_for(exp: Path, name: str, manifest: Path) -> list[dict]:
+    """Per-utterance rows of EXP/model.pt on `manifest`, decoded once and cached beside the model."""
+    cache = exp / "ablation" / f"{name}.json"
+    model = exp / "model.pt"
+    stamp = {"manifest": str(manifest), "manifest_mtime": manifest.stat().st_mtime, "model_mtime": model.stat().st_mtime}
+    if cache.is_file():
+        saved = json.loads(cache.read_text())
+        if saved.get("stamp") == stamp:
+            return saved["rows"]
+    rows: list[dict] = []
+    evaluate(model, manifest, exp / "ablation" / name, rows_into=rows)
+    cache.write_text(json.dumps({"stamp": stamp, "rows": rows}))
+    return rows
+
+
+def wer(rows: list[dict], engine: str | None) -> tuple[float, int]:
+    """(WER %, utterances) over the rows of one engine (the part of `speaker` before ':'), or all."""
+    picked = [r for r in rows if engine is None or (r.get("speaker") or "").split(":")[0] == engine]
+    words = sum(r["words"] for r in picked)
+    return 100.0 * sum(r["errors"] for r in picked) / max(words, 1), len(picked)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("rows", nargs="+", help="LABEL=EXP (a folder holding model.pt)")
+    ap.add_argument("--data", type=Path, required=True, help="corpus folder with test.jsonl and test-unseen-voice.jsonl")
+    ap.add_argument("--real", type=Path, help="a manifest of real human speech (recipes/real/make_devset.py)")
+    ap.add_argument("--json", type=Path, help="also write the table's numbers here")
+    args = ap.parse_args()
+
+    sets = {"test": args.data / "test.jsonl", "test-unseen-voice": args.data / "test-unseen-voice.jsonl"}
+    if args.real:
+        sets["real"] = args.real
+    columns = [c for c in COLUMNS if c[0] in sets]
+    table, counts = [], {}
+    for spec in args.rows:
+        label, _, exp = spec.rpartition("=")
+        if not label:
+            sys.exit(f"a row is LABEL=EXP, not {spec!r}")
+        exp = Path(exp)
+        if not (exp / "model.pt").is_file():
+            sys.exit(f"{exp}/model.pt: no such model (train the row first)")
+        results = {name: rows_for(exp, name, path) for name, path in sets.items()}
+        cells = []
+        for set_name, engine, title in columns:
+            value, n = wer(results[set_name], engine)
+            counts[title] = n
+            cells.append(value)
+        table.append((label, cells))
+        print(f"{label}: " + ", ".join(f"{c[2]} {v:.2f}" for c, v in zip(columns, cells)), file=sys.stderr)
+
+    print("| row | " + " | ".join(f"{c[2]} ({counts[c[2]]})" for c in columns) + " |")
+    print("|---|" + "---|" * len(columns))
+    for label, cells in table:
+        print(f"| {label} | " + " | ".join(f"{v:.2f}" for v in cells) + " |")
+    if args.json:
+        args.json.write_text(json.dumps({label: dict(zip([c[2] for c in columns], cells)) for label, cells in table},
+                                        indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
