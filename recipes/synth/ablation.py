@@ -9,7 +9,7 @@ is decoded with its own decode config (beam 5 + CTC 0.3 for ours) on `--data`'s 
 test-unseen-voice and on `--real`; the per-utterance rows are kept in EXP/ablation/<set>.json, so a
 row already evaluated on the same manifests is not decoded again. Prints a markdown table (WER %):
 the whole sets and, within them, single engines (test: Kokoro's seen voices; test-unseen-voice:
-held-out Kokoro voices, flite, held-out espeak variants).
+held-out Kokoro voices, flite, held-out espeak variants), then any `--extra TITLE=MANIFEST`.
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ def main() -> None:
     ap.add_argument("rows", nargs="+", help="LABEL=EXP (a folder holding model.pt)")
     ap.add_argument("--data", type=Path, required=True, help="corpus folder with test.jsonl and test-unseen-voice.jsonl")
     ap.add_argument("--real", type=Path, help="a manifest of real human speech (recipes/real/make_devset.py)")
+    ap.add_argument("--extra", action="append", default=[], metavar="TITLE=MANIFEST",
+                    help="one more column: WER on this manifest (e.g. recipes/real/add_sounds.py's noisy copy)")
     ap.add_argument("--json", type=Path, help="also write the table's numbers here")
     args = ap.parse_args()
 
@@ -70,6 +72,13 @@ def main() -> None:
     if args.real:
         sets["real"] = args.real
     columns = [c for c in COLUMNS if c[0] in sets]
+    for spec in args.extra:
+        title, _, path = spec.rpartition("=")
+        if not title:
+            sys.exit(f"--extra is TITLE=MANIFEST, not {spec!r}")
+        name = "extra-" + "".join(ch if ch.isalnum() else "_" for ch in title)
+        sets[name] = Path(path)
+        columns.append((name, None, title))
     table, counts = [], {}
     for spec in args.rows:
         label, _, exp = spec.rpartition("=")
