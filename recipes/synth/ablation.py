@@ -40,7 +40,8 @@ def rows_for(exp: Path, name: str, manifest: Path) -> list[dict]:
     """Per-utterance rows of EXP/model.pt on `manifest`, decoded once and cached beside the model."""
     cache = exp / "ablation" / f"{name}.json"
     model = exp / "model.pt"
-    stamp = {"manifest": str(manifest), "manifest_mtime": manifest.stat().st_mtime, "model_mtime": model.stat().st_mtime}
+    stamp = {"manifest": str(manifest), "manifest_mtime": manifest.stat().st_mtime,
+             "model_mtime": model.stat().st_mtime}
     if cache.is_file():
         saved = json.loads(cache.read_text())
         if saved.get("stamp") == stamp:
@@ -61,7 +62,8 @@ def wer(rows: list[dict], engine: str | None) -> tuple[float, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("rows", nargs="+", help="LABEL=EXP (a folder holding model.pt)")
-    ap.add_argument("--data", type=Path, required=True, help="corpus folder with test.jsonl and test-unseen-voice.jsonl")
+    ap.add_argument("--data", type=Path, required=True,
+                    help="corpus folder with test.jsonl and test-unseen-voice.jsonl")
     ap.add_argument("--real", type=Path, help="a manifest of real human speech (recipes/real/make_devset.py)")
     ap.add_argument("--extra", action="append", default=[], metavar="TITLE=MANIFEST",
                     help="one more column: WER on this manifest (e.g. recipes/real/add_sounds.py's noisy copy)")

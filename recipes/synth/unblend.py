@@ -53,7 +53,8 @@ def main() -> None:
             jobs.append({**row, "voice": parent, "speaker": f"kokoro:{parent}",
                          "audio": str((args.out / "wav" / "train" / f"{row['id']}.wav").resolve())})
     todo = [j for j in jobs if not os.path.exists(j["audio"])]
-    print(f"{len(jobs)} blended training utterances -> their heaviest parent; {len(todo)} to synthesize", file=sys.stderr)
+    print(f"{len(jobs)} blended training utterances -> their heaviest parent; {len(todo)} to synthesize",
+          file=sys.stderr)
     start, failed, seconds = time.time(), [], {}
     with ProcessPoolExecutor(args.workers) as pool:
         for i, (utt, err, _, dur) in enumerate(pool.map(synth_utterance, todo, chunksize=4), 1):
@@ -71,7 +72,8 @@ def main() -> None:
             if r["id"] in failed:
                 continue
             job = by_id[r["id"]]
-            r = {**r, "audio": job["audio"], "speaker": job["speaker"], "duration": round(sf.info(job["audio"]).duration, 3)}
+            r = {**r, "audio": job["audio"], "speaker": job["speaker"],
+                 "duration": round(sf.info(job["audio"]).duration, 3)}
         rows.append(r)
     write_jsonl(args.out / "train.jsonl", rows)
     for split in ("dev", "test", "test-unseen-voice"):
