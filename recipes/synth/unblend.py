@@ -55,13 +55,12 @@ def main() -> None:
     todo = [j for j in jobs if not os.path.exists(j["audio"])]
     print(f"{len(jobs)} blended training utterances -> their heaviest parent; {len(todo)} to synthesize",
           file=sys.stderr)
-    start, failed, seconds = time.time(), [], {}
+    start, failed = time.time(), []
     with ProcessPoolExecutor(args.workers) as pool:
-        for i, (utt, err, _, dur) in enumerate(pool.map(synth_utterance, todo, chunksize=4), 1):
+        for i, (utt, err, _, _) in enumerate(pool.map(synth_utterance, todo, chunksize=4), 1):
             if err:
                 failed.append(utt)
                 print(f"\n{utt}: {err}", file=sys.stderr)
-            seconds[utt] = dur
             print(f"\r  {i}/{len(todo)}  {time.time() - start:.0f} s", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
 
