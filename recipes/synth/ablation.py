@@ -2,7 +2,7 @@
 split by voice engine, plus real human speech.
 
     python recipes/synth/ablation.py --data data/synth/commands_kokoro --real data/real/dev.jsonl \
-        "A: demo engines=exp/ablation/A" "B: + Kokoro and blends=exp/ablation/B" ...
+        "B: + Kokoro, no blends=exp/ablation/B" "C: + Kokoro and blends=exp/ablation/C" ...
 
 Each row is `label=EXP` (a folder with model.pt, from `asr train` or recipes/synth/run.sh). Every model
 is decoded with its own decode config (beam 5 + CTC 0.3 for ours) on `--data`'s test and
