@@ -2,12 +2,13 @@
 the fraction of time spent waiting on the DataLoader, and (on a GPU) model FLOPs utilisation.
 
     .venv/bin/python recipes/benchmarks/train_speed.py [--configs configs/tiny.yaml ...] [--manifest M]
-        [--steps 30] [--warmup 5] [--num-workers N] [--peak-tflops T]
+        [--steps 30] [--warmup 5] [--num-workers N] [--peak-tflops T] [--precisions 32 bf16]
 
 It runs the training step of asr/train.py (ASRTask.model_step: features, SpecAugment, encoder,
 decoder, CTC + attention losses; backward; AdamW) in a plain loop, without Lightning's loop around
-it, on batches from DurationBatchSampler and SpeechDataset in DataLoader workers. bf16 autocast on a
-GPU, float32 on the CPU. FLOPs per step are counted once with torch.utils.flop_counter (matmuls and
+it, on batches from DurationBatchSampler and SpeechDataset in DataLoader workers. Precision: bf16
+autocast on a GPU, float32 on the CPU, or each of --precisions in turn (32, bf16: torch.autocast, as
+Lightning's trainer.precision=bf16-mixed does), with each row's speed-up over the first. FLOPs per step are counted once with torch.utils.flop_counter (matmuls and
 convolutions, forward + backward); MFU = counted FLOPs per second / the device's peak bf16 FLOPs.
 Data: --manifest, else data/synth/commands/train.jsonl if it exists, else a small synthesized set.
 """
@@ -66,8 +67,8 @@ def peak_flops(device: torch.device, override: float | None) -> float | None:
     return next((tf * 1e12 for key, tf in PEAK_BF16_TFLOPS.items() if key in name), None)
 
 
-def step_fn(task: ASRTask, opt: torch.optim.Optimizer, device: torch.device):
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+def step_fn(task: ASRTask, opt: torch.optim.Optimizer, device: torch.device, precision: str):
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16"
                 else contextlib.nullcontext())
 
     def step(batch) -> None:
@@ -81,12 +82,13 @@ def step_fn(task: ASRTask, opt: torch.optim.Optimizer, device: torch.device):
     return step
 
 
-def bench(config: Path, entries: list[dict], args, device: torch.device) -> dict:
+def bench(config: Path, entries: list[dict], args, device: torch.device, precision: str) -> dict:
     cfg = load_config(Config, config, args.overrides)
     tok = train_tokenizer(cfg.tokenizer.kind, [e["text"] for e in entries], cfg.tokenizer.vocab_size)
+    torch.manual_seed(0)  # every precision starts from the same weights and sees the same batches
     task = ASRTask(to_dict(cfg), tok.to_dict()).to(device).train()
     opt = torch.optim.AdamW(task.parameters(), lr=cfg.optim.lr)
-    step = step_fn(task, opt, device)
+    step = step_fn(task, opt, device, precision)
     d = cfg.data
     workers = d.num_workers if args.num_workers is None else args.num_workers
     sampler = DurationBatchSampler([e["duration"] for e in entries], d.max_frames_per_batch, d.max_batch_size,
@@ -131,7 +133,7 @@ def bench(config: Path, entries: list[dict], args, device: torch.device) -> dict
         flops += flops_per_sample * batch.wav.numel()  # ~linear in padded length (attention is a small part)
     total = time.perf_counter() - start
     peak = peak_flops(device, args.peak_tflops)
-    return {"config": config.name, "params": sum(p.numel() for p in task.model.parameters()) / 1e6,
+    return {"config": config.name, "precision": precision, "params": sum(p.numel() for p in task.recognizer.model.parameters()) / 1e6,
             "batch": audio / args.steps, "step_ms": 1000 * total / args.steps, "audio_s": audio / total,
             "tokens_s": tokens / total, "wait": wait / total,
             "tflop_step": flops / args.steps / 1e12, "mfu": f"{100 * flops / total / peak:.1f}%" if peak else "n/a"}
@@ -147,6 +149,9 @@ def main() -> None:
     ap.add_argument("--num-workers", type=int, help="DataLoader workers (default: the config's)")
     ap.add_argument("--peak-tflops", type=float, help="device peak for MFU (default: known GPUs' bf16 peak)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--precisions", nargs="+", choices=["32", "bf16"],
+                    help="each in turn for every config (default: bf16 on a GPU, 32 on the CPU); bf16 on a "
+                         "CPU pays off only where it has bf16 instructions (AVX512_BF16, AMX)")
     ap.add_argument("overrides", nargs="*", help="dotted config overrides applied to every preset")
     args = ap.parse_args()
     device = torch.device(args.device)
@@ -159,12 +164,16 @@ def main() -> None:
         print(f"data: {manifest} ({len(entries)} utterances); device: "
               f"{torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}; "
               f"{args.steps} timed steps after {args.warmup} warm-up steps\n")
-        rows = [bench(c, entries, args, device) for c in args.configs]
-    print("| config | params (M) | audio s/batch | step (ms) | audio s/s | tokens/s | loader wait | TFLOP/step | MFU |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        precisions = args.precisions or (["bf16"] if device.type == "cuda" else ["32"])
+        rows = [bench(c, entries, args, device, p) for c in args.configs for p in precisions]
+    print("| config | precision | params (M) | audio s/batch | step (ms) | speed-up | audio s/s | tokens/s "
+          "| loader wait | TFLOP/step | MFU |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['config']} | {r['params']:.1f} | {r['batch']:.0f} | {r['step_ms']:.0f} | {r['audio_s']:.0f} "
-              f"| {r['tokens_s']:.0f} | {100 * r['wait']:.1f}% | {r['tflop_step']:.3f} | {r['mfu']} |")
+        first = next(f for f in rows if f["config"] == r["config"])  # the config's first precision
+        print(f"| {r['config']} | {r['precision']} | {r['params']:.1f} | {r['batch']:.0f} | {r['step_ms']:.0f} "
+              f"| {first['step_ms'] / r['step_ms']:.2f}x | {r['audio_s']:.0f} | {r['tokens_s']:.0f} "
+              f"| {100 * r['wait']:.1f}% | {r['tflop_step']:.3f} | {r['mfu']} |")
 
 
 if __name__ == "__main__":
