@@ -120,11 +120,18 @@ def evaluations(eval_dirs: list[Path]) -> list[dict]:
         for summary in sorted(Path(folder).glob("*/summary.json")):
             s = json.loads(summary.read_text(encoding="utf-8"))
             d = s.get("decode", {})
-            rows.append({"set": summary.parent.name, "folder": str(folder), "wer": s["wer"], "cer": s.get("cer"),
+            rows.append({"set": set_name(summary.parent.name, s.get("manifest")), "folder": str(folder), "wer": s["wer"], "cer": s.get("cer"),
                          "utterances": s["utterances"], "words": s["reference_words"], "failed": s.get("failed", 0),
                          "decoding": f"beam {d.get('beam_size', '?')}, CTC weight {d.get('ctc_weight', '?')}",
                          "manifest": s.get("manifest")})
     return rows
+
+
+def set_name(name: str, manifest: str | None) -> str:
+    """A test set's name with its corpus folder ("people/test", "real/dev"), so that sets of one
+    name from different corpora are told apart; the bare name where the manifest has no folder."""
+    folder = Path(manifest).parent.name if manifest else ""
+    return f"{folder}/{name}" if folder else name
 
 
 def training_lines(runs: list[dict], cfg: Config) -> list[str]:

@@ -7,13 +7,16 @@ from pathlib import Path
 import pytest
 import torch
 
+import asr
 from asr import models
 from asr.cli import main
 from asr.config import Config, load_config, save_config
 from asr.recognizer import Recognizer
-from asr.ship import VOICE_LICENCES, ship
+from asr.metrics import error_counts
+from asr.ship import MAX_MB, VOICE_LICENCES, ship
 from asr.storage import write_jsonl
-from asr.text import CharTokenizer
+from asr.synth.engines import Voice, synthesize
+from asr.text import CharTokenizer, normalize
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,3 +103,36 @@ def test_a_card_without_front_matter_is_an_error(tmp_path):
     (tmp_path / "x.md").write_text("# x\nno front matter\n")
     with pytest.raises(ValueError, match="front matter"):
         models.shipped(tmp_path)
+
+
+# --------------------------------------------------------------------------- the models we ship
+
+# Sentences of the kind the people corpus has (not drawn from it), read by espeak-ng's en-us voice
+# (an engine the shipped people model trained on; these sentences it never heard).
+SENTENCES = ["please call me back when you get home",
+             "the train leaves at half past seven tomorrow morning",
+             "i think we should buy some bread and milk",
+             "where did you put the keys to the car",
+             "she said the weather will be cold and windy all week",
+             "thank you very much for your help yesterday"]
+
+
+@pytest.mark.parametrize("m", models.shipped(), ids=lambda m: m.name)
+def test_a_shipped_model_is_float16_within_the_limit_and_hears_new_sentences(m):
+    path = Path(m.file)
+    assert path.is_file() and path.stat().st_size <= MAX_MB * 2**20, f"{path}: missing or over {MAX_MB} MB"
+    blob = torch.load(path, weights_only=True)
+    assert {v.dtype for v in blob["state_dict"].values() if v.is_floating_point()} == {torch.float16}
+    rec = models.load(m.name)  # by name, as `asr transcribe -m NAME` does
+    assert m.parameters == f"{sum(p.numel() for p in rec.model.parameters()) / 1e6:.1f}M"  # the card is this file's
+
+    model = asr.load_model(m.name, beam_size=5)
+    audio = [synthesize(s, Voice("espeak", "en-us")) for s in SENTENCES]
+    hyps = [r.text or "" for r in model.transcribe(audio)]
+    errors, words = error_counts([normalize(s) for s in SENTENCES], [normalize(h) for h in hyps])
+    wer = 100 * errors / words
+    # people-small: 31.5% here, 39% on its own test set (its card); a broken load (features, float16,
+    # tokenizer) is near 100%
+    assert wer < 50, f"{m.name}: WER {wer:.1f}% on {SENTENCES} -> {hyps}"
+    if getattr(rec.tokenizer, "text", None) == "display":  # a display-text model writes sentences: a capital, a stop
+        assert sum(h[:1].isupper() and h.rstrip()[-1:] in ".?!" for h in hyps) >= len(hyps) // 2, hyps
