@@ -120,7 +120,8 @@ def evaluations(eval_dirs: list[Path]) -> list[dict]:
         for summary in sorted(Path(folder).glob("*/summary.json")):
             s = json.loads(summary.read_text(encoding="utf-8"))
             d = s.get("decode", {})
-            rows.append({"set": set_name(summary.parent.name, s.get("manifest")), "folder": str(folder), "wer": s["wer"], "cer": s.get("cer"),
+            rows.append({"set": set_name(summary.parent.name, s.get("manifest")), "folder": str(folder),
+                         "wer": s["wer"], "cer": s.get("cer"),
                          "utterances": s["utterances"], "words": s["reference_words"], "failed": s.get("failed", 0),
                          "decoding": f"beam {d.get('beam_size', '?')}, CTC weight {d.get('ctc_weight', '?')}",
                          "manifest": s.get("manifest")})

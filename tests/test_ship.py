@@ -134,5 +134,5 @@ def test_a_shipped_model_is_float16_within_the_limit_and_hears_new_sentences(m):
     # people-small: 31.5% here, 39% on its own test set (its card); a broken load (features, float16,
     # tokenizer) is near 100%
     assert wer < 50, f"{m.name}: WER {wer:.1f}% on {SENTENCES} -> {hyps}"
-    if getattr(rec.tokenizer, "text", None) == "display":  # a display-text model writes sentences: a capital, a stop
+    if getattr(rec.tokenizer, "text", None) == "display":  # it writes sentences: a capital, a stop
         assert sum(h[:1].isupper() and h.rstrip()[-1:] in ".?!" for h in hyps) >= len(hyps) // 2, hyps

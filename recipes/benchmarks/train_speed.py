@@ -8,8 +8,9 @@ It runs the training step of asr/train.py (ASRTask.model_step: features, SpecAug
 decoder, CTC + attention losses; backward; AdamW) in a plain loop, without Lightning's loop around
 it, on batches from DurationBatchSampler and SpeechDataset in DataLoader workers. Precision: bf16
 autocast on a GPU, float32 on the CPU, or each of --precisions in turn (32, bf16: torch.autocast, as
-Lightning's trainer.precision=bf16-mixed does), with each row's speed-up over the first. FLOPs per step are counted once with torch.utils.flop_counter (matmuls and
-convolutions, forward + backward); MFU = counted FLOPs per second / the device's peak bf16 FLOPs.
+Lightning's trainer.precision=bf16-mixed does), with each row's speed-up over the first. FLOPs per
+step are counted once with torch.utils.flop_counter (matmuls and convolutions, forward + backward);
+MFU = counted FLOPs per second / the device's peak bf16 FLOPs.
 Data: --manifest, else data/synth/commands/train.jsonl if it exists, else a small synthesized set.
 """
 
@@ -133,7 +134,8 @@ def bench(config: Path, entries: list[dict], args, device: torch.device, precisi
         flops += flops_per_sample * batch.wav.numel()  # ~linear in padded length (attention is a small part)
     total = time.perf_counter() - start
     peak = peak_flops(device, args.peak_tflops)
-    return {"config": config.name, "precision": precision, "params": sum(p.numel() for p in task.recognizer.model.parameters()) / 1e6,
+    params = sum(p.numel() for p in task.recognizer.model.parameters()) / 1e6
+    return {"config": config.name, "precision": precision, "params": params,
             "batch": audio / args.steps, "step_ms": 1000 * total / args.steps, "audio_s": audio / total,
             "tokens_s": tokens / total, "wait": wait / total,
             "tflop_step": flops / args.steps / 1e12, "mfu": f"{100 * flops / total / peak:.1f}%" if peak else "n/a"}
