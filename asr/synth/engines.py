@@ -35,6 +35,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import zlib
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -91,7 +92,14 @@ _POS_CHARACTER = 1
 
 
 class Espeak:
-    """espeak-ng loaded in-process; voices are "<accent>" or "<accent>+<variant>"."""
+    """espeak-ng loaded in-process; voices are "<accent>" or "<accent>+<variant>".
+
+    Reproducibility: espeak seeds its noise source (breath, the whisper voices) from the clock at
+    start-up; each utterance here reseeds it from its own text and voice instead. What remains is the
+    pitch-flutter phase, a function-level static in espeak's wavegen.c that nothing resets: an
+    utterance's audio depends slightly on how much the process synthesized before it. So a corpus
+    built by one fresh process is bit-identical run to run; one built by several workers, or after
+    other synthesis in the same process, differs a little (the same words, voices and lengths)."""
 
     native_pitch = True
 
@@ -115,6 +123,9 @@ class Espeak:
         self._chunks: list[np.ndarray] = []
         self._callback = _SYNTH_CALLBACK(self._collect)  # keep a reference: ctypes does not
         lib.espeak_SetSynthCallback(self._callback)
+        self._seed = getattr(lib, "espeak_ng_SetRandSeed", None)  # espeak-ng >= 1.52
+        if self._seed is not None:
+            self._seed.argtypes = [ctypes.c_long]
         self._lock = threading.Lock()
         self._identifiers = self._scan_voices()
 
@@ -171,6 +182,8 @@ class Espeak:
             for param, value in ((_espeakRATE, wpm), (_espeakPITCH, min(100, max(0, pitch_param)))):
                 if self._lib.espeak_SetParameter(param, value, 0) != 0:
                     raise EngineError(f"espeak_SetParameter({param}, {value}) failed")
+            if self._seed is not None:
+                self._seed(zlib.crc32(f"{name}|{wpm}|{pitch_param}|{text}".encode()) & 0x7FFFFFFF)
             self._chunks = []
             data = text.encode("utf-8") + b"\0"
             rc = self._lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _espeakCHARS_UTF8, None, None)
