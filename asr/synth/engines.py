@@ -91,6 +91,12 @@ _espeakPHONEMES_IPA = 0x02  # espeak_TextToPhonemes' phonememode: IPA as UTF-8, 
 _POS_CHARACTER = 1
 
 
+def utterance_seed(*parts) -> int:
+    """A seed for an engine's noise source, from what is read and how: the same utterance sounds the same
+    in every build, whichever process or worker reads it, and in whatever order."""
+    return zlib.crc32("|".join(map(str, parts)).encode()) & 0x7FFFFFFF
+
+
 class Espeak:
     """espeak-ng loaded in-process; voices are "<accent>" or "<accent>+<variant>".
 
@@ -183,7 +189,7 @@ class Espeak:
                 if self._lib.espeak_SetParameter(param, value, 0) != 0:
                     raise EngineError(f"espeak_SetParameter({param}, {value}) failed")
             if self._seed is not None:
-                self._seed(zlib.crc32(f"{name}|{wpm}|{pitch_param}|{text}".encode()) & 0x7FFFFFFF)
+                self._seed(utterance_seed(name, wpm, pitch_param, text))
             self._chunks = []
             data = text.encode("utf-8") + b"\0"
             rc = self._lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _espeakCHARS_UTF8, None, None)
@@ -340,6 +346,8 @@ class Piper:
             raise EngineError(f"piper: no voice {name!r}")
         if self._voice is None:
             self._voice = self._load()
+        # Not reproducible: the VITS noise is drawn inside the ONNX graph, by a generator onnxruntime
+        # seeds once per session (onnxruntime.set_seed before each call changes nothing).
         chunks = [c.audio_float_array for c in self._voice.synthesize(text, SynthesisConfig(length_scale=1.0 / rate))]
         if not chunks:
             raise EngineError(f"piper produced no audio for {text!r}")
@@ -374,7 +382,8 @@ class Hibari:
             raise EngineError(f"hibari: no voice {name!r}")
         if name not in self._models:
             self._models[name] = Model(voice=name, threads=1)
-        audio = self._models[name](text, speed=min(2.0, max(0.5, rate)))
+        speed = min(2.0, max(0.5, rate))
+        audio = self._models[name](text, speed=speed, seed=utterance_seed(name, speed, text))
         return np.asarray(audio, dtype=np.float32), HIBARI_RATE
 
 
