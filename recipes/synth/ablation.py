@@ -10,12 +10,16 @@ test-unseen-voice and on `--real`; the per-utterance rows are kept in EXP/ablati
 row already evaluated on the same manifests is not decoded again. Prints a markdown table (WER %):
 the whole sets and, within them, single engines (test: Kokoro's seen voices; test-unseen-voice:
 held-out Kokoro voices, flite, held-out espeak variants), then any `--extra TITLE=MANIFEST`.
+`--written-forms` adds, for a display-text corpus (people), the utterances of test and test-unseen-voice
+whose display text holds digits or symbols ("Meet me at 5:30."): where a model that writes display text
+must write otherwise than it hears, and one that writes the spoken form need not.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -34,6 +38,15 @@ COLUMNS = [
     ("test-unseen-voice", "espeak", "unseen, espeak variants"),
     ("real", None, "real clips"),
 ]
+WRITTEN_COLUMNS = [("test", "written", "test, written forms"),
+                   ("test-unseen-voice", "written", "unseen, written forms")]
+WRITTEN = re.compile(r"[0-9$%&@#£€]")  # display text that is said otherwise: digits, money, symbols
+
+
+def written_ids(manifest: Path) -> set[str]:
+    """Ids of the utterances whose display text holds digits or symbols."""
+    with open(manifest, encoding="utf-8") as f:
+        return {e["id"] for e in map(json.loads, f) if WRITTEN.search(e["text"])}
 
 
 def rows_for(exp: Path, name: str, manifest: Path) -> list[dict]:
@@ -52,9 +65,11 @@ def rows_for(exp: Path, name: str, manifest: Path) -> list[dict]:
     return rows
 
 
-def wer(rows: list[dict], engine: str | None) -> tuple[float, int]:
-    """(WER %, utterances) over the rows of one engine (the part of `speaker` before ':'), or all."""
-    picked = [r for r in rows if engine is None or (r.get("speaker") or "").split(":")[0] == engine]
+def wer(rows: list[dict], engine: str | None, ids: set[str] | None = None) -> tuple[float, int]:
+    """(WER %, utterances) over the rows of one engine (the part of `speaker` before ':'), or all;
+    with `ids`, only those utterances."""
+    picked = [r for r in rows if (engine is None or (r.get("speaker") or "").split(":")[0] == engine)
+              and (ids is None or r["id"] in ids)]
     words = sum(r["words"] for r in picked)
     return 100.0 * sum(r["errors"] for r in picked) / max(words, 1), len(picked)
 
@@ -67,6 +82,8 @@ def main() -> None:
     ap.add_argument("--real", type=Path, help="a manifest of real human speech (recipes/real/make_devset.py)")
     ap.add_argument("--extra", action="append", default=[], metavar="TITLE=MANIFEST",
                     help="one more column: WER on this manifest (e.g. recipes/real/add_sounds.py's noisy copy)")
+    ap.add_argument("--written-forms", action="store_true",
+                    help="add test and test-unseen-voice restricted to display text with digits or symbols")
     ap.add_argument("--json", type=Path, help="also write the table's numbers here")
     args = ap.parse_args()
 
@@ -74,6 +91,11 @@ def main() -> None:
     if args.real:
         sets["real"] = args.real
     columns = [c for c in COLUMNS if c[0] in sets]
+    subsets: dict[str, set[str]] = {}
+    if args.written_forms:
+        for column in WRITTEN_COLUMNS:  # each right after its whole set
+            columns.insert(1 + next(i for i, c in enumerate(columns) if c[0] == column[0] and c[1] is None), column)
+        subsets = {name: written_ids(sets[name]) for name, _, _ in WRITTEN_COLUMNS}
     for spec in args.extra:
         title, _, path = spec.rpartition("=")
         if not title:
@@ -92,7 +114,10 @@ def main() -> None:
         results = {name: rows_for(exp, name, path) for name, path in sets.items()}
         cells = []
         for set_name, engine, title in columns:
-            value, n = wer(results[set_name], engine)
+            if engine == "written":
+                value, n = wer(results[set_name], None, subsets[set_name])
+            else:
+                value, n = wer(results[set_name], engine)
             counts[title] = n
             cells.append(value)
         table.append((label, cells))
