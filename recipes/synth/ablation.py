@@ -38,8 +38,7 @@ COLUMNS = [
     ("test-unseen-voice", "espeak", "unseen, espeak variants"),
     ("real", None, "real clips"),
 ]
-WRITTEN_COLUMNS = [("test", "written", "test, written forms"),
-                   ("test-unseen-voice", "written", "unseen, written forms")]
+WRITTEN_COLUMNS = [("test", None, "test, written forms"), ("test-unseen-voice", None, "unseen, written forms")]
 WRITTEN = re.compile(r"[0-9$%&@#£€]")  # display text that is said otherwise: digits, money, symbols
 
 
@@ -91,11 +90,11 @@ def main() -> None:
     if args.real:
         sets["real"] = args.real
     columns = [c for c in COLUMNS if c[0] in sets]
-    subsets: dict[str, set[str]] = {}
+    subsets: dict[str, set[str]] = {}  # column title -> the utterance ids it keeps
     if args.written_forms:
         for column in WRITTEN_COLUMNS:  # each right after its whole set
-            columns.insert(1 + next(i for i, c in enumerate(columns) if c[0] == column[0] and c[1] is None), column)
-        subsets = {name: written_ids(sets[name]) for name, _, _ in WRITTEN_COLUMNS}
+            columns.insert(1 + [c[0] for c in columns].index(column[0]), column)
+            subsets[column[2]] = written_ids(sets[column[0]])
     for spec in args.extra:
         title, _, path = spec.rpartition("=")
         if not title:
@@ -114,10 +113,7 @@ def main() -> None:
         results = {name: rows_for(exp, name, path) for name, path in sets.items()}
         cells = []
         for set_name, engine, title in columns:
-            if engine == "written":
-                value, n = wer(results[set_name], None, subsets[set_name])
-            else:
-                value, n = wer(results[set_name], engine)
+            value, n = wer(results[set_name], engine, subsets.get(title))
             counts[title] = n
             cells.append(value)
         table.append((label, cells))
