@@ -83,7 +83,7 @@ def average(exp_dir: str | Path, out: str | Path | None = None, n: int = 5, by: 
     chosen = select_checkpoints(exp_dir, n, by)
     out = Path(out) if out else Path(exp_dir) / f"model_avg_{by}{n}.pt"
     hparams, state = average_checkpoints([p for p, _ in chosen])
-    Recognizer.from_checkpoint(hparams, state).save(out)
+    Recognizer.from_checkpoint(hparams, state, exp_dir).save(out)
     short = f" (only {len(chosen)} found)" if len(chosen) < n else ""
     print(f"averaged {len(chosen)} {by} checkpoints{short}:")
     for p, note in chosen:

@@ -2,8 +2,9 @@
 
     Recognizer.load(path) -> rec;  rec.encode(wav, wav_lens) -> Encoded(memory, lengths, CTC logits)
 
-The file is a dict {"format", "config", "tokenizer", "state_dict"} of tensors and plain Python
-values, loadable with `torch.load(path, weights_only=True)`, written atomically. Training
+The file is a dict {"format", "config", "tokenizer", "state_dict", "history"} of tensors and plain
+Python values (history: the training runs behind the weights, those of the model a run started
+from first; files from before 2026-12-03 have none), loadable with `torch.load(path, weights_only=True)`, written atomically. Training
 checkpoints (Lightning) become model files through `export`, here rather than in the training
 module, so averaging and exporting never import Lightning. Searching over the decoder is
 `asr.decoding`'s job; files and folders are `asr.transcribe`'s.
@@ -21,7 +22,7 @@ from torch import Tensor, nn
 from .config import COMPUTE_TYPES, Config, from_dict, to_dict
 from .features import Features
 from .model import ASRModel, Encoded
-from .storage import atomic_save
+from .storage import atomic_save, read_jsonl
 from .text import Tokenizer, tokenizer_from_dict
 
 FORMAT = "asr-model-v1"
@@ -58,6 +59,7 @@ class Recognizer(nn.Module):
         self.tokenizer = tokenizer
         self.features = features or Features(cfg.features)
         self.model = model or ASRModel(cfg.model, self.features.dim, tokenizer.vocab_size)
+        self.history: list[dict] = []  # the training runs behind the weights (`run_history`); model cards list them
         self.compute_type = "float32"  # "int8" after `quantized`
 
     @property
@@ -96,7 +98,7 @@ class Recognizer(nn.Module):
         if float16:
             state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
         atomic_save({"format": FORMAT, "config": to_dict(self.cfg), "tokenizer": self.tokenizer.to_dict(),
-                     "state_dict": state}, path)
+                     "state_dict": state, "history": self.history}, path)
 
     def quantized(self) -> "Recognizer":
         """A copy whose linear layers compute in int8 (weights per output row, as CTranslate2's int8;
@@ -148,18 +150,31 @@ class Recognizer(nn.Module):
         state = {k: v.float() if v.is_floating_point() and v.dtype != torch.float32 else v
                  for k, v in blob["state_dict"].items()}
         rec.load_state_dict(state, assign=True)
+        rec.history = list(blob.get("history", []))
         rec = rec.to(device).eval()
         return rec.quantized() if compute_type == "int8" else rec
 
     @classmethod
-    def from_checkpoint(cls, hyper_parameters: dict, state_dict: dict[str, Tensor]) -> "Recognizer":
-        """A training checkpoint's hyper_parameters ({config, tokenizer}) and state_dict -> the model.
-        Keys outside the Recognizer (checkpoints written before 2026-12 also held the network a
-        second time under "model.") are ignored."""
+    def from_checkpoint(cls, hyper_parameters: dict, state_dict: dict[str, Tensor],
+                        exp_dir: str | Path | None = None) -> "Recognizer":
+        """A training checkpoint's hyper_parameters ({config, tokenizer, history}) and state_dict -> the
+        model, its history made by `run_history` with the runs of `exp_dir`. Keys outside the
+        Recognizer (checkpoints written before 2026-12 also held the network a second time under
+        "model.") are ignored."""
         rec = cls(from_dict(Config, hyper_parameters["config"]), tokenizer_from_dict(hyper_parameters["tokenizer"]))
         n = len(CHECKPOINT_PREFIX)
         rec.load_state_dict({k[n:]: v for k, v in state_dict.items() if k.startswith(CHECKPOINT_PREFIX)})
+        rec.history = run_history(hyper_parameters.get("history") or [], exp_dir)
         return rec.eval()
+
+
+def run_history(earlier: list[dict], exp_dir: str | Path | None) -> list[dict]:
+    """The training runs behind a model: `earlier` (those of the model its training started from,
+    `init`), then the runs of its experiment folder (EXP/runs.jsonl, a line per run, `asr.train.RunLog`),
+    each tagged with the folder."""
+    runs_file = Path(exp_dir) / "runs.jsonl" if exp_dir is not None else None
+    runs = read_jsonl(runs_file) if runs_file is not None and runs_file.is_file() else []
+    return [*earlier, *({**r, "exp": str(exp_dir)} for r in runs)]
 
 
 def resolve_device(device: str | torch.device) -> str | torch.device:
@@ -170,9 +185,11 @@ def resolve_device(device: str | torch.device) -> str | torch.device:
 
 
 def export(checkpoint: str | Path, out: str | Path) -> Path:
-    """Lightning checkpoint -> the plain model file {config, tokenizer, state_dict}."""
+    """Lightning checkpoint -> the plain model file {config, tokenizer, state_dict, history}."""
     # weights_only=False: Lightning checkpoints hold callback and loop state as arbitrary objects
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False, mmap=True)
-    Recognizer.from_checkpoint(ckpt["hyper_parameters"], ckpt["state_dict"]).save(out)
+    folder = Path(checkpoint).parent  # EXP/checkpoints/NAME.ckpt: the runs are in EXP/runs.jsonl
+    exp_dir = folder.parent if folder.name == "checkpoints" else None
+    Recognizer.from_checkpoint(ckpt["hyper_parameters"], ckpt["state_dict"], exp_dir).save(out)
     print(f"exported {checkpoint} -> {out}")
     return Path(out)

@@ -5,7 +5,7 @@
 
 The card is written from what the experiment folder holds, never typed by hand: the network and
 tokenizer (the model file), the training data (the config's train manifest: utterances, hours,
-engines and voices with their licences), the training runs (`runs.jsonl`: steps, wall-clock time,
+engines and voices with their licences), the training runs (the model file's history, else `runs.jsonl`: steps, wall-clock time,
 hardware) and every evaluation (`eval_*/<set>/summary.json`: WER, CER, decode settings). Its front
 matter (`key: value` lines between `---`) is what `asr models` lists (asr.models.shipped).
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .config import Config, load_config
 from .models import PRETRAINED, read_card
-from .recognizer import Recognizer
+from .recognizer import Recognizer, run_history
 from .storage import read_jsonl, write_text
 
 MAX_MB = 40.0  # the one large file the repository allows
@@ -68,7 +68,8 @@ def card(rec: Recognizer, name: str, exp: Path, model: Path, mb: float, eval_dir
     cfg_file = exp / "config.yaml"
     train_cfg = load_config(Config, cfg_file) if cfg_file.is_file() else cfg
     data = training_data(train_cfg.data.train)
-    runs = read_jsonl(exp / "runs.jsonl") if (exp / "runs.jsonl").is_file() else []
+    # the model file's history holds the runs of the model it started from too; older files have none
+    runs = rec.history or run_history([], exp)
     wer = "; ".join(f"{r['set']} {r['wer']:.2f}%" for r in evals) or "not measured"
     lines = ["---", f"name: {name}", f"parameters: {params / 1e6:.1f}M", "language: en",
              "licence: Apache-2.0 (weights; the voices' licences are in the card)", f"wer: {wer}", "---", "", f"# {name}", ""]
@@ -139,12 +140,13 @@ def training_lines(runs: list[dict], cfg: Config) -> list[str]:
     if not runs:
         return [f"No record of the training runs (`runs.jsonl`); the config asks for {cfg.max_steps} steps."]
     seconds = sum(r.get("seconds", 0.0) for r in runs)
+    steps = sum(r["to_step"] - r["from_step"] for r in runs)
     hardware = sorted({r.get("hardware", "?") for r in runs})
-    out = [f"{runs[-1]['to_step']} steps in {len(runs)} run(s), {seconds / 3600:.2f} h of training "
+    out = [f"{steps} steps in {len(runs)} run(s), {seconds / 3600:.2f} h of training "
            f"(wall clock, validation included) on {'; '.join(hardware)}; init: {cfg.init or 'from scratch'}.", "",
-           "| run | started | steps | hours | hardware |", "|---|---|---|---|---|"]
-    out += [f"| {i} | {r.get('started', '?')} | {r['from_step']}-{r['to_step']} | {r.get('seconds', 0) / 3600:.2f} "
-            f"| {r.get('hardware', '?')} |" for i, r in enumerate(runs, 1)]
+           "| run | experiment | started | steps | hours | hardware |", "|---|---|---|---|---|---|"]
+    out += [f"| {i} | `{r.get('exp', '?')}` | {r.get('started', '?')} | {r['from_step']}-{r['to_step']} "
+            f"| {r.get('seconds', 0) / 3600:.2f} | {r.get('hardware', '?')} |" for i, r in enumerate(runs, 1)]
     return out
 
 

@@ -82,9 +82,10 @@ class WordErrors(Metric):
 
 
 class ASRTask(L.LightningModule):
-    def __init__(self, config: dict, tokenizer: dict):
+    def __init__(self, config: dict, tokenizer: dict, history: list[dict] | None = None):
         super().__init__()
-        self.save_hyperparameters()  # the checkpoint alone can rebuild the task
+        # the checkpoint alone can rebuild the task; history: the runs behind the weights it starts from
+        self.save_hyperparameters()
         self.cfg = from_dict(Config, config)
         self.recognizer = Recognizer(self.cfg, tokenizer_from_dict(tokenizer))  # the one copy of the network
         # validation decodes greedily, from the encoder pass the loss already made
@@ -328,7 +329,7 @@ def train(cfg: Config, exp_dir: str | Path, callbacks: list[Callback] | None = N
         cfg = fine_tuning_config(cfg, init.cfg)
     save_config(cfg, exp_dir / "config.yaml")
     tokenizer = init.tokenizer if init is not None else prepare_tokenizer(cfg, train_entries, exp_dir)
-    task = ASRTask(to_dict(cfg), tokenizer.to_dict())
+    task = ASRTask(to_dict(cfg), tokenizer.to_dict(), init.history if init is not None else [])
     last_ckpt = exp_dir / "checkpoints" / "last.ckpt"
     if init is not None and not last_ckpt.exists():  # (a resumed run restores its own weights)
         start_from(task.recognizer, init)

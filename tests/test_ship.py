@@ -1,6 +1,7 @@
 """Shipping a model: float16 model files, the card written from an experiment folder, and loading
 it by name. (The end-to-end test in test_e2e.py ships a model it trained.)"""
 
+import csv
 import json
 import subprocess
 import sys
@@ -70,7 +71,7 @@ def test_ship_writes_the_card_from_the_experiment_and_the_name_loads(exp, tmp_pa
     assert meta["name"] == "tiny-test" and meta["wer"] == "test 12.50%"
     n = sum(p.numel() for p in Recognizer.load(exp / "model.pt").model.parameters())
     assert meta["parameters"] == f"{n / 1e6:.1f}M"
-    assert "300 steps in 2 run(s), 1.50 h" in text and "1 x GPU" in text and "| 2 | 2026-12-01 12:00:00 UTC | 200-300 |" in text
+    assert "300 steps in 2 run(s), 1.50 h" in text and "1 x GPU" in text and f"| 2 | `{exp}` | 2026-12-01 12:00:00 UTC | 200-300 |" in text
     assert "6 utterances, 3.00 h" in text  # 6 x 1,800 s
     assert "| espeak | 4 | 2.00 | 2 |" in text and "| kokoro | 2 | 1.00 | 1 |" in text  # en-us+m3 is voice en-us
     assert VOICE_LICENCES["espeak"] in text and VOICE_LICENCES["kokoro"] in text and "flite" not in text
@@ -88,6 +89,37 @@ def test_ship_writes_the_card_from_the_experiment_and_the_name_loads(exp, tmp_pa
         models.load("tiny-test")
     with pytest.raises(ValueError, match="tiny-test"):  # and an unknown name lists the shipped ones
         models.named("no-such-model")
+
+
+@pytest.mark.slow
+def test_training_on_from_a_model_carries_its_runs_into_the_file_and_the_card(tiny_corpus, tmp_path):
+    """A model trained on from another (init) holds the runs behind both in its file; the card lists them."""
+    from asr.train import train
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    overrides = [f"data.train={tiny_corpus / 'train.jsonl'}", f"data.dev={tiny_corpus / 'dev.jsonl'}", "max_steps=6",
+                 "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "trainer.log_every_n_steps=1"]
+    train(load_config(Config, ROOT / "configs/tiny.yaml", overrides), first)
+    (history,) = Recognizer.load(first / "model.pt").history
+    assert history["exp"] == str(first) and (history["from_step"], history["to_step"]) == (0, 6)
+    assert history["seconds"] > 0 and history["hardware"]
+
+    train(load_config(Config, ROOT / "configs/tiny.yaml", [*overrides, "max_steps=4", f"init={first / 'model.pt'}"]), second)
+    rec = Recognizer.load(second / "model.pt")
+    assert [(r["exp"], r["to_step"]) for r in rec.history] == [(str(first), 6), (str(second), 4)]
+    ship(second, "tiny-on", tmp_path / "pretrained")
+    again = Recognizer.load(tmp_path / "pretrained" / "tiny-on.pt")  # the float16 file keeps it
+    assert again.history == rec.history
+    text = (tmp_path / "pretrained" / "tiny-on.md").read_text()
+    assert "10 steps in 2 run(s)" in text and f"| 1 | `{first}` |" in text and f"| 2 | `{second}` |" in text
+    # and the second run did start from the first's learned weights: its loss begins below the first's
+    (a, b) = (train_losses(first), train_losses(second))
+    assert a[-1] < a[0] - 0.5 and b[0] < a[0] - 0.1, (a, b)
+
+
+def train_losses(exp: Path) -> list[float]:
+    with open(exp / "logs" / "metrics.csv") as f:
+        return [float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")]
 
 
 def test_ship_refuses_a_model_over_the_size_limit_and_leaves_nothing(exp, tmp_path):
