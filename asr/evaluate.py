@@ -1,5 +1,6 @@
-"""Evaluation of a model on manifests: WER/CER, a per-utterance report sorted worst first,
-and summary.json with the decode settings and the real-time factor.
+"""Evaluation of a model on manifests: WER/CER, a per-utterance report sorted worst first
+(report.txt to read, utterances.jsonl for programs), and summary.json with the decode settings and
+the real-time factor.
 
 The counting is `asr.metrics`'s; references and hypotheses both go through
 `asr.text.normalize` first, so casing, punctuation and digits never count as errors.
@@ -24,7 +25,7 @@ from .transcribe import recognize
 
 def evaluate(model: str | Path | Recognizer | Search, manifest: str | Path, out_dir: str | Path,
              batch_size: int | None = None, rows_into: list[dict] | None = None, **options) -> dict:
-    """Decode every utterance of `manifest`, write report.txt and summary.json to `out_dir`.
+    """Decode every utterance of `manifest`, write report.txt, utterances.jsonl and summary.json to `out_dir`.
     `options` override the model's decode config (beam_size, ctc_weight, lm, ...); a Search
     comes with its options already fixed. A list `rows_into` receives the per-utterance rows,
     worst first (id, ref, hyp, counts, speaker, audio, offset, duration: what asr.report draws)."""
@@ -67,6 +68,7 @@ def evaluate(model: str | Path | Recognizer | Search, manifest: str | Path, out_
     out_dir = Path(out_dir)
     rows.sort(key=lambda r: (-r["errors"], -r["errors"] / max(r["words"], 1), r["id"]))
     write_text(out_dir / "report.txt", format_report(summary, rows, failed))
+    write_jsonl(out_dir / "utterances.jsonl", rows)
     if rows_into is not None:
         rows_into.extend(rows)
     write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")

@@ -55,6 +55,9 @@ def test_cli_train_evaluate_transcribe(tiny_corpus, tmp_path, capsys):
                                                   + summary["insertions"]) / summary["reference_words"])
     report = (out / "test" / "report.txt").read_text()
     assert report.count("REF:") == n_test
+    rows = read_jsonl(out / "test" / "utterances.jsonl")  # the same rows for programs, worst first
+    assert len(rows) == n_test and sum(r["errors"] for r in rows) == summary["substitutions"] + summary[
+        "deletions"] + summary["insertions"] and [r["errors"] for r in rows] == sorted((r["errors"] for r in rows), reverse=True)
     assert "WER" in capsys.readouterr().out
 
     # an n-gram LM over the model's tokens, from the training transcripts, fused into beam search

@@ -7,7 +7,8 @@ split by voice engine, plus real human speech.
 Each row is `label=EXP` (a folder with model.pt, from `asr train` or recipes/synth/run.sh). Every model
 is decoded with its own decode config (beam 5 + CTC 0.3 for ours) on `--data`'s test and
 test-unseen-voice and on `--real`; the per-utterance rows are kept in EXP/ablation/<set>.json, so a
-row already evaluated on the same manifests is not decoded again. Prints a markdown table (WER %):
+row already evaluated on the same manifests is not decoded again, and an `asr evaluate --out EXP/eval_*`
+of the same model, manifest and decode settings (its utterances.jsonl) is read instead of decoding. Prints a markdown table (WER %):
 the whole sets and, within them, single engines (test: Kokoro's seen voices; test-unseen-voice:
 held-out Kokoro voices, flite, held-out espeak variants), then any `--extra TITLE=MANIFEST`.
 `--written-forms` adds, for a display-text corpus (people), the utterances of test and test-unseen-voice
@@ -18,15 +19,21 @@ must write otherwise than it hears, and one that writes the spoken form need not
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import sys
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from asr.config import Config, from_dict  # noqa: E402
+from asr.decoding import DecodeOptions  # noqa: E402
 from asr.evaluate import evaluate  # noqa: E402
+from asr.storage import read_jsonl  # noqa: E402
 
 # (set, engine or None for the whole set, column title)
 COLUMNS = [
@@ -58,19 +65,43 @@ def rows_for(exp: Path, name: str, manifest: Path) -> list[dict]:
         saved = json.loads(cache.read_text())
         if saved.get("stamp") == stamp:
             return saved["rows"]
-    rows: list[dict] = []
-    evaluate(model, manifest, exp / "ablation" / name, rows_into=rows)
+    rows = evaluated_rows(exp, manifest)
+    if rows is None:
+        rows = []
+        evaluate(model, manifest, exp / "ablation" / name, rows_into=rows)
+    cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps({"stamp": stamp, "rows": rows}))
     return rows
 
 
-def wer(rows: list[dict], engine: str | None, ids: set[str] | None = None) -> tuple[float, int]:
+def evaluated_rows(exp: Path, manifest: Path) -> list[dict] | None:
+    """The per-utterance rows of an `asr evaluate --out EXP/eval_*` of EXP/model.pt on `manifest`
+    (EXP/eval_*/<set>/utterances.jsonl), if one was made after both with the model's own decode config."""
+    model = exp / "model.pt"
+    cfg = from_dict(Config, torch.load(model, map_location="cpu", weights_only=True, mmap=True)["config"])
+    own = json.loads(json.dumps(dataclasses.asdict(DecodeOptions.from_config(cfg))))
+    newer_than = max(model.stat().st_mtime, manifest.stat().st_mtime)
+    for summary in sorted(exp.glob("eval_*/*/summary.json")):
+        rows = summary.parent / "utterances.jsonl"
+        s = json.loads(summary.read_text())
+        if (Path(s["manifest"]).resolve() == manifest.resolve() and s.get("decode") == own
+                and rows.is_file() and rows.stat().st_mtime > newer_than):
+            print(f"{exp}: {manifest} read from {rows}", file=sys.stderr)
+            return read_jsonl(rows)
+    return None
+
+
+def wer(rows: list[dict], engine: str | None, ids: set[str] | None = None) -> tuple[float | None, int]:
     """(WER %, utterances) over the rows of one engine (the part of `speaker` before ':'), or all;
-    with `ids`, only those utterances."""
+    with `ids`, only those utterances. None where no utterance (or word) is left."""
     picked = [r for r in rows if (engine is None or (r.get("speaker") or "").split(":")[0] == engine)
               and (ids is None or r["id"] in ids)]
     words = sum(r["words"] for r in picked)
-    return 100.0 * sum(r["errors"] for r in picked) / max(words, 1), len(picked)
+    return (100.0 * sum(r["errors"] for r in picked) / words if words else None), len(picked)
+
+
+def cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def main() -> None:
@@ -117,12 +148,12 @@ def main() -> None:
             counts[title] = n
             cells.append(value)
         table.append((label, cells))
-        print(f"{label}: " + ", ".join(f"{c[2]} {v:.2f}" for c, v in zip(columns, cells)), file=sys.stderr)
+        print(f"{label}: " + ", ".join(f"{c[2]} {cell(v)}" for c, v in zip(columns, cells)), file=sys.stderr)
 
     print("| row | " + " | ".join(f"{c[2]} ({counts[c[2]]})" for c in columns) + " |")
     print("|---|" + "---|" * len(columns))
     for label, cells in table:
-        print(f"| {label} | " + " | ".join(f"{v:.2f}" for v in cells) + " |")
+        print(f"| {label} | " + " | ".join(cell(v) for v in cells) + " |")
     if args.json:
         args.json.write_text(json.dumps({label: dict(zip([c[2] for c in columns], cells)) for label, cells in table},
                                         indent=2) + "\n")
