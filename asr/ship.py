@@ -46,6 +46,9 @@ def ship(exp: str | Path, name: str, out_dir: str | Path = PRETRAINED, model: st
         raise ValueError(f"a model name is a plain word like 'people-small', not {name!r}")
     model = Path(model) if model else exp / "model.pt"
     rec = Recognizer.load(model)
+    # a file written before model files held their history: the experiment's runs.jsonl, kept in the
+    # shipped file so that training on from it carries them
+    rec.history = rec.history or run_history([], exp)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{name}.pt"
     rec.save(target, float16=True)
@@ -68,8 +71,7 @@ def card(rec: Recognizer, name: str, exp: Path, model: Path, mb: float, eval_dir
     cfg_file = exp / "config.yaml"
     train_cfg = load_config(Config, cfg_file) if cfg_file.is_file() else cfg
     data = training_data(train_cfg.data.train)
-    # the model file's history holds the runs of the model it started from too; older files have none
-    runs = rec.history or run_history([], exp)
+    runs = rec.history  # (the runs of the model it started from first)
     wer = "; ".join(f"{r['set']} {r['wer']:.2f}%" for r in evals) or "not measured"
     lines = ["---", f"name: {name}", f"parameters: {params / 1e6:.1f}M", "language: en",
              "licence: Apache-2.0 (weights; the voices' licences are in the card)", f"wer: {wer}", "---", "", f"# {name}", ""]
