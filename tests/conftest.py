@@ -1,7 +1,9 @@
 """Shared fixtures: a tiny synthesized corpus (espeak-ng, offline, seconds to build); one torch
-thread for modules that run tiny models; headless Chromium for the pages' tests."""
+thread for modules that run tiny models; headless Chromium for the pages' tests; what a training
+run logged."""
 
 import contextlib
+import csv
 import os
 import shutil
 from pathlib import Path
@@ -20,6 +22,12 @@ def tiny_corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("corpus")
     build_corpus(load_config(SynthConfig, ROOT / "recipes/synth/conf/tiny.yaml"), out)
     return out
+
+
+def logged(exp: Path, key: str = "train/loss") -> list[float]:
+    """The values of `key` a training run logged (EXP/logs/metrics.csv), in order."""
+    with open(exp / "logs" / "metrics.csv") as f:
+        return [float(r[key]) for r in csv.DictReader(f) if r.get(key)]
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """End to end on a tiny synthesized corpus: the CLI trains, evaluates and transcribes; a model
 overfits a handful of utterances until it transcribes them exactly; a killed run resumes."""
 
-import csv
 import json
 import os
 import random
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import logged
 
 import asr
 from asr.cli import main
@@ -27,11 +27,6 @@ ROOT = Path(__file__).resolve().parent.parent
 FAST = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "trainer.log_every_n_steps=1"]
 
 
-def losses(exp: Path) -> list[float]:
-    with open(exp / "logs" / "metrics.csv") as f:
-        return [float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")]
-
-
 @pytest.mark.slow
 def test_cli_train_evaluate_transcribe(tiny_corpus, tmp_path, capsys):
     exp = tmp_path / "exp"
@@ -43,7 +38,7 @@ def test_cli_train_evaluate_transcribe(tiny_corpus, tmp_path, capsys):
     blob = torch.load(model, weights_only=True)  # plain file: no pickled classes
     assert set(blob) >= {"config", "tokenizer", "state_dict"}
     assert (exp / "config.yaml").exists() and (exp / "checkpoints" / "last.ckpt").exists()
-    curve = losses(exp)
+    curve = logged(exp)
     assert sum(curve[-3:]) / 3 < sum(curve[:3]) / 3  # it learned something
 
     out = tmp_path / "eval"
@@ -56,8 +51,9 @@ def test_cli_train_evaluate_transcribe(tiny_corpus, tmp_path, capsys):
     report = (out / "test" / "report.txt").read_text()
     assert report.count("REF:") == n_test
     rows = read_jsonl(out / "test" / "utterances.jsonl")  # the same rows for programs, worst first
-    assert len(rows) == n_test and sum(r["errors"] for r in rows) == summary["substitutions"] + summary[
-        "deletions"] + summary["insertions"] and [r["errors"] for r in rows] == sorted((r["errors"] for r in rows), reverse=True)
+    errors = [r["errors"] for r in rows]
+    assert len(rows) == n_test and errors == sorted(errors, reverse=True)
+    assert sum(errors) == summary["substitutions"] + summary["deletions"] + summary["insertions"]
     assert "WER" in capsys.readouterr().out
 
     # an n-gram LM over the model's tokens, from the training transcripts, fused into beam search
@@ -100,7 +96,7 @@ def test_overfit_a_handful_of_utterances(tiny_corpus, tmp_path):
     manifest = tmp_path / "six.jsonl"
     write_manifest(manifest, entries)
     model_path = train(overfit_config(manifest), tmp_path / "exp")
-    curve = losses(tmp_path / "exp")
+    curve = logged(tmp_path / "exp")
     assert curve[-1] < 0.3 * curve[0]
     model = asr.load_model(model_path)
     expected = [normalize(e["text"]) for e in entries]
@@ -117,8 +113,7 @@ def test_final_weights_are_validated_when_training_stops_mid_epoch(tiny_corpus, 
     train(cfg, tmp_path / "exp")
     final = torch.load(tmp_path / "exp" / "checkpoints" / "final.ckpt", map_location="cpu", weights_only=False)
     assert final["global_step"] == 7
-    with open(tmp_path / "exp" / "logs" / "metrics.csv") as f:
-        assert len([r for r in csv.DictReader(f) if r.get("val/wer")]) == 1  # once, at the end
+    assert len(logged(tmp_path / "exp", "val/wer")) == 1  # once, at the end
     exported = torch.load(tmp_path / "exp" / "model.pt", weights_only=True)["state_dict"]
     again = torch.load(export(tmp_path / "exp" / "checkpoints" / "final.ckpt", tmp_path / "again.pt"),
                        weights_only=True)["state_dict"]

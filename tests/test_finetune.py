@@ -2,11 +2,11 @@
 imported tokenizer and decoding conventions are kept, frozen layers stay fixed, a new CTC head
 is trained from scratch, the loss falls, and the exported model round-trips and decodes."""
 
-import csv
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import logged
 
 pytest.importorskip("tokenizers", reason="WhisperTokenizer needs the tokenizers package")
 import test_whisper_import as W  # noqa: E402  (tiny random Whisper checkpoints)
@@ -34,11 +34,6 @@ def whisper_file(tmp_path_factory) -> Path:
     return import_model(src, root / "whisper.pt")
 
 
-def losses(exp: Path, key: str) -> list[float]:
-    with open(exp / "logs" / "metrics.csv") as f:
-        return [float(r[key]) for r in csv.DictReader(f) if r.get(key)]
-
-
 def finetune(whisper_file, corpus, exp, *overrides):
     cfg = load_config(Config, ROOT / "configs/finetune_whisper.yaml", [
         f"init={whisper_file}", f"data.train={corpus / 'train.jsonl'}", f"data.dev={corpus / 'dev.jsonl'}",
@@ -52,7 +47,7 @@ def finetune(whisper_file, corpus, exp, *overrides):
 def test_finetune_frozen_encoder_learns_and_keeps_the_whisper_conventions(whisper_file, tiny_corpus, tmp_path):
     init = Recognizer.load(whisper_file)
     model_path = finetune(whisper_file, tiny_corpus, tmp_path / "exp")
-    curve = losses(tmp_path / "exp", "train/loss")
+    curve = logged(tmp_path / "exp")
     assert sum(curve[-3:]) / 3 < 0.8 * sum(curve[:3]) / 3  # it learned
     tuned = Recognizer.load(model_path)
     assert tuned.tokenizer.to_dict() == init.tokenizer.to_dict()  # Whisper's tokenizer, prompt and rules kept
@@ -68,7 +63,7 @@ def test_finetune_trains_a_new_ctc_head_and_decodes_with_it(whisper_file, tiny_c
 
     model_path = finetune(whisper_file, tiny_corpus, tmp_path / "exp", "model.ctc=true", "optim.ctc_weight=0.3",
                           "freeze=[]")
-    ctc = losses(tmp_path / "exp", "train/ctc_loss")
+    ctc = logged(tmp_path / "exp", "train/ctc_loss")
     assert len(ctc) > 10 and sum(ctc[-3:]) / 3 < sum(ctc[:3]) / 3
     rec = Recognizer.load(model_path)
     assert rec.model.ctc_head is not None

@@ -1,7 +1,6 @@
 """Shipping a model: float16 model files, the card written from an experiment folder, and loading
 it by name. (The end-to-end test in test_e2e.py ships a model it trained.)"""
 
-import csv
 import json
 import subprocess
 import sys
@@ -9,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import logged
 
 from asr import models
 from asr.cli import main
@@ -114,13 +114,8 @@ def test_training_on_from_a_model_carries_its_runs_into_the_file_and_the_card(ti
     text = (tmp_path / "pretrained" / "tiny-on.md").read_text()
     assert "10 steps in 2 run(s)" in text and f"| 1 | `{first}` |" in text and f"| 2 | `{second}` |" in text
     # and the second run did start from the first's learned weights: its loss begins below the first's
-    (a, b) = (train_losses(first), train_losses(second))
+    (a, b) = (logged(first), logged(second))
     assert a[-1] < a[0] - 0.5 and b[0] < a[0] - 0.1, (a, b)
-
-
-def train_losses(exp: Path) -> list[float]:
-    with open(exp / "logs" / "metrics.csv") as f:
-        return [float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")]
 
 
 def test_ship_refuses_a_model_over_the_size_limit_and_leaves_nothing(exp, tmp_path):
