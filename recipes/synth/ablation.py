@@ -7,10 +7,11 @@ split by voice engine, plus real human speech.
 Each row is `label=EXP` (a folder with model.pt, from `asr train` or recipes/synth/run.sh). Every model
 is decoded with its own decode config (beam 5 + CTC 0.3 for ours) on `--data`'s test and
 test-unseen-voice and on `--real`; the per-utterance rows are kept in EXP/ablation/<set>.json, so a
-row already evaluated on the same manifests is not decoded again, and an `asr evaluate --out EXP/eval_*`
-of the same model, manifest and decode settings (its utterances.jsonl) is read instead of decoding. Prints a markdown table (WER %):
-the whole sets and, within them, single engines (test: Kokoro's seen voices; test-unseen-voice:
-held-out Kokoro voices, flite, held-out espeak variants), then any `--extra TITLE=MANIFEST`.
+row already evaluated on the same manifests is not decoded again, and an `asr evaluate --out
+EXP/eval_*` of the same model, manifest and decode settings (its utterances.jsonl) is read instead of
+decoding. Prints a markdown table (WER %): the whole sets and, within them, single engines (test:
+Kokoro's seen voices; test-unseen-voice: held-out Kokoro voices, flite, held-out espeak variants),
+then any `--extra TITLE=MANIFEST`.
 `--written-forms` adds, for a display-text corpus (people), the utterances of test and test-unseen-voice
 whose display text holds digits or symbols ("Meet me at 5:30."): where a model that writes display text
 must write otherwise than it hears, and one that writes the spoken form need not.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import re
 import sys
@@ -78,8 +80,7 @@ def evaluated_rows(exp: Path, manifest: Path) -> list[dict] | None:
     """The per-utterance rows of an `asr evaluate --out EXP/eval_*` of EXP/model.pt on `manifest`
     (EXP/eval_*/<set>/utterances.jsonl), if one was made after both with the model's own decode config."""
     model = exp / "model.pt"
-    cfg = from_dict(Config, torch.load(model, map_location="cpu", weights_only=True, mmap=True)["config"])
-    own = json.loads(json.dumps(dataclasses.asdict(DecodeOptions.from_config(cfg))))
+    own = own_decode(model)
     newer_than = max(model.stat().st_mtime, manifest.stat().st_mtime)
     for summary in sorted(exp.glob("eval_*/*/summary.json")):
         rows = summary.parent / "utterances.jsonl"
@@ -89,6 +90,13 @@ def evaluated_rows(exp: Path, manifest: Path) -> list[dict] | None:
             print(f"{exp}: {manifest} read from {rows}", file=sys.stderr)
             return read_jsonl(rows)
     return None
+
+
+@functools.cache
+def own_decode(model: Path) -> dict:
+    """The decode settings a model file's config gives, as summary.json stores them."""
+    cfg = from_dict(Config, torch.load(model, map_location="cpu", weights_only=True, mmap=True)["config"])
+    return json.loads(json.dumps(dataclasses.asdict(DecodeOptions.from_config(cfg))))
 
 
 def wer(rows: list[dict], engine: str | None, ids: set[str] | None = None) -> tuple[float | None, int]:
