@@ -156,25 +156,31 @@ class Recognizer(nn.Module):
 
     @classmethod
     def from_checkpoint(cls, hyper_parameters: dict, state_dict: dict[str, Tensor],
-                        exp_dir: str | Path | None = None) -> "Recognizer":
+                        exp_dir: str | Path | None = None, weights_step: int | None = None) -> "Recognizer":
         """A training checkpoint's hyper_parameters ({config, tokenizer, history}) and state_dict -> the
-        model, its history made by `run_history` with the runs of `exp_dir`. Keys outside the
+        model, its history made by `run_history` with the runs of `exp_dir` (and the checkpoint's step). Keys outside the
         Recognizer (checkpoints written before 2026-12 also held the network a second time under
         "model.") are ignored."""
         rec = cls(from_dict(Config, hyper_parameters["config"]), tokenizer_from_dict(hyper_parameters["tokenizer"]))
         n = len(CHECKPOINT_PREFIX)
         rec.load_state_dict({k[n:]: v for k, v in state_dict.items() if k.startswith(CHECKPOINT_PREFIX)})
-        rec.history = run_history(hyper_parameters.get("history") or [], exp_dir)
+        rec.history = run_history(hyper_parameters.get("history") or [], exp_dir, weights_step)
         return rec.eval()
 
 
-def run_history(earlier: list[dict], exp_dir: str | Path | None) -> list[dict]:
+def run_history(earlier: list[dict], exp_dir: str | Path | None, weights_step: int | None = None) -> list[dict]:
     """The training runs behind a model: `earlier` (those of the model its training started from,
     `init`), then the runs of its experiment folder (EXP/runs.jsonl, a line per run, `asr.train.RunLog`),
-    each tagged with the folder."""
-    runs_file = Path(exp_dir) / "runs.jsonl" if exp_dir is not None else None
-    runs = read_jsonl(runs_file) if runs_file is not None and runs_file.is_file() else []
-    return [*earlier, *({**r, "exp": str(exp_dir)} for r in runs)]
+    each tagged with the folder (relative to the working directory when under it) and, when the
+    weights are a checkpoint's from before the end (the best dev step), with that `weights_step`."""
+    if exp_dir is None:
+        return list(earlier)
+    exp, runs_file = Path(exp_dir), Path(exp_dir) / "runs.jsonl"
+    if exp.is_absolute() and exp.is_relative_to(Path.cwd()):
+        exp = exp.relative_to(Path.cwd())
+    step = {} if weights_step is None else {"weights_step": int(weights_step)}
+    runs = read_jsonl(runs_file) if runs_file.is_file() else []
+    return [*earlier, *({**r, "exp": str(exp), **step} for r in runs)]
 
 
 def resolve_device(device: str | torch.device) -> str | torch.device:
@@ -190,6 +196,6 @@ def export(checkpoint: str | Path, out: str | Path) -> Path:
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False, mmap=True)
     folder = Path(checkpoint).parent  # EXP/checkpoints/NAME.ckpt: the runs are in EXP/runs.jsonl
     exp_dir = folder.parent if folder.name == "checkpoints" else None
-    Recognizer.from_checkpoint(ckpt["hyper_parameters"], ckpt["state_dict"], exp_dir).save(out)
+    Recognizer.from_checkpoint(ckpt["hyper_parameters"], ckpt["state_dict"], exp_dir, ckpt.get("global_step")).save(out)
     print(f"exported {checkpoint} -> {out}")
     return Path(out)

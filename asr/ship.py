@@ -142,13 +142,16 @@ def training_lines(runs: list[dict], cfg: Config) -> list[str]:
     if not runs:
         return [f"No record of the training runs (`runs.jsonl`); the config asks for {cfg.max_steps} steps."]
     seconds = sum(r.get("seconds", 0.0) for r in runs)
-    steps = sum(r["to_step"] - r["from_step"] for r in runs)
+    # a run exported at its best dev step gave the next run (or the file) its weights from that step
+    kept = [max(0, min(r["to_step"], r.get("weights_step", r["to_step"])) - r["from_step"]) for r in runs]
     hardware = sorted({r.get("hardware", "?") for r in runs})
-    out = [f"{steps} steps in {len(runs)} run(s), {seconds / 3600:.2f} h of training "
+    out = [f"{sum(kept)} steps behind the weights in {len(runs)} run(s), {seconds / 3600:.2f} h of training "
            f"(wall clock, validation included) on {'; '.join(hardware)}; init: {cfg.init or 'from scratch'}.", "",
-           "| run | experiment | started | steps | hours | hardware |", "|---|---|---|---|---|---|"]
+           "| run | experiment | started | steps | weights from step | hours | hardware |",
+           "|---|---|---|---|---|---|---|"]
     out += [f"| {i} | `{r.get('exp', '?')}` | {r.get('started', '?')} | {r['from_step']}-{r['to_step']} "
-            f"| {r.get('seconds', 0) / 3600:.2f} | {r.get('hardware', '?')} |" for i, r in enumerate(runs, 1)]
+            f"| {r.get('weights_step', r['to_step'])} | {r.get('seconds', 0) / 3600:.2f} | {r.get('hardware', '?')} |"
+            for i, r in enumerate(runs, 1)]
     return out
 
 

@@ -72,7 +72,8 @@ def test_ship_writes_the_card_from_the_experiment_and_the_name_loads(exp, tmp_pa
     n = sum(p.numel() for p in Recognizer.load(exp / "model.pt").model.parameters())
     assert meta["parameters"] == f"{n / 1e6:.1f}M"
     assert len(Recognizer.load(out / "tiny-test.pt").history) == 2  # runs.jsonl, kept in the shipped file
-    assert "300 steps in 2 run(s), 1.50 h" in text and "1 x GPU" in text and f"| 2 | `{exp}` | 2026-12-01 12:00:00 UTC | 200-300 |" in text
+    assert "300 steps behind the weights in 2 run(s), 1.50 h" in text and "1 x GPU" in text
+    assert f"| 2 | `{exp}` | 2026-12-01 12:00:00 UTC | 200-300 | 300 |" in text  # no weights_step: the run's end
     assert "6 utterances, 3.00 h" in text  # 6 x 1,800 s
     assert "| espeak | 4 | 2.00 | 2 |" in text and "| kokoro | 2 | 1.00 | 1 |" in text  # en-us+m3 is voice en-us
     assert VOICE_LICENCES["espeak"] in text and VOICE_LICENCES["kokoro"] in text and "flite" not in text
@@ -112,7 +113,10 @@ def test_training_on_from_a_model_carries_its_runs_into_the_file_and_the_card(ti
     again = Recognizer.load(tmp_path / "pretrained" / "tiny-on.pt")  # the float16 file keeps it
     assert again.history == rec.history
     text = (tmp_path / "pretrained" / "tiny-on.md").read_text()
-    assert "10 steps in 2 run(s)" in text and f"| 1 | `{first}` |" in text and f"| 2 | `{second}` |" in text
+    # each run's weights are its exported checkpoint's (the best dev step), and the card counts those steps
+    assert all(0 < r["weights_step"] <= r["to_step"] for r in rec.history)
+    kept = sum(r["weights_step"] for r in rec.history)
+    assert f"{kept} steps behind the weights in 2 run(s)" in text and f"| 1 | `{first}` |" in text and f"| 2 | `{second}` |" in text
     # and the second run did start from the first's learned weights: its loss begins below the first's
     (a, b) = (logged(first), logged(second))
     assert a[-1] < a[0] - 0.5 and b[0] < a[0] - 0.1, (a, b)
