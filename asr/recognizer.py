@@ -158,9 +158,9 @@ class Recognizer(nn.Module):
     def from_checkpoint(cls, hyper_parameters: dict, state_dict: dict[str, Tensor],
                         exp_dir: str | Path | None = None, weights_step: int | None = None) -> "Recognizer":
         """A training checkpoint's hyper_parameters ({config, tokenizer, history}) and state_dict -> the
-        model, its history made by `run_history` with the runs of `exp_dir` (and the checkpoint's step). Keys outside the
-        Recognizer (checkpoints written before 2026-12 also held the network a second time under
-        "model.") are ignored."""
+        model, its history made by `run_history` with the runs of `exp_dir` and the checkpoint's step.
+        Keys outside the Recognizer (checkpoints written before 2026-12 also held the network a second
+        time under "model.") are ignored."""
         rec = cls(from_dict(Config, hyper_parameters["config"]), tokenizer_from_dict(hyper_parameters["tokenizer"]))
         n = len(CHECKPOINT_PREFIX)
         rec.load_state_dict({k[n:]: v for k, v in state_dict.items() if k.startswith(CHECKPOINT_PREFIX)})
