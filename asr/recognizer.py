@@ -175,7 +175,8 @@ def run_history(earlier: list[dict], exp_dir: str | Path | None, weights_step: i
     weights are a checkpoint's from before the end (the best dev step), with that `weights_step`."""
     if exp_dir is None:
         return list(earlier)
-    exp, runs_file = Path(exp_dir), Path(exp_dir) / "runs.jsonl"
+    exp = Path(exp_dir)
+    runs_file = exp / "runs.jsonl"
     if exp.is_absolute() and exp.is_relative_to(Path.cwd()):
         exp = exp.relative_to(Path.cwd())
     step = {} if weights_step is None else {"weights_step": int(weights_step)}

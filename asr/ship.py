@@ -7,7 +7,8 @@ The card is written from what the experiment folder holds, never typed by hand: 
 tokenizer (the model file), the training data (the config's train manifest: utterances, hours,
 engines and voices with their licences), the training runs (the model file's history, else
 `runs.jsonl`: steps, wall-clock time, hardware) and every evaluation (`eval_*/<set>/summary.json`:
-WER, CER, decode settings). Its front matter (`key: value` lines between `---`) is what `asr models` lists (asr.models.shipped).
+WER, CER, decode settings). Its front matter (`key: value` lines between `---`) is what
+`asr models` lists (asr.models.shipped).
 """
 
 from __future__ import annotations
