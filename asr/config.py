@@ -222,6 +222,11 @@ class Config:
     # model lacks is trained from scratch); `freeze` lists parameter-name prefixes kept fixed, e.g.
     # ["encoder"] or ["encoder.frontend", "encoder.blocks.0", "encoder.blocks.1"].
     init: str = ""
+    # With init: deepen the model to this config's model.enc_layers / dec_layers. Its blocks fill the
+    # bottom of each stack; the added blocks start as identities (output projections zero), so training
+    # starts from the model's exact outputs (progressive stacking, Gong et al. 2019, stacks copies of
+    # blocks instead, which changes the outputs at the start).
+    init_grow: bool = False
     freeze: list[str] = field(default_factory=list)
     # Passed straight to lightning.Trainer(**trainer): devices, strategy, precision, num_nodes, ...
     trainer: dict[str, Any] = field(default_factory=dict)

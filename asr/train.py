@@ -15,6 +15,7 @@ import logging
 import math
 import platform
 import random
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ import torch.nn.functional as F
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from torch import nn
 from torch.utils.data import DataLoader
 from torchmetrics import Metric
 
@@ -291,6 +293,11 @@ def fine_tuning_config(cfg: Config, init: Config) -> Config:
     with this run's dropout and CTC head (a CTC head the model lacks is trained from scratch)."""
     m = cfg.model
     model = dataclasses.replace(init.model, ctc=m.ctc, dropout=m.dropout, attn_dropout=m.attn_dropout)
+    if cfg.init_grow:
+        if m.enc_layers < init.model.enc_layers or m.dec_layers < init.model.dec_layers:
+            raise ValueError(f"init_grow: model.enc_layers/dec_layers {m.enc_layers}/{m.dec_layers} are fewer "
+                             f"than the init model's {init.model.enc_layers}/{init.model.dec_layers}")
+        model = dataclasses.replace(model, enc_layers=m.enc_layers, dec_layers=m.dec_layers)
     decode = dataclasses.replace(cfg.decode, max_segment=min(cfg.decode.max_segment, init.decode.max_segment))
     if init.features.pad_to_seconds > 0:  # a fixed window (Whisper): segments fill it, as it was trained
         decode = dataclasses.replace(decode, max_segment=init.features.pad_to_seconds)
@@ -298,11 +305,22 @@ def fine_tuning_config(cfg: Config, init: Config) -> Config:
 
 
 def start_from(rec: Recognizer, init: Recognizer) -> None:
-    """Copy `init`'s weights into `rec`; only a new CTC head may be missing from them."""
+    """Copy `init`'s weights into `rec`; only a new CTC head, or blocks on top of a stack that `rec`
+    has more of (init_grow), may be missing from them. Added blocks are made identities."""
     missing, unexpected = rec.load_state_dict(init.state_dict(), strict=False)
-    if unexpected or any(not k.startswith("model.ctc_head.") for k in missing):
+    added = {m.group(1) for k in missing if (m := re.match(r"(.*\.blocks\.\d+)\.", k))}
+    if unexpected or any(not k.startswith("model.ctc_head.") and ".blocks." not in k for k in missing):
         raise ValueError(f"--init model does not fit this network: missing {missing[:5]}, unexpected {unexpected[:5]}")
-    if missing:
+    modules = dict(rec.named_modules())
+    for name in sorted(added):  # zero what each residual branch adds: the block passes its input through
+        block = modules[name]
+        outs = [block.attn.out, block.mlp[-1]] + ([block.cross_attn.out] if hasattr(block, "cross_attn") else [])
+        for out in outs:
+            nn.init.zeros_(out.weight)
+            nn.init.zeros_(out.bias)
+    if added:
+        log.info("deepened the init model by %d identity blocks: %s", len(added), ", ".join(sorted(added)))
+    if any(k.startswith("model.ctc_head.") for k in missing):
         log.info("training a new CTC head on the %s encoder", type(init.tokenizer).__name__)
 
 
