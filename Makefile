@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine (see README):
 #   make demo   set up, then the synthetic recipe end to end (corpus -> train -> WER table -> transcription)
-#   make test   set up, then the test suite (what .ci/run calls)
+#   make test   the lint lane (ruff, seconds), then set up and run the test suite (what .ci/run calls)
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -9,7 +9,7 @@ TEST_STAMP := $(VENV)/.test-installed-stamp
 CORPUS ?= commands
 APT_LISTS ?= recipes/synth/apt-packages.txt
 
-.PHONY: setup system demo test clean-exp kokoro
+.PHONY: setup system demo test lint clean-exp kokoro
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -30,6 +30,16 @@ kokoro:
 
 setup: $(STAMP)
 
+# The fast lane: ruff in a venv of its own (seconds to make), so a style slip fails before the heavy install
+LINT_VENV ?= .venv-lint
+RUFF_VERSION ?= 0.17.6
+$(LINT_VENV)/bin/ruff:
+	python3 -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/pip install -q ruff==$(RUFF_VERSION)
+
+lint: $(LINT_VENV)/bin/ruff
+	$(LINT_VENV)/bin/ruff check .
+
 # Optional Debian packages: extra voices (flite, festival) and sentence text for the recipe, and
 # chromium for the web page's browser test (it skips, saying why, without them).
 # Installed when we are root with apt; otherwise the recipe uses the voices it finds (espeak-ng always).
@@ -45,7 +55,7 @@ demo: setup system
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH bash recipes/synth/run.sh --corpus $(CORPUS)
 
 # pytest exits 5 when it collects no test: that is a failure of the suite, not a pass.
-test: $(TEST_STAMP)
+test: lint $(TEST_STAMP)
 	@$(MAKE) --no-print-directory system APT_LISTS=tests/apt-packages.txt
 	@$(PY) -m pytest -q tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$rc

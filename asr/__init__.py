@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .transcribe import Transcriber
+    from asr.transcribe.pipeline import Transcriber
 
 
 def load_model(path: str | Path, device: str = "auto", compute_type: str = "float32", **options) -> "Transcriber":
@@ -27,7 +27,7 @@ def load_model(path: str | Path, device: str = "auto", compute_type: str = "floa
     "int8" (CPU: linear layers in int8, about 1.6x faster for Whisper, same WER within noise). `options` are decode
     options (beam_size, ctc_weight, lm, ...) for every call. `path` may also be a model name
     (`asr models`: "whisper-tiny.en", "whisper-base"), imported from its package on first use."""
-    from .models import load
-    from .transcribe import Transcriber
+    from asr.model.catalogue import load
+    from asr.transcribe.pipeline import Transcriber
 
     return Transcriber(load(path, device, compute_type), **options)

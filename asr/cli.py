@@ -7,13 +7,13 @@ import logging
 import sys
 from pathlib import Path
 
-from .config import COMPUTE_TYPES
-from .writers import FORMATS
+from asr.config import COMPUTE_TYPES
+from asr.transcribe.writers import FORMATS
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .config import Config, load_config
-    from .train import train
+    from asr.config import Config, load_config
+    from asr.train.trainer import train
 
     cfg = load_config(Config, args.config, args.overrides + ([f"init={args.init}"] if args.init else []))
     path = train(cfg, args.exp)
@@ -22,9 +22,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .decoding import DecodeOptions, Search
-    from .evaluate import evaluate, format_summary, format_table
-    from .models import load
+    from asr.decode.options import DecodeOptions
+    from asr.decode.task import Search
+    from asr.evaluate.scoring import evaluate, format_summary, format_table
+    from asr.model.catalogue import load
 
     rec = load(args.model, args.device, args.compute_type)
     search = Search(rec, DecodeOptions.from_config(rec.cfg, **decode_options(args)))
@@ -37,21 +38,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print()
     print(format_table(summaries))
     if args.html:
-        from .report import write_html
+        from asr.evaluate.report import write_html
 
         print(f"report: {write_html(summaries, rows, Path(args.out) / 'report.html', rec)}")
     return 0
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    from .transcribe import transcribe
+    from asr.transcribe.pipeline import transcribe
 
     if not args.paths:
         print("asr transcribe: no audio files found (give files, folders, or - for standard input)", file=sys.stderr)
         return 2
+    segments = segment_options(args, progress=args.output is not None)  # checked before the model loads
     rec = load_default_model(args.model, args.device, args.compute_type)
-    results, failed = transcribe(rec, args.paths, args.output, args.format, args.batch_size, args.device,
-                                 args.word_timestamps, args.max_segment, args.vad, **decode_options(args))
+    results, failed = transcribe(rec, args.paths, output=args.output, fmt=args.format, segments=segments,
+                                 **decode_options(args))
     if failed:
         print(f"{failed} of {len(results)} files could not be transcribed", file=sys.stderr)
         return 1
@@ -59,15 +61,15 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .models import best_installed
-    from .serve import ServeOptions, model_id, serve
+    from asr.model.catalogue import best_installed
+    from asr.transcribe.serve import ServeOptions, model_id, serve
 
     rec = load_default_model(args.model, args.device, args.compute_type)
-    options = ServeOptions(max_batch=args.max_batch, batch_wait=args.batch_wait_ms / 1000, batch_size=args.batch_size,
+    options = ServeOptions(max_batch=args.max_batch, batch_wait=args.batch_wait_ms / 1000,
                            max_upload_bytes=int(args.max_upload_mb * 2**20), max_seconds=args.max_duration,
-                           vad=args.vad, max_segment=args.max_segment,
-                           model_id=model_id(args.model, getattr(best_installed(), "name", "asr")))
-    serve(rec, args.host, args.port, args.device, options, **decode_options(args))
+                           segments=segment_options(args), model_id=model_id(args.model, getattr(best_installed(),
+                                                                                                  "name", "asr")))
+    serve(rec, args.host, args.port, options, **decode_options(args))
     return 0
 
 
@@ -78,7 +80,7 @@ def add_serve_command(sub) -> None:
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--max-batch", type=int, default=8, help="requests decoded together (1: no batching)")
     s.add_argument("--batch-wait-ms", type=float, default=15, help="how long a batch waits for more requests")
-    s.add_argument("--batch-size", type=int, default=16, help="segments per model call")
+    s.add_argument("--batch-size", type=int, help="segments per model call (default: the model's, 16)")
     s.add_argument("--max-upload-mb", type=float, default=25, help="largest upload accepted (MiB)")
     s.add_argument("--max-duration", type=float, default=3600, help="longest audio accepted (seconds)")
     s.add_argument("--vad", choices=["silero", "energy"], help="speech detector (default: the model's)")
@@ -91,30 +93,30 @@ def add_serve_command(sub) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     if args.onnx:  # model file or name -> ONNX graphs for asr.ort (no torch needed to run them)
-        from .models import load
-        from .onnx_export import export_onnx
+        from asr.model.catalogue import load
+        from asr.onnx.export import export_onnx
 
         export_onnx(load(args.model), args.onnx, args.int8)
         return 0
     if not (args.checkpoint and args.output) or args.model:
         raise SystemExit("usage: asr export CHECKPOINT OUTPUT | asr export -m MODEL --onnx DIR [--int8]")
-    from .recognizer import export
+    from asr.model.recognizer import export
 
     export(args.checkpoint, args.output)
     return 0
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from .prepare import prepare
+    from asr.data.prepare import prepare
 
     results = prepare(args.layout, args.source, args.out, args.splits, args.verify, args.workers)
     return 0 if any(r.kept for r in results) else 1
 
 
 def cmd_tokenizer(args: argparse.Namespace) -> int:
-    from .config import Config, load_config
-    from .data import read_manifest
-    from .dataprep import prepare_tokenizer
+    from asr.config import Config, load_config
+    from asr.data.manifest import read_manifest
+    from asr.train.inputs import prepare_tokenizer
 
     cfg = load_config(Config, args.config, args.overrides)
     if not cfg.data.train:
@@ -127,15 +129,15 @@ def cmd_tokenizer(args: argparse.Namespace) -> int:
 
 
 def cmd_average(args: argparse.Namespace) -> int:
-    from .average import average
+    from asr.train.average import average
 
     average(args.exp, args.output, args.n, args.by)
     return 0
 
 
 def cmd_lm(args: argparse.Namespace) -> int:
-    from .lm import read_texts, train_lm
-    from .models import load
+    from asr.model.catalogue import load
+    from asr.text.lm import read_texts, train_lm
 
     tokenizer = load(args.model).tokenizer
     texts = read_texts(args.texts)
@@ -148,7 +150,7 @@ def cmd_lm(args: argparse.Namespace) -> int:
 
 def load_default_model(model: str | None, device: str, compute_type: str = "float32"):
     """The model given (a file or a name), else the best installed named model, said on stderr."""
-    from .models import best_installed, load
+    from asr.model.catalogue import best_installed, load
 
     if model is None:
         best = best_installed()
@@ -161,7 +163,7 @@ def load_default_model(model: str | None, device: str, compute_type: str = "floa
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from .models import import_model
+    from asr.model.catalogue import import_model
 
     out = import_model(args.source if len(args.source) > 1 else args.source[0], args.output, args.tokenizer,
                        args.language, args.task)
@@ -170,7 +172,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_ship(args: argparse.Namespace) -> int:
-    from .ship import ship
+    from asr.model.ship import ship
 
     out = ship(args.exp, args.name, args.out, args.model, args.eval, args.description)
     print(f"shipped {args.model or Path(args.exp) / 'model.pt'} -> {out} ({out.stat().st_size / 2**20:.1f} MB, "
@@ -179,7 +181,7 @@ def cmd_ship(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from .models import cache_dir, list_models
+    from asr.model.catalogue import cache_dir, list_models
 
     head = f"{'name':<17}{'installed':<11}{'params':<8}{'language':<14}{'packages / licence / WER'}"
     print(head)
@@ -208,9 +210,26 @@ def add_decode_options(p: argparse.ArgumentParser) -> None:
 
 def decode_options(args: argparse.Namespace) -> dict:
     """The decode options given on the command line (the rest come from the model's config)."""
-    names = ("beam_size", "ctc_weight", "length_penalty", "n_best", "lm", "lm_weight", "min_ctc_logprob", "reversed_margin")
+    names = (
+        "beam_size",
+        "ctc_weight",
+        "length_penalty",
+        "n_best",
+        "lm",
+        "lm_weight",
+        "min_ctc_logprob",
+        "reversed_margin",
+    )
     opts = {k: getattr(args, k, None) for k in names}
     return {k: v for k, v in opts.items() if v is not None}
+
+
+def segment_options(args: argparse.Namespace, progress: bool = False):
+    """The segmentation options given on the command line (the rest come from the model's config)."""
+    from asr.transcribe.pipeline import SegmentOptions
+
+    return SegmentOptions(max_segment=args.max_segment, vad=args.vad, batch_size=args.batch_size,
+                          word_timestamps=getattr(args, "word_timestamps", False), progress=progress)
 
 
 def add_compute_type(p) -> None:
@@ -246,7 +265,7 @@ def add_inference_commands(sub) -> None:
     r.add_argument("--max-segment", type=float, help="cut long recordings into segments at most this long (s)")
     r.add_argument("--vad", choices=["silero", "energy"],
                    help="speech detector: silero (default; energy if silero-vad is not installed) or energy")
-    r.add_argument("--batch-size", type=int, default=16)
+    r.add_argument("--batch-size", type=int, help="segments per model call (default: the model's, 16)")
     r.add_argument("--device", default="auto", help="auto (default: the GPU if there is one), cpu, cuda, cuda:1")
     add_compute_type(r)
     add_decode_options(r)
@@ -360,8 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from .audio import AudioError
-    from .config import ConfigError
+    from asr.audio.read import AudioError
+    from asr.config import ConfigError
 
     try:
         return args.func(args)

@@ -16,8 +16,10 @@ from typing import Any, TypeVar
 
 import yaml
 
+from asr.decode.options import DecodeOptions
+
 T = TypeVar("T")
-COMPUTE_TYPES = ("float32", "int8")  # how a loaded model computes (asr.recognizer.Recognizer.load)
+COMPUTE_TYPES = ("float32", "int8")  # how a loaded model computes (asr.model.recognizer.Recognizer.load)
 
 
 class ConfigError(ValueError):
@@ -171,33 +173,15 @@ class OptimConfig:
     label_smoothing: float = 0.1
 
 
-@dataclass
-class DecodeConfig:
-    beam_size: int = 5  # 1 = greedy
-    ctc_weight: float | None = None  # CTC prefix score weight in beam search; None = optim.ctc_weight of training
-    lm_weight: float = 0.4  # weight of an n-gram LM in beam search when one is given (--lm); best on prose dev
-    length_penalty: float = 1.0  # hypotheses ranked by log prob / (tokens + 1) ** length_penalty
-    n_best: int = 1
+@dataclass(frozen=True)
+class DecodeConfig(DecodeOptions):
+    """A model's decode section: its search options (`DecodeOptions`, where their defaults live) and
+    how transcription cuts recordings into segments (`asr.transcribe.pipeline.SegmentOptions`)."""
+
+    ctc_weight: float | None = None  # None: the CTC weight the model was trained with (optim.ctc_weight)
     max_segment: float = 20.0  # long recordings are cut at pauses into segments at most this long (seconds)
-    vad: str = "silero"  # speech detector for cutting and skipping: silero (silero-vad; energy if not installed) or energy
-    max_len_ratio: float = 1.5  # max output tokens per encoder frame (plus a few)
-    ctc_length_guard: bool = True  # cap outputs near the CTC best path's length; empty where CTC hears nothing
-    batch_size: int = 16
-    # Guards for models without a CTC head (imported Whisper sets them; None = off, as for our CTC models)
-    patience: float | None = None  # stop a beam once it has round(beam_size * patience) finished hypotheses
-    compression_ratio_threshold: float | None = None  # gzip ratio of the text above this = a loop: decode again
-    no_speech_threshold: float | None = None  # P(<|nospeech|>) above this and avg log prob below logprob_threshold
-    logprob_threshold: float = -1.0  # ... = no speech (silence, babble): the segment is left out
-    # Models with a CTC head: a segment whose text has a CTC log probability per token below this holds no
-    # speech (babble, reversed speech) and is left out; None = off (measured: recipes/benchmarks, Non-speech)
-    min_ctc_logprob: float | None = None
-    # Any model: a segment whose audio played backwards reads better (CTC log prob per token, else the
-    # decoder's mean log prob) by more than this holds no speech (reversed speech); None or inf = off. On by
-    # default: the command model's WER is unchanged with it, and reversed speech goes from 106 invented
-    # words a minute to 0 (recipes/benchmarks/README.md, Non-speech)
-    reversed_margin: float | None = 0.0
-    reversed_check_below: float | None = None  # ... checked only where that is below this (None: every segment)
-    timestamps: bool = False  # Whisper: decode with its timestamp tokens (asr.decoding.TimestampRules); others: none
+    vad: str = "silero"  # speech detector for cutting and skipping: silero (energy if not installed) or energy
+    batch_size: int = 16  # segments per model call
 
 
 @dataclass

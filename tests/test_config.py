@@ -23,7 +23,7 @@ def test_unknown_keys_and_bad_types_are_errors(override):
 def test_configs_in_repo_load():
     from pathlib import Path
 
-    files = sorted(Path(__file__).parent.parent.glob("configs/*.yaml"))
+    files = sorted(Path(__file__).parents[1].glob("configs/*.yaml"))
     assert {f.stem for f in files} >= {"tiny", "small", "base"}
     for f in files:
         load_config(Config, f)
@@ -40,7 +40,7 @@ def test_trainer_overrides_add_up(tmp_path):
 def test_recipe_training_configs_load():
     from pathlib import Path
 
-    files = sorted(Path(__file__).parent.parent.glob("recipes/*/conf/train_*.yaml"))
+    files = sorted(Path(__file__).parents[1].glob("recipes/*/conf/train_*.yaml"))
     assert len(files) >= 4
     for f in files:
         load_config(Config, f)

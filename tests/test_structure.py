@@ -1,13 +1,30 @@
-"""The shape of the code: inference flows one way (no import cycles in asr/, lazy imports
-included), Lightning stays in the training module, and functions stay short enough to read."""
+"""The shape of the code: packages named after the pipeline's stages, inference flowing one way
+through them (no import cycles in asr/, lazy imports included), the ONNX runtime free of torch,
+Lightning only in training, modules and functions short enough to read, and tests mirroring
+the packages."""
 
 import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "asr"
+TESTS = Path(__file__).resolve().parent
 MAX_LINES = 60  # longer needs a reason: a comment "# long: why" on the line of its def
-# the one direction of inference: each module here may use those before it, never those after
-INFERENCE = ["model", "recognizer", "decoding", "transcribe"]
+MAX_MODULE_LINES = 500  # longer needs a reason: a comment "# long module: why" in its first lines
+# the one direction of inference: each package here may use those before it, never those after
+INFERENCE = ["model", "decode", "transcribe"]
+STAGES = {"audio", "text", "model", "decode", "transcribe", "data", "train", "evaluate", "onnx", "synth"}
+# what a package may never import
+FORBIDDEN = {
+    "audio": {"model", "decode", "transcribe", "train", "evaluate", "onnx"},
+    "text": {"audio", "model", "decode", "transcribe", "train", "evaluate", "onnx"},
+    "model": {"decode", "transcribe", "train", "evaluate", "onnx"},
+    "decode": {"transcribe", "train", "evaluate", "onnx"},
+    "transcribe": {"train", "evaluate", "onnx"},
+    "data": {"decode", "transcribe", "train", "evaluate", "onnx"},
+    "evaluate": {"train", "onnx"},
+    "onnx": {"train", "evaluate", "transcribe"},
+}
+TORCH_FREE = ["asr.onnx.runtime", "asr.onnx.search", "asr.decode.options", "asr.decode.interfaces"]
 
 
 def module_name(path: Path) -> str:
@@ -18,14 +35,14 @@ def module_name(path: Path) -> str:
 MODULES = {module_name(p): p for p in ROOT.rglob("*.py")}
 
 
-def imports(path: Path) -> set[str]:
-    """asr modules that `path` imports anywhere (module level or inside functions)."""
+def imports(path: Path, prefix: str = "asr") -> set[str]:
+    """Modules starting with `prefix` that `path` imports anywhere (module level or inside functions)."""
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     out = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            out |= {a.name for a in node.names if a.name.startswith("asr")}
+            out |= {a.name for a in node.names if a.name.split(".")[0] == prefix}
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
@@ -33,7 +50,7 @@ def imports(path: Path) -> set[str]:
                 target = f"{base}.{node.module}" if node.module else base
             else:
                 target = node.module or ""
-            if target.startswith("asr"):
+            if target.split(".")[0] == prefix:
                 submodules = {f"{target}.{a.name}" for a in node.names}
                 known = {m for m in submodules if m in MODULES}
                 out |= known if known == submodules else {target} | known  # `from . import x`: x's a module
@@ -41,7 +58,27 @@ def imports(path: Path) -> set[str]:
 
 
 def graph() -> dict[str, set[str]]:
-    return {name: {m for m in imports(p) if m in MODULES and m != name} for name, p in MODULES.items()}
+    """Each module -> the asr modules it imports, with the packages whose __init__ that runs."""
+    edges = {}
+    for name, p in MODULES.items():
+        targets = {m for m in imports(p) if m in MODULES and m != name}
+        parents = {".".join(t.split(".")[:i]) for t in targets for i in range(2, t.count(".") + 1)}
+        edges[name] = targets | {m for m in parents if m in MODULES and m != name and not name.startswith(m + ".")}
+    return edges
+
+
+def package(module: str) -> str:
+    return module.split(".")[1] if module.count(".") >= 1 else ""
+
+
+def reachable(start: str, edges: dict[str, set[str]]) -> set[str]:
+    seen, stack = set(), [start]
+    while stack:
+        for nxt in edges[stack.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
 
 
 def test_no_import_cycles():
@@ -60,19 +97,47 @@ def test_no_import_cycles():
     for node in sorted(edges):
         if node not in state:
             visit(node, [])
-    assert len(edges) > 20  # the walk saw the package
+    assert len(edges) > 40  # the walk saw the package
 
 
-def test_inference_flows_one_way_and_lightning_stays_in_training():
+def test_the_tree_shows_the_stages():
+    packages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()}
+    assert packages == STAGES
+    loose = sorted(p.name for p in ROOT.glob("*.py"))  # the public API, the command, and what every stage shares
+    assert loose == ["__init__.py", "__main__.py", "cli.py", "config.py", "results.py", "storage.py"]
+    for pkg in STAGES:
+        doc = ast.get_docstring(ast.parse((ROOT / pkg / "__init__.py").read_text()))
+        assert doc and len(doc) > 40, f"asr/{pkg}/__init__.py needs a docstring saying what the package does"
+
+
+def test_packages_import_only_earlier_stages():
     edges = graph()
-    for i, name in enumerate(INFERENCE):
-        later = {f"asr.{m}" for m in INFERENCE[i + 1 :]}
-        assert not edges[f"asr.{name}"] & later, f"asr.{name} imports {edges[f'asr.{name}'] & later}"
-    assert not edges["asr.writers"] & {f"asr.{m}" for m in INFERENCE}  # writers see results only
-    assert "asr.train" not in set().union(*(edges[f"asr.{m}"] for m in INFERENCE + ["average", "evaluate"]))
-    users = sorted(module_name(p) for p in ROOT.rglob("*.py") if "import lightning" in p.read_text()
-                   or "from lightning" in p.read_text())
-    assert users == ["asr.train"]
+    for name, targets in edges.items():
+        bad = {t for t in targets if package(t) in FORBIDDEN.get(package(name), set())}
+        assert not bad, f"{name} imports {sorted(bad)}"
+    for i, pkg in enumerate(INFERENCE):  # inference flows one way: model file -> search -> files
+        later = set(INFERENCE[i + 1 :])
+        for name in (n for n in edges if package(n) == pkg):
+            assert not {package(t) for t in edges[name]} & later, f"{name} imports {edges[name]}"
+    assert {package(t) for t in edges["asr.transcribe.writers"]} <= {"results", "transcribe"}  # results only
+    assert not {t for t in edges["asr.transcribe.writers"] if package(t) == "transcribe"}
+
+
+def test_onnx_runtime_never_imports_torch():
+    edges = graph()
+    for start in TORCH_FREE:
+        for name in {start} | reachable(start, edges):
+            assert not imports(MODULES[name], "torch"), f"{start} reaches {name}, which imports torch"
+
+
+def test_lightning_stays_in_training():
+    users = sorted(module_name(p) for p in ROOT.rglob("*.py")
+                   if imports(p, "lightning") or imports(p, "pytorch_lightning"))
+    assert users and all(u.startswith("asr.train.") for u in users), users
+    edges = graph()
+    for name in edges:
+        if package(name) in {"model", "decode", "transcribe", "evaluate", "onnx", "data"}:
+            assert "asr.train.trainer" not in reachable(name, edges), name
 
 
 def test_functions_are_short_or_say_why():
@@ -87,7 +152,23 @@ def test_functions_are_short_or_say_why():
     assert not long, "functions over %d lines without a reason:\n%s" % (MAX_LINES, "\n".join(long))
 
 
+def test_modules_are_short_or_say_why():
+    long = [f"{p.relative_to(ROOT.parent)} ({n} lines)" for p in ROOT.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
+            and "# long module:" not in "\n".join(p.read_text().splitlines()[:30])]
+    assert not long, "modules over %d lines without a reason:\n%s" % (MAX_MODULE_LINES, "\n".join(long))
+
+
 def test_beam_search_fits_on_one_screen():
-    tree = ast.parse((ROOT / "decoding.py").read_text())
+    tree = ast.parse((ROOT / "decode" / "search.py").read_text())
     (fn,) = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "beam_search"]
     assert fn.end_lineno - fn.lineno + 1 <= 50
+
+
+def test_tests_mirror_the_packages():
+    """Unit tests sit in tests/<package>/ beside what they test; slow end-to-end ones in tests/e2e/."""
+    folders = {p.parent.name for p in TESTS.rglob("test_*.py") if p.parent != TESTS}
+    assert folders <= STAGES | {"e2e"}, folders - STAGES
+    assert {"audio", "text", "model", "decode", "transcribe", "data", "train", "onnx"} <= folders
+    for name in ("segment", "writers", "ctc"):  # each such module has a test file a reader can find
+        assert list(TESTS.rglob(f"test_{name}.py")), f"no tests/*/test_{name}.py"

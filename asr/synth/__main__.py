@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from asr.config import load_config
 import asr.synth.kokoro as kokoro
+from asr.config import load_config
 from asr.synth.corpus import STAGES, SynthConfig, build_corpus
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 
-from asr.text import number_to_words as number_words  # the normalizer's own spelling of numbers
+from asr.text.normalize import number_to_words as number_words  # the normalizer's own spelling of numbers
 
 # --------------------------------------------------------------------------- word lists
 

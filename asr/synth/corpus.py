@@ -36,15 +36,15 @@ from pathlib import Path
 
 import soundfile as sf
 
-from asr.config import save_config, to_dict
-from asr.storage import read_jsonl, write_jsonl
 import asr.synth.commands as commands
 import asr.synth.everyday as everyday
 import asr.synth.gate as gate
 import asr.synth.kokoro as kokoro
 import asr.synth.prose as prose
+from asr.config import save_config, to_dict
+from asr.storage import read_jsonl, write_jsonl
 from asr.synth.engines import ENGINES, SAMPLE_RATE, EngineError, Voice, available_engines, list_voices, synthesize
-from asr.text import normalize
+from asr.text.normalize import normalize
 
 SPLITS = ("train", "dev", "test", "test-unseen-voice")
 SOURCES = ("commands", "prose", "everyday")  # text sources; "mixed" draws from several
@@ -100,7 +100,9 @@ def source_rows(cfg: SynthConfig, source: str, n: int, rng: random.Random) -> li
     if source == "commands":
         return [{"text": s, "spoken": s, "source": "commands"} for s in commands.generate(n, cfg.seed)]
     if source == "everyday":
-        return [{"text": r["text"], "spoken": r["spoken"], "source": "everyday"} for r in everyday.generate(n, cfg.seed)]
+        return [
+            {"text": r["text"], "spoken": r["spoken"], "source": "everyday"} for r in everyday.generate(n, cfg.seed)
+        ]
     by_source = prose.load_sentences(cfg.prose_sources, cfg.min_words, cfg.max_words)
     _log("prose sentences: " + (", ".join(f"{k} {len(v)}" for k, v in by_source.items()) or "none installed"))
     # engines read prose as it is written (case and punctuation help them)
@@ -224,7 +226,11 @@ def plan_audio(cfg: SynthConfig, out: Path) -> dict[str, list[dict]]:
     for split in SPLITS:
         rng = random.Random(f"{cfg.seed}-{split}")
         pool = unseen if split == "test-unseen-voice" else seen
-        weights = cfg.train_engine_weights if split == "train" and cfg.train_engine_weights is not None else cfg.engine_weights
+        weights = (
+            cfg.train_engine_weights
+            if split == "train" and cfg.train_engine_weights is not None
+            else cfg.engine_weights
+        )
         rows = []
         for row in read_jsonl(out / "text" / f"{split}.jsonl"):
             v = _draw_voice(pool, cfg, weights, rng)

@@ -23,6 +23,8 @@ resample as if the audio had been recorded at sr*pitch. That raises pitch (and f
 a welcome extra speaker variation) by `pitch` and tempo by `pitch`, giving the asked-for rate.
 """
 
+# long module: five engines behind one `synthesize`, each a short class; one file keeps their voices comparable
+
 from __future__ import annotations
 
 import atexit

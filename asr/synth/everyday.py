@@ -20,8 +20,8 @@ import random
 import re
 from collections.abc import Callable
 
-from asr.text import normalize, ordinal_words
-from asr.text import number_to_words as say
+from asr.text.normalize import normalize, ordinal_words
+from asr.text.normalize import number_to_words as say
 
 # --------------------------------------------------------------------------- word lists
 
@@ -198,7 +198,9 @@ def big_number_slot(rng: random.Random) -> Slot:
     return f"{n:,}", say(n)
 
 
-def duration_slot(rng: random.Random, units: tuple[str, ...] = ("minutes", "minutes", "hours", "days", "weeks")) -> Slot:
+def duration_slot(
+    rng: random.Random, units: tuple[str, ...] = ("minutes", "minutes", "hours", "days", "weeks")
+) -> Slot:
     unit = rng.choice(units)
     n = rng.choice([5, 10, 15, 20, 30, 45]) if unit == "minutes" else rng.randint(2, 12)
     if rng.random() < 0.15:

@@ -25,7 +25,7 @@ from asr.storage import read_jsonl, write_jsonl
 def utterance_wer(reference: str, hypothesis: str) -> float:
     """Word error rate of one utterance after normalizing both sides (1.0 for an empty reference
     with any hypothesis, 0.0 for two empty ones)."""
-    from asr.metrics import word_counts  # (it normalizes both sides)
+    from asr.text.metrics import word_counts  # (it normalizes both sides)
 
     c = word_counts(reference, hypothesis)
     return c.edits / c.words if c.words else float(c.edits > 0)

@@ -14,29 +14,24 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import jiwer
 import numpy as np
-import soundfile as sf
 import torch
+from common import build_long, run_fresh, wer, word_list_check
 
-from asr.audio import load_audio
-from asr.data import read_manifest
-from asr.decoding import DecodeOptions, Search
-from asr.recognizer import Recognizer
-from asr.segment import FRAME, HOP, frame_energy_db, speech_frames
-from asr.text import normalize
+from asr.audio.read import load_audio
+from asr.data.manifest import read_manifest
+from asr.decode.options import DecodeOptions
+from asr.decode.task import Search
+from asr.model.recognizer import Recognizer
+from asr.text.normalize import normalize
 
 HERE = Path(__file__).resolve().parent
 SR = 16000
 
-
-def wer(refs: list[str], hyps: list[str]) -> float:
-    return 100 * jiwer.wer(refs, [h if h else "" for h in hyps]) if refs else float("nan")
 
 
 def batches(n: int, wavs: list[np.ndarray], size: int):
@@ -77,7 +72,6 @@ def search_table(rec: Recognizer, wavs, refs, peers: bool, threads: int, peer_be
     add("asr (ours)", f"beam 5 + CTC {rec.cfg.optim.ctc_weight}, batch 16", *run_ours(rec, wavs, 16, beam_size=5))
     add("asr (ours)", f"beam 5 + CTC {rec.cfg.optim.ctc_weight}, one at a time", *run_ours(rec, wavs, 1, beam_size=5))
     if peers:
-        sys.path.insert(0, str(HERE))
         import peers as P
 
         why = P.available()
@@ -118,41 +112,19 @@ def cache_table(rec: Recognizer, wavs, refs, min_chars: int = 100) -> dict:
 # --------------------------------------------------------------------------- long recordings
 
 
-def build_long(entries: list[dict], minutes: float, path: Path, seed: int = 0, gaps=(0.3, 1.0)) -> list[dict]:
-    """Concatenate utterances (repeating the list as needed) with pauses into one file; returns
-    the utterances with their start/end times in it (and their audio paths), and where their
-    speech starts and ends (a clip's own leading and trailing silence excluded)."""
-    rng = random.Random(seed)
-    placed, t = [], 0.0
-    with sf.SoundFile(path, "w", SR, 1, subtype="PCM_16") as f:
-        while t < minutes * 60:
-            for e in entries:
-                wav = load_audio(e["audio"])
-                gap = np.zeros(int(rng.uniform(*gaps) * SR), np.float32)
-                f.write(wav)
-                f.write(gap)
-                idx = np.nonzero(speech_frames(frame_energy_db(wav, SR)))[0]
-                a, b = (idx[0] * HOP, idx[-1] * HOP + FRAME) if len(idx) else (0.0, len(wav) / SR)
-                placed.append({"text": normalize(e["text"]), "audio": e["audio"], "start": t, "end": t + len(wav) / SR,
-                               "speech": (t + a, t + b)})
-                t += (len(wav) + len(gap)) / SR
-                if t >= minutes * 60:
-                    break
-    return placed
-
 
 def transcribe_measured(model: str, inputs: list[str], out: Path, extra: list[str]) -> dict:
     """`asr transcribe` in a fresh process: its wall time (model loading excluded) and peak RSS."""
     code = (
-        "import json, resource, sys, time\n"
+        "import json, sys, time\n"
         "from asr.cli import main\n"
-        "import asr.recognizer, asr.transcribe\n"  # imports outside the timing
+        "import asr.model.recognizer, asr.transcribe.pipeline\n"  # imports outside the timing
         "t = time.perf_counter(); rc = main(sys.argv[1:]); dt = time.perf_counter() - t\n"
-        "print(json.dumps({'rc': rc, 'seconds': dt, 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+        "print(json.dumps({'rc': rc, 'seconds': dt}))\n"
     )
     args = [sys.executable, "-c", code, "transcribe", "-m", model, *inputs, "-f", "jsonl", "-o", str(out), *extra]
-    proc = subprocess.run(args, capture_output=True, text=True, check=True)
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    stdout, peak_mb = run_fresh(args)
+    return {**json.loads(stdout.strip().splitlines()[-1]), "peak_rss_mb": peak_mb}
 
 
 def long_form(model: str, entries: list[dict], minutes: list[float], workdir: Path, extra: list[str]) -> list[dict]:
@@ -162,7 +134,10 @@ def long_form(model: str, entries: list[dict], minutes: list[float], workdir: Pa
     clips = [e["audio"] for e in entries]
     m = transcribe_measured(model, clips, workdir / "clips.jsonl", extra)
     audio = sum(e["duration"] for e in entries)
-    hyps = {json.loads(line)["path"]: json.loads(line)["text"] for line in (workdir / "clips.jsonl").read_text().splitlines()}
+    hyps = {
+        json.loads(line)["path"]: json.loads(line)["text"]
+        for line in (workdir / "clips.jsonl").read_text().splitlines()
+    }
     refs = [normalize(e["text"]) for e in entries]
     clip_wer = wer(refs, [hyps[e["audio"]] for e in entries])
     rows.append({"input": f"{len(clips)} clips", "audio_min": audio / 60, "rtf": m["seconds"] / audio,
@@ -175,7 +150,10 @@ def long_form(model: str, entries: list[dict], minutes: list[float], workdir: Pa
         res = json.loads((workdir / f"long_{mins:g}min.jsonl").read_text())
         segs = res["segments"]
         # a seam: the middle of the gap between two segments (of the shared stretch, for an overlap cut)
-        seams = [b["start"] + b["overlap"] / 2 if b["overlap"] else (a["end"] + b["start"]) / 2 for a, b in zip(segs, segs[1:])]
+        seams = [
+            b["start"] + b["overlap"] / 2 if b["overlap"] else (a["end"] + b["start"]) / 2
+            for a, b in zip(segs, segs[1:])
+        ]
         inside = sum(any(u["speech"][0] < x < u["speech"][1] for u in placed) for x in seams)
         total = placed[-1]["end"]
         check = word_list_check([hyps[u["audio"]] for u in placed], res["text"])
@@ -192,26 +170,6 @@ def long_form(model: str, entries: list[dict], minutes: list[float], workdir: Pa
               flush=True)
     return rows
 
-
-def word_list_check(clip_texts: list[str], long_text: str) -> dict:
-    """The long file's transcript against its clips' own transcripts in order: the model's own
-    errors cancel, so what differs comes from segmenting. Missing and extra words are split by
-    where they fall: at an utterance's first or last word (where seams are) or inside one."""
-    words, edge, first = [], [], set()  # first: word indices that start an utterance
-    for text in clip_texts:
-        w = text.split()
-        first.add(len(words))
-        words += w
-        edge += [i == 0 or i == len(w) - 1 for i in range(len(w))]
-    o = jiwer.process_words(" ".join(words), long_text)
-    del_edge = ins_between = 0
-    for ch in o.alignments[0]:
-        if ch.type == "delete":
-            del_edge += sum(edge[ch.ref_start_idx : ch.ref_end_idx])
-        elif ch.type == "insert":
-            ins_between += (ch.ref_start_idx in first or ch.ref_start_idx == len(words)) * (ch.hyp_end_idx - ch.hyp_start_idx)
-    return {"words": len(words), "edge_words": sum(edge), "sub": o.substitutions, "del": o.deletions,
-            "ins": o.insertions, "del_edge": del_edge, "ins_between": ins_between}
 
 
 def main() -> None:
@@ -244,15 +202,21 @@ def main() -> None:
         base = next(r for r in rows if r["setting"].startswith("greedy, batch 16"))
         print(f"\n{'system':<24}{'setting':<38}{'WER %':>7}{'RTF':>9}{'x ours greedy':>15}")
         for r in rows:
-            print(f"{r['system']:<24}{r['setting']:<38}{r['wer']:>7.2f}{r['rtf']:>9.4f}{r['seconds'] / base['seconds']:>15.2f}")
+            print(
+                f"{r['system']:<24}{r['setting']:<38}{r['wer']:>7.2f}{r['rtf']:>9.4f}"
+                f"{r['seconds'] / base['seconds']:>15.2f}"
+            )
 
         print("\n[KV cache] greedy, outputs of 100+ characters")
         c = cache_table(rec, [load_audio(e["audio"]) for e in entries], [normalize(e["text"]) for e in entries])
         if not c["clips"]:
             print("no test clip has 100+ characters: skipped")
         else:
-            print(f"{c['clips']} clips, mean output {c['mean_output_tokens']:.0f} tokens: cached {c['cached_s']:.1f} s, "
-                  f"recomputed {c['uncached_s']:.1f} s, speedup {c['speedup']:.2f}x, identical outputs {c['identical']}/{c['clips']}")
+            print(
+                f"{c['clips']} clips, mean output {c['mean_output_tokens']:.0f} tokens: cached {c['cached_s']:.1f} s, "
+                f"recomputed {c['uncached_s']:.1f} s, speedup {c['speedup']:.2f}x, "
+                f"identical outputs {c['identical']}/{c['clips']}"
+            )
 
     long_rows = []
     if args.long_minutes:
@@ -263,7 +227,9 @@ def main() -> None:
             print(f"{r['input']:<22}{r['audio_min']:>10.1f}{r['rtf']:>9.4f}{r['peak_rss_mb']:>13.0f}{r['wer']:>8.2f}"
                   f"{r['seams']!s:>7}{r['seams_in_speech']!s:>10}")
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
-    (Path(args.workdir) / "results.json").write_text(json.dumps({"search": rows, "cache": c, "long": long_rows}, indent=1))
+    (Path(args.workdir) / "results.json").write_text(
+        json.dumps({"search": rows, "cache": c, "long": long_rows}, indent=1)
+    )
 
 
 if __name__ == "__main__":

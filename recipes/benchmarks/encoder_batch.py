@@ -11,18 +11,16 @@ time; best of 3 after a warm-up. Prints ms per window.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from asr.audio.read import load_audio
+from asr.data.manifest import read_manifest
+from asr.model import catalogue as models
 
-from asr import models  # noqa: E402
-from asr.audio import load_audio  # noqa: E402
-from asr.data import read_manifest  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def best_of(f, n: int = 3) -> float:
@@ -51,7 +49,9 @@ def main() -> None:
         with torch.no_grad():
             feats, flens = rec.features(batch, lens)
             for rows in (1, 2, 4, 16):
-                s = best_of(lambda: [rec.model.encode(feats[i : i + rows], flens[i : i + rows]) for i in range(0, 16, rows)])
+                s = best_of(
+                    lambda: [rec.model.encode(feats[i : i + rows], flens[i : i + rows]) for i in range(0, 16, rows)]
+                )
                 print(f"| {ct} | {rows} | {1000 * s / 16:.0f} |", flush=True)
 
 

@@ -21,23 +21,22 @@ import argparse
 import dataclasses
 import json
 import random
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from common import build_long, wer, word_list_check
+
+from asr.audio.read import load_audio
+from asr.data.manifest import read_manifest
+from asr.decode.options import DecodeOptions
+from asr.decode.task import Search
+from asr.model.catalogue import load
+from asr.text.normalize import normalize
+from asr.transcribe.pipeline import Samples, SegmentOptions, recognize
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from decode import build_long, wer, word_list_check  # the seam check, shared
-
-from asr.audio import load_audio
-from asr.data import read_manifest
-from asr.decoding import DecodeOptions, Search
-from asr.models import load
-from asr.text import normalize
-from asr.transcribe import Samples, recognize
 
 SR = 16000
 MELODY = [261.6, 293.7, 329.6, 349.2, 392.0, 440.0, 493.9, 523.3, 392.0, 329.6, 261.6, 293.7]
@@ -109,7 +108,7 @@ def kinds(pool: list[np.ndarray], minutes: float, seed: int = 0) -> dict[str, np
 
 def run(search: Search, wavs: list[np.ndarray], vad: str) -> tuple[list, float]:
     t = time.perf_counter()
-    results = list(recognize(search, [Samples(w, SR, f"#{i}") for i, w in enumerate(wavs)], vad=vad))
+    results = list(recognize(search, [Samples(w, SR, f"#{i}") for i, w in enumerate(wavs)], SegmentOptions(vad=vad)))
     return results, time.perf_counter() - t
 
 
@@ -126,7 +125,9 @@ def settings(args) -> list[tuple[str, str, Search]]:
         out += [(f"{vad}{f', CTC < {args.min_ctc_logprob:g}' if o is on else ''}", vad, Search(rec, o))
                 for vad in ("energy", "silero") for o in (base, on)]
         rev = on.replaced(reversed_margin=args.reversed_margin)
-        out.append((f"silero, CTC < {args.min_ctc_logprob:g}, reversed > {args.reversed_margin:g}", "silero", Search(rec, rev)))
+        out.append(
+            (f"silero, CTC < {args.min_ctc_logprob:g}, reversed > {args.reversed_margin:g}", "silero", Search(rec, rev))
+        )
     if args.whisper:
         w = load("whisper-tiny.en")
         wo = DecodeOptions.from_config(w.cfg)
@@ -198,8 +199,11 @@ def main() -> None:
         results, secs = run(search, list(audio.values()), vad)
         rows[name] = {k: {"words_per_min": len(r.text.split()) / args.minutes, "rejected": len(r.rejected),
                           "decoded": len(r.segments) + len(r.rejected)} for k, r in zip(audio, results)}
-        print(f"  non-speech ({secs:.0f} s): " + ", ".join(f"{k} {v['words_per_min']:.1f}" for k, v in rows[name].items()),
-              flush=True)
+        print(
+            f"  non-speech ({secs:.0f} s): "
+            + ", ".join(f"{k} {v['words_per_min']:.1f}" for k, v in rows[name].items()),
+            flush=True,
+        )
         whisper = name.startswith("whisper")
         kept.append(speech_kept(name, vad, search, w_entries if whisper else entries, None if whisper else long))
     (work / "results.json").write_text(json.dumps({"args": vars(args), "nonspeech": rows, "speech": kept}, indent=1))
@@ -217,7 +221,10 @@ def print_tables(rows: dict, kept: list[dict], args) -> None:
         print(f"| {kind} | " + " | ".join(f"{c['words_per_min']:.1f} ({c['rejected']}/{c['decoded']})" for c in cells)
               + " |")
     print("\nSpeech kept (WER on the clips; the long file's WER and seam check against the clips' own transcripts):\n")
-    print("| setting | clips | WER % | segments rejected | WER % long file | missing: edge words | missing: middle words |")
+    print(
+        "| setting | clips | WER % | segments rejected | WER % long file | missing: edge words "
+        "| missing: middle words |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for k in kept:
         long = (f"{k['long_wer']:.2f} | {k['del_edge']} of {k['edge_words']} | {k['del'] - k['del_edge']} of "

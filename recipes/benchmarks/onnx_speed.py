@@ -13,35 +13,22 @@ audio seconds on `--threads` threads. Then the import time of each path in a fre
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-HERE = Path(__file__).resolve().parent
-
 import argparse
 import json
 import resource
 import statistics
 import subprocess
+import sys
 import time
+from pathlib import Path
 
-import numpy as np
+from common import batches, read_clips, wer
+
+HERE = Path(__file__).resolve().parent
 
 ROOT = HERE.parent.parent
 SYSTEMS = ("torch", "ort-fp32", "ort-int8")
 SEARCHES = {"greedy": {"beam_size": 1, "ctc_weight": 0.0}, "beam 5 + CTC 0.3": {"beam_size": 5, "ctc_weight": 0.3}}
-
-
-def read_clips(manifest: str, n: int) -> tuple[list[np.ndarray], list[str]]:
-    import soundfile as sf
-
-    rows = [json.loads(line) for line in Path(manifest).read_text().splitlines() if line.strip()][:n]
-    return [sf.read(r["audio"], dtype="float32")[0] for r in rows], [r["text"] for r in rows]
-
-
-def batches(wavs: list[np.ndarray], size: int) -> list[list[int]]:
-    order = sorted(range(len(wavs)), key=lambda i: len(wavs[i]))
-    return [order[b : b + size] for b in range(0, len(order), size)]
 
 
 def decoder_of(system: str, model: str, onnx_dir: Path, threads: int):
@@ -49,17 +36,20 @@ def decoder_of(system: str, model: str, onnx_dir: Path, threads: int):
     if system == "torch":
         import torch
 
-        from asr.decoding import DecodeOptions, Search
-        from asr.recognizer import Recognizer
+        from asr.decode.options import DecodeOptions
+        from asr.decode.task import Search
+        from asr.model.recognizer import Recognizer
 
         torch.set_num_threads(threads)
         rec = Recognizer.load(model)
 
         def run(wav, lens, **o):
-            nbest = Search(rec, DecodeOptions.from_config(rec.cfg, **o)).decode(torch.from_numpy(wav), torch.from_numpy(lens))
+            nbest = Search(rec, DecodeOptions.from_config(rec.cfg, **o)).decode(
+                torch.from_numpy(wav), torch.from_numpy(lens)
+            )
             return [nb[0].text for nb in nbest]
         return run
-    from asr.ort import OrtModel
+    from asr.onnx.runtime import OrtModel
 
     ort_model = OrtModel.load(onnx_dir, int8=system == "ort-int8", threads=threads)
     return lambda wav, lens, **o: [nb[0].text for nb in ort_model.decode(wav, lens, **o)]
@@ -67,7 +57,7 @@ def decoder_of(system: str, model: str, onnx_dir: Path, threads: int):
 
 def worker(args: argparse.Namespace) -> None:
     """One system in this process: hypotheses and seconds for every search, and the peak RSS."""
-    from asr.ort import pad
+    from asr.onnx.runtime import pad
 
     wavs, _ = read_clips(args.manifest, args.clips)
     decode = decoder_of(args.worker, args.model, Path(args.workdir) / "onnx", args.threads)
@@ -76,7 +66,7 @@ def worker(args: argparse.Namespace) -> None:
     for name, options in SEARCHES.items():
         hyps = [""] * len(wavs)
         start = time.perf_counter()
-        for idx in batches(wavs, args.batch_size):
+        for idx in batches([len(w) for w in wavs], args.batch_size):
             for i, text in zip(idx, decode(*pad([wavs[i] for i in idx]), **options)):
                 hyps[i] = text
         out[name] = {"hyps": hyps, "seconds": time.perf_counter() - start}
@@ -106,14 +96,6 @@ def export(model: str, onnx_dir: Path) -> None:
         return
     subprocess.run([sys.executable, "-m", "asr", "export", "-m", model, "--onnx", str(onnx_dir), "--int8"],
                    cwd=ROOT, check=True)
-
-
-def wer(refs: list[str], hyps: list[str]) -> float:
-    import jiwer
-
-    from asr.text import normalize
-
-    return 100 * jiwer.wer([normalize(r) for r in refs], [normalize(h) for h in hyps])
 
 
 def table(args: argparse.Namespace, results: dict, audio_seconds: float, refs: list[str]) -> list[str]:

@@ -14,11 +14,11 @@ import random
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from asr.config import DataConfig
+from asr.data.dataset import FRAMES_PER_SECOND, DurationBatchSampler
+from asr.data.manifest import read_manifest
 
-from asr.config import DataConfig  # noqa: E402
-from asr.data import FRAMES_PER_SECOND, DurationBatchSampler, read_manifest  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULTS = [ROOT / "data/synth/commands/train.jsonl", ROOT / "data/synth/prose/train.jsonl"]
 
@@ -46,7 +46,9 @@ def main() -> None:
     if not manifests:
         sys.exit("no manifest given and none of the defaults exist: " + ", ".join(map(str, DEFAULTS)))
 
-    print("| manifest | utterances | batches/epoch | mean batch | DurationBatchSampler waste | random fixed-size waste |")
+    print(
+        "| manifest | utterances | batches/epoch | mean batch | DurationBatchSampler waste | random fixed-size waste |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for path in manifests:
         durations = [e["duration"] for e in read_manifest(path)]

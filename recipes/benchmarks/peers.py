@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         if scored:
             import jiwer
 
-            from asr.text import normalize
+            from asr.text.normalize import normalize
 
             ref_n = [normalize(r) for r, _ in scored]
             hyp_n = [normalize(h) for _, h in scored]

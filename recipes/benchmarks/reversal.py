@@ -16,19 +16,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import random
-import sys
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from asr.audio.read import load_audio
+from asr.data.manifest import read_manifest
+from asr.decode.guards import LOOP_RATIO, plausibility
+from asr.decode.options import DecodeOptions
+from asr.decode.repetition import compression_ratio
+from asr.decode.task import Search
+from asr.model.catalogue import load
 
-from asr.audio import load_audio  # noqa: E402
-from asr.data import read_manifest  # noqa: E402
-from asr.decoding import LOOP_RATIO, DecodeOptions, Search, plausibility  # noqa: E402
-from asr.models import load  # noqa: E402
-from asr.repetition import compression_ratio  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def readings(search: Search, wav) -> tuple[float, float, bool, bool]:

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 
 SENTENCES = [
     "Meet me at the station at half past five on Thursday.",
@@ -70,7 +68,10 @@ def main() -> None:
     for engine in engines:
         r = measure(engine, args.sentences)
         rtf = r["wall_s"] / r["audio_s"]
-        print(f"| {engine} | {r['utts']} | {r['audio_s']:.1f} | {r['wall_s']:.1f} | {rtf:.3f} | {1 / rtf:.1f}x |", flush=True)
+        print(
+            f"| {engine} | {r['utts']} | {r['audio_s']:.1f} | {r['wall_s']:.1f} | {rtf:.3f} | {1 / rtf:.1f}x |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

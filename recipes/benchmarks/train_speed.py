@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,13 +29,13 @@ import torch
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from asr.config import Config, load_config, to_dict
+from asr.data.dataset import DurationBatchSampler, SpeechDataset, collate
+from asr.data.manifest import read_manifest, write_manifest
+from asr.text.tokenizers import train_tokenizer
+from asr.train.trainer import ASRTask
 
-from asr.config import Config, load_config, to_dict  # noqa: E402
-from asr.data import DurationBatchSampler, SpeechDataset, collate, read_manifest, write_manifest  # noqa: E402
-from asr.text import train_tokenizer  # noqa: E402
-from asr.train import ASRTask  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULT_MANIFEST = ROOT / "data/synth/commands/train.jsonl"
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "L4": 121.0}
@@ -127,7 +126,6 @@ def bench(config: Path, entries: list[dict], args, device: torch.device, precisi
         batch = batch.to(device)
         step(batch)
         sync()
-        t2 = time.perf_counter()
         wait += t1 - t0
         audio += float(batch.wav_lens.sum()) / cfg.features.sample_rate
         tokens += float(batch.token_lens.sum())

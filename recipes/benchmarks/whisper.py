@@ -29,7 +29,6 @@ import numpy as np
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 
 SYSTEMS = ("ours-f32", "ours-int8", "fw-int8", "fw-f32")
 
@@ -54,9 +53,10 @@ def run_ours(paths: list[str], beam: int, int8: bool, threads: int, batch_size: 
              window: float, reversal_check: bool = True, timestamps: bool = True) -> tuple[list[str], float]:
     import torch
 
-    from asr import models
-    from asr.decoding import DecodeOptions, Search
-    from asr.transcribe import recognize
+    from asr.decode.options import DecodeOptions
+    from asr.decode.task import Search
+    from asr.model import catalogue as models
+    from asr.transcribe.pipeline import SegmentOptions, recognize
 
     torch.set_num_threads(threads)
     rec = models.load("whisper-tiny.en", "cpu", "int8" if int8 else "float32")
@@ -68,7 +68,10 @@ def run_ours(paths: list[str], beam: int, int8: bool, threads: int, batch_size: 
         options = dataclasses.replace(options, timestamps=False)
     search = Search(rec, options)
     start = time.perf_counter()
-    texts = [r.text or "" for r in recognize(search, paths, batch_size, max_segment=window, vad="energy")]
+    texts = [
+        r.text or ""
+        for r in recognize(search, paths, SegmentOptions(max_segment=window, vad="energy", batch_size=batch_size))
+    ]
     return texts, time.perf_counter() - start
 
 
@@ -88,8 +91,8 @@ def run_fw(paths: list[str], beam: int, compute_type: str, threads: int,
 
 def child(args: argparse.Namespace) -> None:
     """One system on one set, in this process: prints one JSON line."""
-    from asr.metrics import word_counts
-    from asr.text import normalize
+    from asr.text.metrics import word_counts
+    from asr.text.normalize import normalize
 
     spec = json.loads(Path(args.run).read_text())
     paths, refs = spec["paths"], spec["refs"]

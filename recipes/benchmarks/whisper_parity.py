@@ -1,7 +1,8 @@
 """Parity of an imported Whisper model with CTranslate2 (faster-whisper's engine): greedy token ids.
 
     python recipes/benchmarks/whisper_parity.py MODEL_DIR CLIP.wav [CLIP.wav ...]
-    python recipes/benchmarks/whisper_parity.py MODEL_DIR tests/data/jfk.flac --write tests/data/whisper_parity.json
+    python recipes/benchmarks/whisper_parity.py MODEL_DIR tests/fixtures/jfk.flac \
+        --write tests/fixtures/whisper_parity.json
 
 --write stores CTranslate2's ids (float32, greedy, no timestamps, our features) once, with how they
 were made, for tests/test_whisper_decoding.py (which needs no ctranslate2); it also records
@@ -22,10 +23,10 @@ import librosa
 import torch
 
 from asr.config import Config
-from asr.features import Features
-from asr.importers import import_checkpoint
-from asr.model import ASRModel
-from asr.text import WhisperTokenizer, tokenizer_from_dict
+from asr.model.features import Features
+from asr.model.importers import import_checkpoint
+from asr.model.network import ASRModel
+from asr.text.tokenizers import WhisperTokenizer, tokenizer_from_dict
 
 
 @torch.no_grad()
@@ -53,7 +54,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model_dir")
     ap.add_argument("clips", nargs="+")
-    ap.add_argument("--write", help="JSON file for the reference ids (tests/data/whisper_parity.json)")
+    ap.add_argument("--write", help="JSON file for the reference ids (tests/fixtures/whisper_parity.json)")
     args = ap.parse_args()
     cfg, tok_dict, state = import_checkpoint(args.model_dir)
     assert isinstance(cfg, Config)

@@ -22,12 +22,11 @@ import numpy as np
 import soundfile as sf
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from asr.audio.read import load_audio
+from asr.storage import read_jsonl, write_jsonl
+from asr.train.augment import add_noise
 
-from asr.audio import load_audio  # noqa: E402
-from asr.augment import add_noise  # noqa: E402
-from asr.storage import read_jsonl, write_jsonl  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 SR = 16000
 WARZONE = Path("/usr/share/games/warzone2100/base.wz")

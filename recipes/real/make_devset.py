@@ -5,7 +5,7 @@ duration, source} and 16 kHz mono WAV copies under data/real/ (every engine then
 
 Sources (each used when present; all freely redistributable):
 - alsa-utils' /usr/share/sounds/alsa/*.wav: 8 spoken channel names ("Front Center", ...; Noise.wav skipped);
-- tests/data/jfk.flac: J. F. Kennedy's inaugural address, 11 s (public domain; from whisper.cpp's samples);
+- tests/fixtures/jfk.flac: J. F. Kennedy's inaugural address, 11 s (public domain; from whisper.cpp's samples);
 - Debian's warzone2100-data (apt-get install warzone2100-data): the game's spoken prompts (11 kHz Ogg),
   texts from the comments of audio/audio.cfg ("Construction Started", ...); beeps skipped. The comments
   are labels, not verbatim transcripts, so some WER here is the labels' (equal for every engine).
@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 import zipfile
 from pathlib import Path
 
 import soundfile as sf
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from asr.audio.read import load_audio
+from asr.storage import write_jsonl
 
-from asr.audio import load_audio  # noqa: E402
-from asr.storage import write_jsonl  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 SR = 16000
 ALSA = Path("/usr/share/sounds/alsa")
@@ -41,7 +39,7 @@ def alsa() -> list[tuple[str, object, str]]:
 
 
 def jfk() -> list[tuple[str, object, str]]:
-    p = ROOT / "tests/data/jfk.flac"
+    p = ROOT / "tests/fixtures/jfk.flac"
     return [("jfk", p, JFK_TEXT)] if p.is_file() else []
 
 

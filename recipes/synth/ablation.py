@@ -30,13 +30,12 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from asr.config import Config, from_dict
+from asr.decode.options import DecodeOptions
+from asr.evaluate.scoring import evaluate
+from asr.storage import read_jsonl
 
-from asr.config import Config, from_dict  # noqa: E402
-from asr.decoding import DecodeOptions  # noqa: E402
-from asr.evaluate import evaluate  # noqa: E402
-from asr.storage import read_jsonl  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 # (set, engine or None for the whole set, column title)
 COLUMNS = [

@@ -23,12 +23,11 @@ from pathlib import Path
 
 import soundfile as sf
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from asr.storage import read_jsonl, write_jsonl
+from asr.synth.corpus import synth_utterance
+from asr.synth.kokoro import parse_blend
 
-from asr.storage import read_jsonl, write_jsonl  # noqa: E402
-from asr.synth.corpus import synth_utterance  # noqa: E402
-from asr.synth.kokoro import parse_blend  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def heaviest_parent(blend: str) -> str:

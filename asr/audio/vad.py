@@ -1,0 +1,195 @@
+"""Waveform -> speech or not, frame by frame: silero-vad, or a band-energy detector.
+
+Both detectors stream (`start`, `feed` blocks, then `scores` of a window) and say which frames
+hold speech (`speech`) and how likely a segment is speech (`probability`)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+
+FRAME = 0.025  # seconds
+
+
+HOP = 0.01
+
+
+VADS = ("silero", "energy")
+
+
+def frame_energy_db(wav: np.ndarray, sample_rate: int, band: tuple[float, float] = (250.0, 4000.0)) -> np.ndarray:
+    """Energy in the speech band of each 25 ms frame every 10 ms, in dB relative to full scale.
+    Band-limited, so rumble and hiss (most of the energy of brown or blue noise) do not count."""
+    win, hop = int(FRAME * sample_rate), int(HOP * sample_rate)
+    if len(wav) < win:
+        wav = np.pad(wav, (0, win - len(wav)))
+    n_fft = 1 << (win - 1).bit_length()
+    freqs = np.fft.rfftfreq(n_fft, 1 / sample_rate)
+    keep = (freqs >= band[0]) & (freqs <= band[1])
+    window = np.hanning(win).astype(np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(wav, win)[::hop]
+    out = np.empty(len(frames))
+    for i in range(0, len(frames), 4096):  # in chunks: bounded memory for hour-long audio
+        spec = np.abs(np.fft.rfft(frames[i : i + 4096] * window, n_fft, axis=1)[:, keep]) ** 2
+        out[i : i + 4096] = spec.sum(1) * 2 / (win * (window**2).mean() * win)
+    return 10 * np.log10(out + 1e-12)
+
+
+def speech_frames(energy_db: np.ndarray, margin_db: float = 6.0, floor_db: float = -55.0) -> np.ndarray:
+    """Which frames are speech: well above the stretch's quiet floor, and not near digital silence."""
+    quiet = np.percentile(energy_db, 10)
+    return (energy_db > quiet + margin_db) & (energy_db > floor_db)
+
+
+def has_speech(wav: np.ndarray, sample_rate: int, min_speech: float = 0.2, margin_db: float = 6.0) -> bool:
+    """At least `min_speech` seconds of speech frames."""
+    return int(speech_frames(frame_energy_db(wav, sample_rate), margin_db).sum()) * HOP >= min_speech
+
+
+def pauses(speech: np.ndarray, min_frames: int) -> list[tuple[int, int]]:
+    """(first, last + 1) frame of each run of non-speech at least `min_frames` long."""
+    edges = np.diff(np.concatenate([[1], speech.astype(np.int8), [1]]))
+    starts, ends = np.nonzero(edges == -1)[0], np.nonzero(edges == 1)[0]
+    return [(int(s), int(e)) for s, e in zip(starts, ends) if e - s >= min_frames]
+
+
+def n_frames(samples: int, sample_rate: int) -> int:
+    """How many 25 ms frames every 10 ms `frame_energy_db` gives for `samples` (at least one)."""
+    win, hop = int(FRAME * sample_rate), int(HOP * sample_rate)
+    return (max(samples, win) - win) // hop + 1
+
+
+class EnergyVAD:
+    """Scores: each frame's speech-band energy (dB). Speech: `margin_db` above the quiet floor of
+    the stretch judged and above -55 dBFS. No probability."""
+
+    name = "energy"
+
+    def __init__(self, sample_rate: int, margin_db: float = 6.0):
+        self.sample_rate, self.margin_db = sample_rate, margin_db
+
+    def start(self) -> None:
+        """A new recording begins."""
+
+    def feed(self, block: np.ndarray, last: bool = False) -> None:
+        """The recording's next samples, as they arrive (`last`: the recording ends here)."""
+
+    def scores(self, wav: np.ndarray, offset: int) -> np.ndarray:
+        """Per-frame scores of `wav`, which starts `offset` samples into the recording (fed already)."""
+        return frame_energy_db(wav, self.sample_rate)
+
+    def speech(self, scores: np.ndarray) -> np.ndarray:
+        return speech_frames(scores, self.margin_db)
+
+    def probability(self, scores: np.ndarray) -> float | None:
+        return None
+
+
+class SileroVAD:
+    """Scores: silero-vad's speech probability of the 32 ms chunk holding each frame's centre.
+    Each chunk of a recording is scored once, as the recording is fed, so overlapping windows
+    cost nothing more. Speech: from `threshold` up, and on down to `threshold - 0.15` once begun
+    (silero's own hysteresis). Runs on the CPU on one thread (its steps are too small to share):
+    what has been fed is scored as up to 16 parallel rows of at least a second, each hearing the
+    half second before it first, so that its fresh state has settled (6x faster than one row)."""
+
+    name = "silero"
+    WARM = 16  # chunks (0.5 s) a row hears before its own
+    _local = threading.local()  # one loaded model per thread (its state belongs to one recording)
+
+    def __init__(self, sample_rate: int, threshold: float = 0.5):
+        if sample_rate not in (8000, 16000):
+            raise ValueError(f"silero-vad runs at 8 or 16 kHz, not {sample_rate} Hz")
+        self.sample_rate, self.threshold = sample_rate, threshold
+        self.chunk = sample_rate // 1000 * 32
+        self.model = self._load()
+        self.start()
+
+    @classmethod
+    def _load(cls):
+        if getattr(cls._local, "model", None) is None:
+            threads = torch.get_num_threads()
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # torch.jit's deprecation notice
+                    from silero_vad import load_silero_vad
+                    cls._local.model = load_silero_vad()  # the TorchScript model in the wheel: no onnxruntime
+            finally:
+                torch.set_num_threads(threads)  # importing silero_vad sets one thread for the whole process
+        return cls._local.model
+
+    def start(self) -> None:
+        self.probs = np.zeros(0, np.float32)  # per chunk of the recording so far
+        self.pending = np.zeros(0, np.float32)  # samples fed but not yet scored
+        self.history = np.zeros(0, np.float32)  # the last WARM chunks scored
+        self.fed = 0  # samples of the recording fed
+
+    def feed(self, block: np.ndarray, last: bool = False) -> None:
+        self.pending = np.concatenate([self.pending, block])
+        self.fed += len(block)
+        if last:
+            self.pending = np.pad(self.pending, (0, -len(self.pending) % self.chunk))
+
+    def scores(self, wav: np.ndarray, offset: int) -> np.ndarray:
+        assert offset + len(wav) <= self.fed, "score only what has been fed"
+        self._run()
+        hop, win = int(HOP * self.sample_rate), int(FRAME * self.sample_rate)
+        centres = offset + np.arange(n_frames(len(wav), self.sample_rate)) * hop + win // 2
+        if not len(self.probs):  # shorter than one chunk so far: nothing heard yet
+            return np.zeros(len(centres), np.float32)
+        return self.probs[np.minimum(centres // self.chunk, len(self.probs) - 1)]
+
+    def _run(self) -> None:
+        n, c, warm = len(self.pending) // self.chunk, self.chunk, self.WARM
+        if not n:
+            return
+        rows = max(1, min(16, n // 32))
+        per = -(-n // rows)
+        audio = np.concatenate([self.history, self.pending[: n * c]])
+        h = len(self.history) // c
+        x = np.zeros((rows, warm + per, c), np.float32)  # (row, step, sample); zeros before the start, after the end
+        for r in range(rows):
+            first = h + r * per - warm  # the row's first chunk (warm-up included) in `audio`
+            piece = audio[max(0, first) * c : (h + min(n, (r + 1) * per)) * c].reshape(-1, c)
+            x[r, max(0, -first) : max(0, -first) + len(piece)] = piece
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            self.model.reset_states()
+            with torch.inference_mode():
+                p = torch.cat([self.model(torch.from_numpy(x[:, k]), self.sample_rate) for k in range(warm + per)], 1)
+        finally:
+            torch.set_num_threads(threads)
+        self.probs = np.concatenate([self.probs, p[:, warm:].reshape(-1)[:n].numpy()])
+        self.history = audio[-warm * c :]
+        self.pending = self.pending[n * c :]
+
+    def speech(self, scores: np.ndarray) -> np.ndarray:
+        out, on = np.zeros(len(scores), bool), False
+        for i, p in enumerate(scores):
+            on = p >= self.threshold or (on and p >= self.threshold - 0.15)
+            out[i] = on
+        return out
+
+    def probability(self, scores: np.ndarray) -> float | None:
+        return float(np.mean(scores)) if len(scores) else None
+
+
+def make_vad(name: str, sample_rate: int, margin_db: float = 6.0) -> EnergyVAD | SileroVAD:
+    """The detector called `name` (one of VADS); silero falls back to energy, with a warning,
+    where silero-vad is not installed or cannot run at `sample_rate`."""
+    if name not in VADS:
+        raise ValueError(f"unknown voice activity detector {name!r} (one of {', '.join(VADS)})")
+    if name == "silero":
+        try:
+            return SileroVAD(sample_rate)
+        except (ImportError, ValueError) as e:
+            log.warning("silero VAD unavailable (%s): using the energy detector", e)
+    return EnergyVAD(sample_rate, margin_db)

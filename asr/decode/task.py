@@ -1,0 +1,179 @@
+"""Encoder output -> n best hypotheses with text: one model's search, its options fixed.
+
+    options = DecodeOptions.from_config(rec.cfg, beam_size=5)   # settled once, at the edge
+    search = Search(rec, options)
+    nbest = search(rec.encode(wav, wav_lens))                   # B lists of Hypothesis, best first
+
+`Search` assembles the roles: the model's `Rules` (its prompt, end token, suppressed tokens; with
+Whisper's timestamp grammar when asked), an n-gram LM where one is given, the search proper
+(`asr.decode.search`: greedy, or beam over scorers), the CTC length guard, and after it the
+guards (`asr.decode.guards`): a loop decoded again, a segment the model hears no speech in
+(Whisper's no-speech probability, or how unlikely a CTC head finds the text) and speech played
+backwards keep an empty hypothesis that says why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+from torch import Tensor
+
+from asr.decode.ctc import ctc_greedy, length_limits
+from asr.decode.guards import (
+    LOOP_RATIO,
+    MAX_TOKENS_PER_SECOND,
+    emptied,
+    non_speech,
+    note_ctc_logprob,
+    plausibility,
+    reversed_audio,
+)
+from asr.decode.options import DecodeOptions, Rules
+from asr.decode.repetition import compression_ratio, trim_repetitions
+from asr.decode.search import beam_search, greedy_hypotheses
+from asr.model.recognizer import Encoded, Recognizer
+from asr.results import Hypothesis
+from asr.text.lm import NGramLM
+
+
+class Search:
+    """A model's search with its options fixed: encoder output -> n best hypotheses with text."""
+
+    def __init__(self, rec: Recognizer, options: DecodeOptions):
+        self.rec, self.options = rec, options
+        self.rules = self.plain = Rules.of(
+            rec.tokenizer.decoding_rules()
+        )  # plain: without timestamps (the reversal check's)
+        self.lm = NGramLM.load_arpa(options.lm, rec.tokenizer) if options.lm else None
+        if options.timestamps:  # the first timestamp within 1 s (openai-whisper's max_initial_timestamp)
+            if rec.cfg.model.ctc or self.lm is not None:  # they score text tokens, not timestamps
+                raise ValueError("decoding with timestamp tokens is for a model without a CTC head and "
+                                 "without an LM (imported Whisper): turn timestamps off")
+            self.rules = self.rules.with_timestamps(round(1.0 / rec.frame_seconds))
+
+    def __call__(
+        self, enc: Encoded, wav: Tensor | None = None, wav_lens: Tensor | None = None
+    ) -> list[list[Hypothesis]]:
+        """The n best hypotheses of each encoded segment; with its waveforms (`wav`, `wav_lens`),
+        the reversal check (`reversed_margin`) runs too."""
+        o = self.options
+        hyps = self._search(enc, o)
+        if o.compression_ratio_threshold is not None:
+            self._guard_loops(enc, hyps)
+        if enc.ctc_logits is not None:
+            note_ctc_logprob(hyps, enc.ctc_logits, enc.lengths, self.rules.blank)
+        self._reject_non_speech(hyps)
+        if o.reversed_margin not in (None, math.inf) and wav is not None:  # inf: off (where None means "keep")
+            self._reject_reversed(enc, wav, wav_lens, hyps)
+        return hyps
+
+    def _search(self, enc: Encoded, o: DecodeOptions, cap: Tensor | None = None,
+                rules: Rules | None = None) -> list[list[Hypothesis]]:
+        """The search proper; `cap`: at most this many tokens per row; `rules`: other than the search's."""
+        memory, mem_lens, ctc_logits = enc
+        rules = rules or self.rules
+        best_path = (
+            ctc_greedy(ctc_logits, mem_lens, rules.blank) if o.ctc_length_guard and ctc_logits is not None else None
+        )
+        max_lens = length_limits(best_path, mem_lens.device) if best_path is not None else None
+        if cap is not None:
+            max_lens = cap.to(mem_lens.device) if max_lens is None else torch.minimum(max_lens, cap.to(max_lens.device))
+        if o.greedy:
+            hyps = [[h] for h in greedy_hypotheses(self.rec.model, memory, mem_lens, o, max_lens, rules)]
+            if best_path is not None:  # cut loops the CTC path does not support
+                for (h,), ref in zip(hyps, best_path):
+                    h.tokens = trim_repetitions(h.tokens, ref)
+        else:
+            hyps = beam_search(
+                self.rec.model, memory, mem_lens, ctc_logits, o, self.lm if o.lm else None, max_lens, rules
+            )
+        for nbest in hyps:
+            for h in nbest:
+                h.text = self.rec.tokenizer.decode(h.tokens)  # (timestamp tokens stay in h.tokens, not in the text)
+        return hyps
+
+    def _guard_loops(self, enc: Encoded, hyps: list[list[Hypothesis]]) -> None:
+        """Outputs whose text compresses too well (Whisper's sign of a loop) are decoded again by a
+        search that may not repeat a 3-gram; what still loops loses its repeated tail."""
+        limit = self.options.compression_ratio_threshold
+        bad = [b for b, nbest in enumerate(hyps) if compression_ratio(nbest[0].text) > limit]
+        if not bad:
+            return
+        idx = torch.tensor(bad, device=enc.memory.device)
+        retry = self._search(Encoded(*(None if t is None else t[idx] for t in enc)),
+                             dataclasses.replace(self.options, no_repeat_ngram=3))
+        for b, nbest in zip(bad, retry):
+            for h in nbest:
+                if compression_ratio(h.text) > limit:
+                    h.tokens = trim_repetitions(h.tokens, [], min_repeats=2)
+                    h.text = self.rec.tokenizer.decode(h.tokens)
+            hyps[b] = nbest
+
+    def _reject_non_speech(self, hyps: list[list[Hypothesis]]) -> None:
+        """A segment the model hears no speech in (`non_speech`) keeps one hypothesis: empty, with the reason."""
+        for nbest in hyps:
+            best = nbest[0]
+            reason = non_speech(best, self.options, len(self.rules.text_tokens(best.tokens)))
+            if reason is not None:
+                nbest[:] = [emptied(best, reason)]
+
+    def _reject_reversed(self, enc: Encoded, wav: Tensor, wav_lens: Tensor, hyps: list[list[Hypothesis]]) -> None:
+        """Speech played backwards sounds like speech to a voice activity detector and decodes into
+        confident-looking text, but the same audio played forwards again is speech, and reads
+        better still. So each transcribed segment is also decoded backwards (greedily); where that
+        transcript's `plausibility` beats the forward one's by more than `reversed_margin`, the
+        segment holds no speech. Speech itself reads far worse backwards; a backwards transcript
+        that loops does not count. Costs one more encoder pass and greedy search per segment checked:
+        with `reversed_check_below`, only the segments whose transcript is not already confident.
+        Both readings are greedy and without timestamp tokens, as the margins were chosen: a forward
+        transcript decoded with them is read again without them (a decoder pass, no encoder pass)."""
+        below = self.options.reversed_check_below
+        rows = [
+            b for b, nbest in enumerate(hyps) if nbest[0].rejected is None and self.rules.text_tokens(nbest[0].tokens)
+        ]
+        if not rows:
+            return
+        greedy = dataclasses.replace(self.options, beam_size=1, ctc_weight=0.0, lm=None, no_repeat_ngram=0,
+                                     compression_ratio_threshold=None, reversed_margin=None)
+        # faster than anyone speaks (8 tokens a second, or twice the forward reading: characters) is a loop:
+        # no need to decode it to the model's limit
+        sr = self.rec.cfg.features.sample_rate
+        readings = {b: hyps[b][0] for b in rows}
+        if self.rules.timestamps is not None:
+            idx = torch.tensor(rows, device=wav.device)
+            cap = (wav_lens[idx].double() * MAX_TOKENS_PER_SECOND / sr).ceil().long() + 8
+            plain = self._search(Encoded(enc.memory[idx], enc.lengths[idx], None), greedy, cap, self.plain)
+            readings = {b: h for b, (h, *_) in zip(rows, plain)}
+        forward = {b: plausibility(h) for b, h in readings.items()}
+        rows = [b for b in rows if below is None or forward[b] < below]
+        if not rows:
+            return
+        idx = torch.tensor(rows, device=wav.device)
+        twice = torch.tensor([2 * len(readings[b].tokens) for b in rows], device=wav.device)
+        cap = torch.maximum((wav_lens[idx].double() * MAX_TOKENS_PER_SECOND / sr).ceil().long(), twice) + 8
+        rev_enc = self.rec.encode(reversed_audio(wav[idx], wav_lens[idx]), wav_lens[idx])
+        backwards = self._search(rev_enc, greedy, cap, self.plain)
+        if rev_enc.ctc_logits is not None:
+            note_ctc_logprob(backwards, rev_enc.ctc_logits, rev_enc.lengths, self.rules.blank)
+        loop = self.options.compression_ratio_threshold or LOOP_RATIO
+        for b, (rev, *_), limit in zip(rows, backwards, cap.tolist()):
+            best = hyps[b][0]
+            # a loop ("I'm sorry, I'm sorry, ...") is confident nonsense, not a better reading
+            readable = rev.tokens and len(rev.tokens) < limit and compression_ratio(rev.text) <= loop
+            gain = plausibility(rev) - forward[b] if readable else -math.inf
+            if gain > self.options.reversed_margin:
+                reason = (f"reads better played backwards ({plausibility(rev):.2f} against {forward[b]:.2f} "
+                          f"per token: {rev.text!r})")
+                hyps[b] = [emptied(best, reason)]
+
+    def unfinished(self, h: Hypothesis) -> float | None:
+        """Seconds into its audio where `h` (decoded with timestamps) opened an utterance it did not
+        transcribe, or None: the place to decode on from (openai-whisper seeks there)."""
+        steps = self.rules.unfinished(h.tokens)
+        return None if steps is None else steps * self.rec.frame_seconds
+
+    def decode(self, wav: Tensor, wav_lens: Tensor) -> list[list[Hypothesis]]:
+        """(B, S) padded waveforms -> for each, its n best hypotheses."""
+        return self(self.rec.encode(wav, wav_lens), wav, wav_lens)

@@ -1,0 +1,359 @@
+"""The network: a transformer encoder over feature frames and a decoder that cross-attends to it.
+
+    frames (B, T, F) --Encoder--> memory (B, T', D) --CTC head--> (B, T', V)
+    tokens (B, L)    --Decoder(memory)--> logits (B, L, V)
+
+A plain nn.Module: no training loop and no search live here. Incremental decoding keeps its
+keys/values in a `KVCache` that the search code owns and can reorder (for beams).
+
+The same network hosts OpenAI Whisper exactly (asr/importers.py fills it): Whisper's conv1d front
+end (2x), a stored encoder position table, learned decoder positions, no embedding scaling and
+no CTC head are ModelConfig options, never a second model class.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from asr.config import ModelConfig
+from asr.model.masks import causal_mask, key_padding_mask_or_none
+
+MIN_FRAMES = 7  # the conv front end needs 7 input frames to produce one output frame
+# Incremental decoding keeps cross-attention keys/values per utterance from this many encoder frames
+# on (KVCache.fill_cross); shorter memories stay one batch. Search time per utterance, 2 CPU threads
+# (throwaway timing scripts of 2026-12-02, not in the tree):
+# Whisper's 1,500 frames 17% less (greedy, 16 windows); a random 1.9M model with beam 5, 26% more
+# over 50-150 frames (32 utterances: more attention calls, little memory to copy), 12% less over 125-250.
+PER_UTTERANCE_FRAMES = 200
+
+
+def sinusoids(length: int, channels: int, offset: int = 0, device: torch.device | None = None) -> Tensor:
+    """(length, channels) sinusoidal position encodings starting at position `offset`."""
+    pos = torch.arange(offset, offset + length, device=device, dtype=torch.float32)[:, None]
+    inv = torch.exp(-math.log(10000.0) * torch.arange(0, channels, 2, device=device).float() / channels)
+    ang = pos * inv[None, :]  # (length, channels/2)
+    return torch.stack([ang.sin(), ang.cos()], dim=-1).flatten(1)  # interleave sin/cos
+
+
+@dataclass
+class KVCache:
+    """Per decoder layer: self-attention keys/values grown one step at a time, and
+    cross-attention keys/values computed once from the encoder memory.
+
+    Self-attention rows are hypotheses; cross-attention rows are utterances. In beam search the
+    K hypotheses of an utterance are consecutive rows and share its one cross-attention row.
+    Cross-attention keys/values are (B, H, T', Dh) tensors (a short memory, or a graph's inputs
+    in ONNX), or, for a long memory, one (1, H, T'_b, Dh) pair per utterance, its valid frames only
+    (`fill_cross`): an utterance that finishes leaves without copying the others' (for 16 Whisper
+    windows, 300 MB a time), and each attends to its own frames without a mask."""
+
+    self_kv: list[tuple[Tensor, Tensor] | None] = field(default_factory=list)
+    cross_kv: list[tuple[Tensor, Tensor] | list[tuple[Tensor, Tensor]] | None] = field(default_factory=list)
+
+    @property
+    def length(self) -> int:
+        first = self.self_kv[0] if self.self_kv else None
+        return 0 if first is None else first[0].shape[2]
+
+    def fill_cross(self, attns: list["MultiHeadAttention"], memory: Tensor, memory_lens: Tensor) -> None:
+        """Each layer's cross-attention keys/values: one batch, or from PER_UTTERANCE_FRAMES encoder
+        frames on one contiguous pair per utterance."""
+        lens = memory_lens.tolist()
+        for i, attn in enumerate(attns):
+            k, v = attn.project_kv(memory)
+            self.cross_kv[i] = (k, v) if memory.shape[1] < PER_UTTERANCE_FRAMES else \
+                [(k[b:b + 1, :, :n].contiguous(), v[b:b + 1, :, :n].contiguous()) for b, n in enumerate(lens)]
+
+    def reorder(self, index: Tensor, cross_index: Tensor | None = None) -> None:
+        """Keep hypothesis rows `index` (in that order): beam re-ranking, or dropping finished rows;
+        and utterance rows `cross_index` when utterances leave the batch."""
+        self.self_kv = [None if kv is None else (kv[0][index], kv[1][index]) for kv in self.self_kv]
+        if cross_index is not None:
+            keep = cross_index.tolist()
+            self.cross_kv = [kv if kv is None else [kv[j] for j in keep] if isinstance(kv, list)
+                             else (kv[0][cross_index], kv[1][cross_index]) for kv in self.cross_kv]
+
+
+class MultiHeadAttention(nn.Module):
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0):
+        super().__init__()
+        self.n_heads = n_heads
+        self.query = nn.Linear(d_model, d_model)
+        self.key = nn.Linear(d_model, d_model, bias=False)
+        self.value = nn.Linear(d_model, d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.dropout = dropout
+
+    def split(self, x: Tensor) -> Tensor:
+        B, L, D = x.shape
+        return x.view(B, L, self.n_heads, D // self.n_heads).transpose(1, 2)  # (B, H, L, D/H)
+
+    def forward(
+        self, x: Tensor, kv: tuple[Tensor, Tensor], mask: Tensor | None, qk: list[Tensor] | None = None
+    ) -> Tensor:
+        """With a list `qk`, the attention logits q.k/sqrt(d) (B, H, L, S) are appended to it (Whisper's
+        word timing): computed explicitly then, since the fused kernel of the normal path returns none."""
+        q = self.split(self.query(x))
+        k, v = kv
+        if qk is None:
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
+            )
+        else:
+            logits = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5  # (B, H, L, S)
+            qk.append(logits)
+            y = logits.masked_fill(~mask, float("-inf")).softmax(-1) @ v if mask is not None else logits.softmax(-1) @ v
+        B, H, L, Dh = y.shape
+        return self.out(y.transpose(1, 2).reshape(B, L, H * Dh))
+
+    def project_kv(self, source: Tensor) -> tuple[Tensor, Tensor]:
+        return self.split(self.key(source)), self.split(self.value(source))
+
+    def attend_each(self, x: Tensor, kvs: list[tuple[Tensor, Tensor]]) -> Tensor:
+        """forward for (B, L, D) queries where row b attends only to its own keys/values kvs[b]."""
+        q = self.split(self.query(x))
+        y = torch.cat([F.scaled_dot_product_attention(q[b:b + 1], k, v) for b, (k, v) in enumerate(kvs)])
+        B, H, L, Dh = y.shape
+        return self.out(y.transpose(1, 2).reshape(B, L, H * Dh))
+
+
+class MLP(nn.Sequential):
+    def __init__(self, d_model: int, hidden: int, dropout: float):
+        super().__init__(nn.Linear(d_model, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, d_model))
+
+
+class EncoderBlock(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        d = cfg.d_model
+        self.attn_ln, self.attn = nn.LayerNorm(d), MultiHeadAttention(d, cfg.n_heads, cfg.attn_dropout)
+        self.mlp_ln, self.mlp = nn.LayerNorm(d), MLP(d, d * cfg.ffn_mult, cfg.dropout)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
+        h = self.attn_ln(x)
+        x = x + self.drop(self.attn(h, self.attn.project_kv(h), mask))
+        return x + self.drop(self.mlp(self.mlp_ln(x)))
+
+
+class DecoderBlock(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        d = cfg.d_model
+        self.attn_ln, self.attn = nn.LayerNorm(d), MultiHeadAttention(d, cfg.n_heads, cfg.attn_dropout)
+        self.cross_attn_ln, self.cross_attn = nn.LayerNorm(d), MultiHeadAttention(d, cfg.n_heads, cfg.attn_dropout)
+        self.mlp_ln, self.mlp = nn.LayerNorm(d), MLP(d, d * cfg.ffn_mult, cfg.dropout)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: Tensor, memory: Tensor, memory_mask: Tensor | None, cache: KVCache | None, i: int,
+                cross_qk: list[Tensor] | None = None) -> Tensor:
+        h = self.attn_ln(x)
+        k, v = self.attn.project_kv(h)
+        if cache is not None:  # append this step's keys/values to the ones already computed
+            if cache.self_kv[i] is not None:
+                k, v = torch.cat([cache.self_kv[i][0], k], 2), torch.cat([cache.self_kv[i][1], v], 2)
+            cache.self_kv[i] = (k, v)
+        self_mask = causal_mask(x.shape[1], k.shape[2], x.device)
+        x = x + self.drop(self.attn(h, (k, v), self_mask))
+
+        cross = cache.cross_kv[i] if cache is not None else self.cross_attn.project_kv(memory)
+        h = self.cross_attn_ln(x)
+        N, L, D = h.shape
+        B = len(cross) if isinstance(cross, list) else cross[0].shape[0]  # utterances; N = B x hypotheses each
+        # the hypotheses of one utterance query its memory together: (N, L, D) -> (B, N/B * L, D)
+        h = h.reshape(B, N // B * L, D)
+        y = self.cross_attn.attend_each(h, cross) if isinstance(cross, list) else \
+            self.cross_attn(h, cross, memory_mask, cross_qk)
+        x = x + self.drop(y.view(N, L, D))
+        return x + self.drop(self.mlp(self.mlp_ln(x)))
+
+
+class Conv2dSubsampling(nn.Module):
+    """Two 3x3 stride-2 convolutions over (time, frequency): 4x fewer frames."""
+
+    subsampling = 4
+
+    def __init__(self, n_feats: int, d_model: int, channels: int):
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, channels, 3, 2), nn.GELU(), nn.Conv2d(channels, channels, 3, 2), nn.GELU()
+        )
+        f = ((n_feats - 1) // 2 - 1) // 2
+        self.proj = nn.Linear(channels * f, d_model)
+
+    @staticmethod
+    def out_lengths(lens: Tensor) -> Tensor:
+        return (((lens - 1) // 2 - 1) // 2).clamp(min=1)
+
+    def forward(self, x: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:
+        if x.shape[1] < MIN_FRAMES:
+            x = F.pad(x, (0, 0, 0, MIN_FRAMES - x.shape[1]))
+        x = self.conv(x.unsqueeze(1))  # (B, C, T/4, F/4)
+        B, C, T, Fq = x.shape
+        x = self.proj(x.permute(0, 2, 1, 3).reshape(B, T, C * Fq))  # (B, T/4, D)
+        return x, self.out_lengths(lens)
+
+
+class FrameStacking(nn.Module):
+    """Stack 4 consecutive frames and project: dense frame vectors straight into the encoder."""
+
+    def __init__(self, n_feats: int, d_model: int, stride: int = 4):
+        super().__init__()
+        self.stride = self.subsampling = stride
+        self.proj = nn.Linear(n_feats * stride, d_model)
+
+    def forward(self, x: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:
+        B, T, Fd = x.shape
+        if T % self.stride:
+            x = F.pad(x, (0, 0, 0, self.stride - T % self.stride))
+        x = x.reshape(B, -1, Fd * self.stride)  # (B, T/4, 4F)
+        return self.proj(x), (lens // self.stride).clamp(min=1)
+
+
+class Conv1dSubsampling(nn.Module):
+    """Whisper's front end: a width-3 convolution over time, then a stride-2 one: 2x fewer frames."""
+
+    subsampling = 2
+
+    def __init__(self, n_feats: int, d_model: int):
+        super().__init__()
+        self.conv1 = nn.Conv1d(n_feats, d_model, 3, padding=1)
+        self.conv2 = nn.Conv1d(d_model, d_model, 3, stride=2, padding=1)
+
+    @staticmethod
+    def out_lengths(lens: Tensor) -> Tensor:
+        return (lens - 1) // 2 + 1
+
+    def forward(self, x: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:
+        x = F.gelu(self.conv1(x.transpose(1, 2)))  # (B, D, T)
+        x = F.gelu(self.conv2(x))  # (B, D, T/2)
+        return x.transpose(1, 2), self.out_lengths(lens)
+
+
+def make_frontend(cfg: ModelConfig, n_feats: int) -> nn.Module:
+    if cfg.frontend == "conv2d":
+        return Conv2dSubsampling(n_feats, cfg.d_model, cfg.conv_channels)
+    if cfg.frontend == "stack":
+        return FrameStacking(n_feats, cfg.d_model)
+    if cfg.frontend == "conv1d":
+        return Conv1dSubsampling(n_feats, cfg.d_model)
+    raise ValueError(f"model.frontend must be 'conv2d', 'stack' or 'conv1d', not {cfg.frontend!r}")
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: ModelConfig, n_feats: int):
+        super().__init__()
+        self.frontend = make_frontend(cfg, n_feats)
+        self.subsampling: int = self.frontend.subsampling  # feature frames per encoder frame
+        # scale content up before adding unit-amplitude positions, so positions don't swamp it (ESPnet's
+        # xscale); Whisper adds its positions unscaled
+        self.xscale = math.sqrt(cfg.d_model) if cfg.scale_embeddings else 1.0
+        if cfg.enc_positions not in ("sinusoidal", "table"):
+            raise ValueError(f"model.enc_positions must be 'sinusoidal' or 'table', not {cfg.enc_positions!r}")
+        # Whisper's table is a buffer: imported (its sinusoid layout differs from ours), never trained
+        table = sinusoids(cfg.max_source_len, cfg.d_model) if cfg.enc_positions == "table" else None
+        self.register_buffer("positional_embedding", table)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(EncoderBlock(cfg) for _ in range(cfg.enc_layers))
+        self.ln_post = nn.LayerNorm(cfg.d_model)
+
+    def positions(self, length: int, x: Tensor) -> Tensor:
+        """(length, D) positions for encoder frames 0..length-1."""
+        if self.positional_embedding is None:
+            return sinusoids(length, x.shape[2], device=x.device).to(x.dtype)
+        if length > len(self.positional_embedding):
+            raise ValueError(f"{length} encoder frames exceed the position table's {len(self.positional_embedding)}")
+        return self.positional_embedding[:length].to(x.dtype)
+
+    def forward(self, feats: Tensor, feat_lens: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, T, F) frames -> (B, T', D) memory and its lengths."""
+        x, lens = self.frontend(feats, feat_lens)
+        x = self.drop(x * self.xscale + self.positions(x.shape[1], x))
+        mask = key_padding_mask_or_none(lens, x.shape[1])
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.ln_post(x), lens
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: ModelConfig, vocab_size: int):
+        super().__init__()
+        self.d_model = cfg.d_model
+        self.token_embedding = nn.Embedding(vocab_size, cfg.d_model)
+        # std d^-1/2: scaled inputs have unit variance, and tied output logits start near unit scale
+        nn.init.normal_(self.token_embedding.weight, std=cfg.d_model**-0.5)
+        self.scale = math.sqrt(cfg.d_model) if cfg.scale_embeddings else 1.0
+        if cfg.dec_positions not in ("sinusoidal", "learned"):
+            raise ValueError(f"model.dec_positions must be 'sinusoidal' or 'learned', not {cfg.dec_positions!r}")
+        learned = cfg.dec_positions == "learned"  # Whisper's (n_text_ctx, D) table
+        table = nn.Parameter(0.01 * torch.randn(cfg.max_target_len, cfg.d_model)) if learned else None
+        self.register_parameter("positional_embedding", table)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(DecoderBlock(cfg) for _ in range(cfg.dec_layers))
+        self.ln = nn.LayerNorm(cfg.d_model)
+        self.out = None if cfg.tie_embeddings else nn.Linear(cfg.d_model, vocab_size, bias=False)
+
+    def new_cache(self) -> KVCache:
+        n = len(self.blocks)
+        return KVCache([None] * n, [None] * n)
+
+    def positions(self, offset: int, length: int, x: Tensor) -> Tensor:
+        """(length, D) positions for tokens offset..offset+length-1."""
+        if self.positional_embedding is None:
+            return sinusoids(length, self.d_model, offset, x.device).to(x.dtype)
+        if offset + length > len(self.positional_embedding):
+            raise ValueError(f"{offset + length} tokens exceed the {len(self.positional_embedding)} learned positions")
+        return self.positional_embedding[offset:offset + length].to(x.dtype)
+
+    def forward(self, tokens: Tensor, memory: Tensor, memory_lens: Tensor, cache: KVCache | None = None,
+                cross_qk: list[Tensor] | None = None) -> Tensor:
+        """(N, L) tokens -> (N, L, V) logits, for memory (B, T', D) with N a multiple of B: rows
+        [k*N/B, (k+1)*N/B) are hypotheses of utterance k. With a cache, `tokens` are only the new positions.
+        With a list `cross_qk`, each layer appends its cross-attention logits (B, H, N/B * L, T')."""
+        offset = cache.length if cache is not None else 0
+        x = self.token_embedding(tokens) * self.scale
+        x = self.drop(x + self.positions(offset, tokens.shape[1], x))
+        if cache is not None and cache.cross_kv[0] is None:  # the first step
+            cache.fill_cross([block.cross_attn for block in self.blocks], memory, memory_lens)
+        per_utterance = cache is not None and isinstance(cache.cross_kv[0], list)
+        memory_mask = None if per_utterance else key_padding_mask_or_none(memory_lens, memory.shape[1])
+        for i, block in enumerate(self.blocks):
+            x = block(x, memory, memory_mask, cache, i, cross_qk)
+        x = self.ln(x)
+        return x @ self.token_embedding.weight.T if self.out is None else self.out(x)
+
+
+class Encoded(NamedTuple):
+    memory: Tensor  # (B, T', D) encoder output
+    lengths: Tensor  # (B,) valid frames of each row
+    ctc_logits: Tensor | None  # (B, T', V), None for a model without a CTC head
+
+
+class ASRModel(nn.Module):
+    def __init__(self, cfg: ModelConfig, n_feats: int, vocab_size: int):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg, n_feats)
+        self.decoder = Decoder(cfg, vocab_size)
+        self.ctc_head = nn.Linear(cfg.d_model, vocab_size) if cfg.ctc else None
+
+    @property
+    def subsampling(self) -> int:
+        """Feature frames per encoder frame (4 for conv2d and stack, 2 for Whisper's conv1d)."""
+        return self.encoder.subsampling
+
+    def encode(self, feats: Tensor, feat_lens: Tensor) -> Encoded:
+        """(B, T, F) frames -> encoder output, its lengths and CTC logits (None without a CTC head)."""
+        memory, mem_lens = self.encoder(feats, feat_lens)
+        return Encoded(memory, mem_lens, self.ctc_head(memory) if self.ctc_head is not None else None)
+
+    def forward(self, feats: Tensor, feat_lens: Tensor, tokens: Tensor) -> tuple[Tensor, Encoded]:
+        """Teacher forcing: -> decoder logits (B, L, V), and the encoder's output."""
+        enc = self.encode(feats, feat_lens)
+        return self.decoder(tokens, enc.memory, enc.lengths), enc

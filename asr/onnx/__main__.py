@@ -1,0 +1,5 @@
+import sys
+
+from asr.onnx.runtime import main
+
+sys.exit(main())

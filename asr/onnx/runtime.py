@@ -1,0 +1,156 @@
+"""Transcription on ONNX Runtime alone: graphs written by `asr export -m MODEL --onnx DIR`, no torch.
+
+    model = OrtModel.load("DIR")                      # int8=True: the quantized graphs (--int8)
+    for r in model.transcribe(["a.wav", "b.flac"]):   # short clips: each file is one segment
+        print(r.path, r.text if r.error is None else f"FAILED: {r.error}")
+    python -m asr.ort DIR clip.wav ...                # the same from a shell
+
+Owns the sessions and the audio reading of this path: soundfile, mono by averaging channels,
+resampling with soxr (asr.audio uses torchaudio, so the two differ slightly on files that are not
+at the model's rate). The search is asr.ort_search's numpy port of asr.decoding. Long recordings
+are not cut at pauses here (asr.transcribe's segmentation needs torch): keep clips under the
+model's `decode.max_segment`. Nothing imported here imports torch (tests/test_onnx.py checks).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from asr.config import Config, from_dict
+from asr.decode.options import DecodeOptions, Rules
+from asr.onnx.search import Encoded, guards_set, search, supported
+from asr.results import Hypothesis, Result
+from asr.text.tokenizers import tokenizer_from_dict
+
+FORMAT = "asr-onnx-v1"  # asr.onnx_export.FORMAT (that module imports torch)
+
+
+class OrtModel:
+    """Encoder and decoder-step sessions, the tokenizer and the search options of one exported model."""
+
+    def __init__(self, folder: str | Path, int8: bool = False, threads: int = 0, **options):
+        folder = Path(folder)
+        meta = json.loads((folder / "model.json").read_text())
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{folder} holds no ONNX export of an asr model (expected format {FORMAT})")
+        self.cfg = from_dict(Config, meta["config"])
+        self.tokenizer = tokenizer_from_dict(meta["tokenizer"])
+        self.rules = Rules.of(meta["rules"])
+        self.io, self.dims = meta["io"], meta["dims"]
+        self.options = supported(DecodeOptions.from_config(self.cfg, **options))
+        if guards_set(self.options):
+            warnings.warn(f"the loop and no-speech guards ({', '.join(guards_set(self.options))}) are not applied "
+                          "on ONNX Runtime", stacklevel=2)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads  # 0: onnxruntime's default (the physical cores)
+        so.log_severity_level = 3
+        suffix = ".int8.onnx" if int8 else ".onnx"
+        self.encoder = ort.InferenceSession(str(folder / f"encoder{suffix}"), so, providers=["CPUExecutionProvider"])
+        self.decoder = ort.InferenceSession(str(folder / f"decoder{suffix}"), so, providers=["CPUExecutionProvider"])
+
+    @classmethod
+    def load(cls, folder: str | Path, int8: bool = False, threads: int = 0, **options) -> OrtModel:
+        return cls(folder, int8, threads, **options)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.cfg.features.sample_rate
+
+    # ------------------------------------------------------------------ graphs
+
+    def encode(self, wav: np.ndarray, wav_lens: np.ndarray) -> Encoded:
+        """(B, S) padded float32 waveforms -> encoder lengths, CTC logits and cross-attention k/v."""
+        short = self.dims["min_samples"] - wav.shape[1]
+        if short > 0:  # the conv front end needs 7 frames; frames past each length are zeroed anyway
+            wav = np.pad(wav, ((0, 0), (0, short)))
+        out = dict(zip(self.io["encoder_outputs"],
+                       self.encoder.run(None, {"wav": wav.astype(np.float32), "wav_lens": wav_lens.astype(np.int64)})))
+        cross = [out[n] for n in self.io["encoder_outputs"] if n.startswith("cross_")]
+        return Encoded(out["lengths"], out.get("ctc_logits"), cross)
+
+    def step(
+        self, tokens: np.ndarray, memory_lens: np.ndarray, self_kv: list, cross_kv: list
+    ) -> tuple[np.ndarray, list]:
+        """One decoder call: logits (N, V) of the last of `tokens`, and the grown self-attention cache."""
+        feed = dict(zip(self.io["decoder_inputs"], [tokens, memory_lens, *self_kv, *cross_kv]))
+        logits, *new = self.decoder.run(None, feed)
+        return logits, new
+
+    def empty_cache(self, rows: int) -> list:
+        shape = (rows, self.dims["heads"], 0, self.dims["head_dim"])
+        return [np.zeros(shape, dtype=np.float32) for _ in range(2 * self.dims["layers"])]
+
+    # ------------------------------------------------------------------ search
+
+    def decode(self, wav: np.ndarray, wav_lens: np.ndarray, **options) -> list[list[Hypothesis]]:
+        """(B, S) padded waveforms -> for each, its n best hypotheses (options override the model's)."""
+        o = supported(self.options.replaced(**options))
+        return search(self, self.encode(wav, wav_lens), o, self.rules, self.cfg.model.max_target_len, self.tokenizer)
+
+    def read(self, path: str | Path) -> np.ndarray:
+        """A file -> (S,) float32 mono waveform at the model's rate."""
+        import soundfile as sf
+
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        wav = data.mean(1)
+        if rate != self.sample_rate:
+            import soxr
+
+            wav = soxr.resample(wav, rate, self.sample_rate).astype(np.float32)
+        return wav
+
+    def transcribe(self, paths: list[str | Path], batch_size: int | None = None, **options) -> list[Result]:
+        """Short audio files -> one Result each, in input order; an unreadable file gets its error."""
+        wavs: dict[int, np.ndarray] = {}
+        results = [Result(str(p)) for p in paths]
+        for i, p in enumerate(paths):
+            try:
+                wavs[i] = self.read(p)
+                results[i].duration = len(wavs[i]) / self.sample_rate
+            except (
+                OSError,
+                RuntimeError,
+                ValueError,
+            ) as e:  # one broken file never stops a run (soundfile: RuntimeError)
+                results[i].error = f"{type(e).__name__}: {e}"
+        order = sorted(wavs, key=lambda i: len(wavs[i]))
+        size = batch_size or self.cfg.decode.batch_size
+        for b in range(0, len(order), size):
+            idx = order[b : b + size]
+            for i, nbest in zip(idx, self.decode(*pad([wavs[i] for i in idx]), **options)):
+                results[i].text = nbest[0].text
+        return results
+
+
+def pad(wavs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Waveforms -> (B, S) zero-padded batch and (B,) lengths."""
+    lens = np.array([len(w) for w in wavs], dtype=np.int64)
+    out = np.zeros((len(wavs), int(lens.max())), dtype=np.float32)
+    for j, w in enumerate(wavs):
+        out[j, : len(w)] = w
+    return out, lens
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m asr.ort DIR [--int8] FILE...: one line per file, "path<TAB>text"."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    int8 = "--int8" in args
+    args = [a for a in args if a != "--int8"]
+    if len(args) < 2:
+        print("usage: python -m asr.ort DIR [--int8] FILE...", file=sys.stderr)
+        return 2
+    failed = 0
+    for r in OrtModel.load(args[0], int8=int8).transcribe(args[1:]):
+        print(f"{r.path}\t{r.text if r.error is None else 'FAILED: ' + r.error}")
+        failed += r.error is not None
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+import librosa
+import numpy as np
+import pytest
+import torch
+
+from asr.config import FeatureConfig, SpecAugmentConfig
+from asr.model.features import LOG_FLOOR, Features, spec_augment
+
+
+def chirp(seconds: float = 1.3, sr: int = 16000) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    rng = np.random.default_rng(0)
+    return (0.5 * np.sin(2 * np.pi * (200 + 1500 * t) * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def test_logmel_matches_librosa():
+    wav = chirp()
+    feats = Features(FeatureConfig(normalize="none"))
+    ours, lens = feats.raw(torch.from_numpy(wav)[None], torch.tensor([len(wav)]))
+    ref = librosa.feature.melspectrogram(y=wav, sr=16000, n_fft=512, win_length=400, hop_length=160, n_mels=80,
+                                         center=True, pad_mode="reflect", power=2.0, htk=False, norm="slaney")
+    ref = np.log(ref + LOG_FLOOR).T  # (T, F)
+    assert ours.shape[1:] == ref.shape and int(lens[0]) == ref.shape[0]
+    np.testing.assert_allclose(ours[0].numpy(), ref, atol=2e-3, rtol=1e-3)
+
+
+def test_mfcc_shape_and_lengths():
+    wav = torch.from_numpy(chirp(0.5))
+    feats = Features(FeatureConfig(kind="mfcc", n_mfcc=40, normalize="none"))
+    x, lens = feats(wav[None], torch.tensor([len(wav)]))
+    assert x.shape == (1, len(wav) // 160 + 1, 40) and feats.dim == 40
+
+
+def test_batched_features_equal_single_and_padding_is_zero():
+    a, b = torch.from_numpy(chirp(1.0)), torch.from_numpy(chirp(0.6))
+    feats = Features(FeatureConfig(normalize="none"))
+    batch = torch.zeros(2, len(a))
+    batch[0], batch[1, : len(b)] = a, b
+    x, lens = feats(batch, torch.tensor([len(a), len(b)]))
+    xb, lb = feats(b[None], torch.tensor([len(b)]))
+    n = int(lb[0])
+    # frames whose window does not reach the padding are identical
+    torch.testing.assert_close(x[1, : n - 2], xb[0, : n - 2], atol=1e-3, rtol=1e-3)
+    assert (x[1, n:] == 0).all()
+
+
+def test_global_stats_normalize_to_zero_mean_unit_variance():
+    feats = Features(FeatureConfig())
+    wav = torch.from_numpy(chirp(2.0))[None]
+    lens = torch.tensor([wav.shape[1]])
+    frames = feats.set_stats([(wav, lens)])
+    assert frames == int(feats.num_frames(lens)[0])
+    x, _ = feats(wav, lens)
+    assert x[0].mean(0).abs().max() < 1e-3
+    assert (x[0].std(0, unbiased=False) - 1).abs().max() < 1e-2
+
+
+def test_spec_augment_masks_only_within_length_and_keeps_shape():
+    x = torch.ones(3, 200, 80)
+    lens = torch.tensor([200, 120, 60])
+    x[1, 120:] = 0
+    x[2, 60:] = 0
+    g = torch.Generator().manual_seed(0)
+    y = spec_augment(x, lens, SpecAugmentConfig(freq_masks=2, freq_width=10, time_masks=2), generator=g)
+    assert y.shape == x.shape
+    assert (y == 0).sum() > (x == 0).sum()  # something was masked
+    assert (y[1, 120:] == 0).all() and (y[2, 60:] == 0).all()
+    assert (y[:, :, :][x == 0] == 0).all()
+
+
+def test_unknown_feature_kind_is_an_error():
+    with pytest.raises(ValueError, match="logmel"):
+        Features(FeatureConfig(kind="spectrogram"))

@@ -1,0 +1,185 @@
+"""ONNX export (asr.onnx_export) and the torch-free runtime (asr.ort, asr.ort_search): the graphs
+compute what the torch model computes, and the numpy search finds the hypotheses asr.decoding finds."""
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+from asr.cli import main
+from asr.config import Config, load_config
+from asr.decode.ctc import CTCPrefixScorer
+from asr.decode.options import DecodeOptions
+from asr.decode.task import Search
+from asr.model.recognizer import Recognizer
+from asr.text.tokenizers import BLANK, SOS_EOS, CharTokenizer
+
+ROOT = Path(__file__).resolve().parents[2]
+SR = 16000
+LENS = [24000, 17000, 4000, 900]  # 900 samples: fewer than the conv front end's 7 frames, padded by asr.ort
+
+
+def make_recognizer(seed: int = 0) -> Recognizer:
+    """configs/tiny.yaml, untrained, nudged so that search has something to find: the end token and
+    the CTC blank made rarer (an untrained model otherwise ends at once and CTC hears nothing)."""
+    torch.manual_seed(seed)
+    cfg = load_config(Config, ROOT / "configs/tiny.yaml", ["model.dec_layers=2"])
+    rec = Recognizer(cfg, CharTokenizer(list(" abcdefghijklmnopqrstuvwxyz'"))).eval()
+    with torch.no_grad():
+        rec.model.decoder.token_embedding.weight[SOS_EOS] *= 0.3
+        rec.model.ctc_head.bias[BLANK] -= 2.0
+    return rec
+
+
+def waves(lens: list[int], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Syllable-rate modulated noise, zero-padded to a batch."""
+    rng = np.random.default_rng(seed)
+    wav = np.zeros((len(lens), max(lens)), dtype=np.float32)
+    for i, n in enumerate(lens):
+        t = np.arange(n) / SR
+        wav[i, :n] = 0.3 * np.abs(np.sin(2 * np.pi * (2 + i) * t)) * rng.standard_normal(n)
+    return wav, np.array(lens)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> tuple[Recognizer, Path]:
+    """The model through the command line: model file -> `asr export -m ... --onnx DIR --int8`."""
+    tmp = tmp_path_factory.mktemp("onnx")
+    rec = make_recognizer()
+    rec.save(tmp / "model.pt")
+    assert main(["export", "-m", str(tmp / "model.pt"), "--onnx", str(tmp / "onnx"), "--int8"]) == 0
+    return Recognizer.load(tmp / "model.pt"), tmp / "onnx"
+
+
+@pytest.fixture(scope="module")
+def ort_model(exported):
+    from asr.onnx.runtime import OrtModel
+
+    return OrtModel.load(exported[1])
+
+
+@torch.no_grad()
+def test_encoder_graph_matches_torch(exported, ort_model):
+    rec, _ = exported
+    wav, lens = waves(LENS[:3])  # not the traced batch size or lengths
+    enc = ort_model.encode(wav, lens)
+    ref = rec.encode(torch.from_numpy(wav), torch.from_numpy(lens))
+    assert enc.lengths.tolist() == ref.lengths.tolist()
+    np.testing.assert_allclose(enc.ctc_logits, ref.ctc_logits.numpy(), atol=1e-4)
+    cross = [t for b in rec.model.decoder.blocks for t in b.cross_attn.project_kv(ref.memory)]
+    for got, want in zip(enc.cross_kv, cross, strict=True):
+        np.testing.assert_allclose(got, want.numpy(), atol=1e-4)
+    memory = ort_model.encoder.run(["memory"], {"wav": wav, "wav_lens": lens})[0]
+    np.testing.assert_allclose(memory, ref.memory.numpy(), atol=1e-4)
+    one = ort_model.encode(wav[1:2, : LENS[1]], lens[1:2])  # a batch of one, unpadded
+    ref = rec.encode(torch.from_numpy(wav[1:2, : LENS[1]]), torch.from_numpy(lens[1:2]))
+    np.testing.assert_allclose(one.ctc_logits, ref.ctc_logits.numpy(), atol=1e-4)
+
+
+@torch.no_grad()
+def test_decoder_step_matches_torch_step_by_step(exported, ort_model):
+    """Prompt first (empty cache), then one token at a time; 3 hypotheses per utterance share its cross k/v."""
+    rec, _ = exported
+    wav, lens = waves(LENS[:2])
+    ref = rec.encode(torch.from_numpy(wav), torch.from_numpy(lens))
+    enc = ort_model.encode(wav, lens)
+    cache, K = rec.model.decoder.new_cache(), 3
+    tokens = torch.full((2 * K, 1), SOS_EOS)
+    self_kv = ort_model.empty_cache(2 * K)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(6):
+        want = rec.model.decoder(tokens, ref.memory, ref.lengths, cache)[:, -1]
+        got, self_kv = ort_model.step(tokens.numpy(), enc.lengths, self_kv, enc.cross_kv)
+        np.testing.assert_allclose(got, want.numpy(), atol=1e-4)
+        assert self_kv[0].shape[2] == cache.length
+        tokens = torch.randint(3, rec.tokenizer.vocab_size, (2 * K, 1), generator=gen)
+
+
+SEARCHES = {"greedy": {"beam_size": 1, "ctc_weight": 0.0},
+            "greedy-unguarded": {"beam_size": 1, "ctc_weight": 0.0, "ctc_length_guard": False},  # to the length limit
+            "beam": {"beam_size": 3, "ctc_weight": 0.3},
+            "beam-no-ctc": {"beam_size": 4, "ctc_weight": 0.0, "length_penalty": 0.5},
+            "n-best": {"beam_size": 3, "ctc_weight": 0.5, "n_best": 3},
+            "patience": {"beam_size": 3, "ctc_weight": 0.3, "patience": 1.0}}
+
+
+@pytest.mark.parametrize("name", SEARCHES)
+def test_search_finds_the_torch_hypotheses(exported, ort_model, name):
+    rec, _ = exported
+    wav, lens = waves(LENS, seed=1)
+    options = DecodeOptions.from_config(rec.cfg, **SEARCHES[name])
+    options = dataclasses.replace(options, reversed_margin=None)  # a rule after the search, not applied on ORT
+    want = Search(rec, options).decode(torch.from_numpy(wav), torch.from_numpy(lens))
+    got = ort_model.decode(wav, lens, **SEARCHES[name])
+    assert [[h.tokens for h in nb] for nb in got] == [[h.tokens for h in nb] for nb in want]
+    assert all(nb[0].tokens for nb in want)  # the search had something to find
+    for g, w in zip(got, want):
+        assert [h.text for h in g] == [h.text for h in w]
+        assert [h.score for h in g] == pytest.approx([h.score for h in w], abs=1e-3)
+
+
+def test_numpy_ctc_prefix_scores_match_torch():
+    from asr.onnx.search import CTCPrefixScorer as NumpyCTC
+
+    gen = torch.Generator().manual_seed(0)
+    logits, lens = torch.randn(2, 9, 6, generator=gen) * 2, torch.tensor([9, 6])
+    ref, ours = CTCPrefixScorer(logits, lens, eos=SOS_EOS), NumpyCTC(logits.numpy(), lens.numpy(), eos=SOS_EOS)
+    s_ref, s_ours = ref.initial_state(2), ours.initial_state(2)
+    cand = torch.tensor([[2, 3, SOS_EOS]] * 4)
+    for tok in ([2, 3, 2, 4], [2, 2, 5, 3]):  # a repeat in the second step
+        np.testing.assert_allclose(ours.score(s_ours, cand.numpy()), ref.score(s_ref, cand).numpy(), atol=1e-6)
+        rows = torch.tensor([0, 0, 3, 2])
+        s_ref = ref.advance(s_ref, rows, torch.tensor(tok))
+        s_ours = ours.advance(s_ours, rows.numpy(), np.array(tok))
+
+
+def test_runtime_path_never_imports_torch(exported, tmp_path):
+    rec, folder = exported
+    wav, lens = waves([20000, 12000], seed=2)
+    for i, n in enumerate(lens):
+        sf.write(tmp_path / f"{i}.wav", wav[i, :n], SR)
+    sf.write(tmp_path / "8k.wav", wav[0, ::2], SR // 2)  # resampled by soxr
+    (tmp_path / "broken.wav").write_bytes(b"RIFF not really")
+    code = (
+        "import sys; from asr.onnx.runtime import OrtModel; "
+        "m = OrtModel.load(sys.argv[1], beam_size=1, ctc_weight=0.0); "
+        "rs = m.transcribe(sys.argv[2:]); assert 'torch' not in sys.modules, 'torch was imported'; "
+        "print('\\n'.join(repr(r.text) if r.error is None else 'ERROR' for r in rs))"
+    )
+    paths = [str(tmp_path / n) for n in ("0.wav", "1.wav", "8k.wav", "broken.wav")]
+    out = subprocess.run([sys.executable, "-c", code, str(folder), *paths], capture_output=True, text=True, cwd=ROOT,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    want = Search(rec, DecodeOptions.from_config(rec.cfg, beam_size=1, ctc_weight=0.0)).decode(
+        torch.from_numpy(wav), torch.from_numpy(lens))
+    assert lines[:2] == [repr(nb[0].text) for nb in want]
+    assert lines[3] == "ERROR"
+
+
+def test_int8_graphs_load_and_decode(exported):
+    from asr.onnx.runtime import OrtModel
+
+    _rec, folder = exported
+    assert (folder / "encoder.int8.onnx").stat().st_size < (folder / "encoder.onnx").stat().st_size
+    model = OrtModel.load(folder, int8=True)
+    wav, lens = waves(LENS, seed=1)
+    hyps = model.decode(wav, lens, beam_size=2)
+    assert len(hyps) == len(LENS) and all(len(nb) == 1 for nb in hyps)
+    fp32 = OrtModel.load(folder).encode(wav, lens)
+    enc = model.encode(wav, lens)
+    assert enc.lengths.tolist() == fp32.lengths.tolist()
+    assert np.corrcoef(enc.ctc_logits.ravel(), fp32.ctc_logits.ravel())[0, 1] > 0.9  # quantized, the same function
+
+
+def test_export_without_onnx_needs_checkpoint_and_output():
+    with pytest.raises(SystemExit):
+        main(["export", "only-one-argument.ckpt"])
