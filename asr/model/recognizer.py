@@ -7,7 +7,7 @@ Python values, loadable with `torch.load(path, weights_only=True)`, written atom
 lists the training runs behind the weights, those of the model a run started from first (files
 from before 2026-12-03 have none). Training checkpoints (Lightning) become model files through
 `export`, here rather than in the training module, so averaging and exporting never import
-Lightning. Searching over the decoder is `asr.decoding`'s job; files and folders are `asr.transcribe`'s.
+Lightning. Searching over the decoder is `asr.decode`'s job; files and folders are `asr.transcribe`'s.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """Shipping a trained model: its file in float16 and a model card, where `-m NAME` finds it.
 
-    ship("exp/synth/people_cpu", "people-small")  ->  asr/pretrained/people-small.pt (float16)
-                                                      asr/pretrained/people-small.md (the card)
+    ship("exp/synth/people_cpu", "people-small")  ->  asr/model/pretrained/people-small.pt (float16)
+                                                      asr/model/pretrained/people-small.md (the card)
 
 The card is written from what the experiment folder holds, never typed by hand: the network and
 tokenizer (the model file), the training data (the config's train manifest: utterances, hours,
 engines and voices with their licences), the training runs (the model file's history, else
 `runs.jsonl`: steps, wall-clock time, hardware) and every evaluation (`eval_*/<set>/summary.json`:
 WER, CER, decode settings). Its front matter (`key: value` lines between `---`) is what
-`asr models` lists (asr.models.shipped).
+`asr models` lists (asr.model.catalogue.shipped).
 """
 
 from __future__ import annotations

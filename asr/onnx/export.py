@@ -1,4 +1,4 @@
-"""A model file -> ONNX graphs that transcribe without torch (asr.ort runs them).
+"""A model file -> ONNX graphs that transcribe without torch (asr.onnx.runtime runs them).
 
     export_onnx(rec, "out/", int8=False) -> out/ with encoder.onnx, decoder.onnx, model.json
 
@@ -11,12 +11,12 @@ decoder.onnx   one decoder step with its KV cache: tokens (N, L) int64 (the prom
                token), memory_lens (B,), self_k_i, self_v_i (N, H, P, Dh) the cache of the P tokens
                already seen (P = 0 at the start; it is also the position offset), cross_k_i, cross_v_i ->
                logits (N, V) of the last position, new_self_k_i, new_self_v_i (N, H, P + L, Dh).
-               Rows [k N/B, (k+1) N/B) are hypotheses of utterance k, as in asr.decoding.
-model.json     config, tokenizer and decoding rules: all asr.ort needs besides the graphs.
+               Rows [k N/B, (k+1) N/B) are hypotheses of utterance k, as in asr.decode.
+model.json     config, tokenizer and decoding rules: all asr.onnx.runtime needs besides the graphs.
 encoder.int8.onnx, decoder.int8.onnx  with --int8: weights quantized to int8 (onnxruntime's dynamic quantization).
 
 Every axis but the model's sizes is dynamic. The encoder needs at least `min_samples` samples (the
-conv front end's 7 frames; model.json has the number); asr.ort pads shorter waveforms.
+conv front end's 7 frames; model.json has the number); asr.onnx.runtime pads shorter waveforms.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class DecoderStep(nn.Module):
 
 
 def io_names(rec: Recognizer) -> dict[str, list[str]]:
-    """Input and output names of both graphs (asr.ort reads them from model.json)."""
+    """Input and output names of both graphs (asr.onnx.runtime reads them from model.json)."""
     n = len(rec.model.decoder.blocks)
     cross = [f"cross_{x}_{i}" for i in range(n) for x in "kv"]
     self_kv = [f"self_{x}_{i}" for i in range(n) for x in "kv"]

@@ -3,11 +3,11 @@
     model = OrtModel.load("DIR")                      # int8=True: the quantized graphs (--int8)
     for r in model.transcribe(["a.wav", "b.flac"]):   # short clips: each file is one segment
         print(r.path, r.text if r.error is None else f"FAILED: {r.error}")
-    python -m asr.ort DIR clip.wav ...                # the same from a shell
+    python -m asr.onnx DIR clip.wav ...                # the same from a shell
 
 Owns the sessions and the audio reading of this path: soundfile, mono by averaging channels,
 resampling with soxr (asr.audio uses torchaudio, so the two differ slightly on files that are not
-at the model's rate). The search is asr.ort_search's numpy port of asr.decoding. Long recordings
+at the model's rate). The search is asr.onnx.search's numpy port of asr.decode. Long recordings
 are not cut at pauses here (asr.transcribe's segmentation needs torch): keep clips under the
 model's `decode.max_segment`. Nothing imported here imports torch (tests/test_onnx.py checks).
 """
@@ -28,7 +28,7 @@ from asr.onnx.search import Encoded, guards_set, search, supported
 from asr.results import Hypothesis, Result
 from asr.text.tokenizers import tokenizer_from_dict
 
-FORMAT = "asr-onnx-v1"  # asr.onnx_export.FORMAT (that module imports torch)
+FORMAT = "asr-onnx-v1"  # asr.onnx.export.FORMAT (that module imports torch)
 
 
 class OrtModel:
@@ -138,12 +138,12 @@ def pad(wavs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """python -m asr.ort DIR [--int8] FILE...: one line per file, "path<TAB>text"."""
+    """python -m asr.onnx DIR [--int8] FILE...: one line per file, "path<TAB>text"."""
     args = list(sys.argv[1:] if argv is None else argv)
     int8 = "--int8" in args
     args = [a for a in args if a != "--int8"]
     if len(args) < 2:
-        print("usage: python -m asr.ort DIR [--int8] FILE...", file=sys.stderr)
+        print("usage: python -m asr.onnx DIR [--int8] FILE...", file=sys.stderr)
         return 2
     failed = 0
     for r in OrtModel.load(args[0], int8=int8).transcribe(args[1:]):

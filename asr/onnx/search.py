@@ -217,7 +217,7 @@ def _prompt(rules: Rules, rows: int) -> np.ndarray:
 
 def greedy_hypotheses(decoder: Decoder, enc: Encoded, o: DecodeOptions, rules: Rules, max_target_len: int,
                       max_lens: np.ndarray | None = None) -> list[Hypothesis]:
-    """asr.decoding.greedy_hypotheses: the most likely token at every step, batched, KV cache."""
+    """asr.decode.greedy_hypotheses: the most likely token at every step, batched, KV cache."""
     limits = _limits(enc.lengths, o, rules, max_target_len, max_lens)
     results = [Hypothesis([], 0.0, 0.0) for _ in range(len(limits))]
     rows = np.nonzero(limits > 0)[0]
@@ -247,7 +247,7 @@ def greedy_hypotheses(decoder: Decoder, enc: Encoded, o: DecodeOptions, rules: R
 def _candidates(
     full: list[tuple[float, FullScorer]], partial: list[tuple[float, PartialScorer]], C: int, rules: Rules, first: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    """asr.decoding._candidates: the C best tokens by the full scorers, and always the end token."""
+    """asr.decode._candidates: the C best tokens by the full scorers, and always the end token."""
     total = sum(w * scorer.scores() for w, scorer in full)
     total[:, list(rules.suppress) + (list(rules.suppress_at_start) if first else [])] = NEG_INF
     ranked = total.copy()
@@ -263,7 +263,7 @@ def _candidates(
 
 def beam_search(decoder: Decoder, enc: Encoded, o: DecodeOptions, rules: Rules, max_target_len: int,
                 max_lens: np.ndarray | None = None) -> list[list[Hypothesis]]:
-    """asr.decoding.beam_search (without an LM): B lists of the n best hypotheses."""
+    """asr.decode.beam_search (without an LM): B lists of the n best hypotheses."""
     B, K = len(enc.lengths), o.beam_size
     limits = _limits(enc.lengths, o, rules, max_target_len, max_lens)
     finished: list[list[Hypothesis]] = [[] if limits[b] > 0 else [Hypothesis([], 0.0, 0.0)] for b in range(B)]
@@ -333,7 +333,7 @@ def _done(finished: list[list[Hypothesis]], utts: np.ndarray, scores: np.ndarray
 
 def search(decoder: Decoder, enc: Encoded, o: DecodeOptions, rules: Rules, max_target_len: int,
            tokenizer) -> list[list[Hypothesis]]:
-    """asr.decoding.Search._search: the CTC length guard, greedy (loops trimmed) or beam, then text."""
+    """asr.decode.task.Search._search: the CTC length guard, greedy (loops trimmed) or beam, then text."""
     best_path = ctc_greedy(enc.ctc_logits, enc.lengths) if o.ctc_length_guard and enc.ctc_logits is not None else None
     max_lens = length_limits(best_path) if best_path is not None else None
     if o.greedy:

@@ -33,7 +33,7 @@ from asr.text.normalize import TEXT_FORMS, display_clean, normalize
 
 BLANK, SOS_EOS, UNK = 0, 1, 2
 N_SPECIAL = 3
-# how our own tokenizers' models decode (asr.decoding.Rules): start and end at SOS_EOS, never the CTC blank
+# how our own tokenizers' models decode (asr.decode.options.Rules): start and end at SOS_EOS, never the CTC blank
 OWN_RULES = {"prompt": (SOS_EOS,), "eos": SOS_EOS, "suppress": (BLANK,), "suppress_at_start": ()}
 
 
@@ -251,7 +251,7 @@ class WhisperTokenizer:
         return self.encode(" " + text.strip())
 
     def decoding_rules(self) -> dict:
-        """For asr.decoding.Rules: Whisper's prompt, end token, suppressed tokens, no-speech token, and
+        """For asr.decode.options.Rules: Whisper's prompt, end token, suppressed tokens, no-speech token, and
         its first timestamp token (decoding with timestamps drops <|notimestamps|> from the prompt)."""
         return {"prompt": tuple(self.prompt), "eos": self.eot, "suppress": tuple(self.suppress_tokens),
                 "suppress_at_start": tuple(self.suppress_at_begin), "no_speech": self.no_speech,

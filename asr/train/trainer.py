@@ -5,7 +5,7 @@ model (resuming from `exp_dir/checkpoints/last.ckpt` when it exists), and export
 checkpoint to `exp_dir/model.pt`, the plain file evaluation and transcription load. This module
 owns the LightningModule (losses, validation WER, checkpoint hooks), the data module and the
 trainer's callbacks; the network is `asr.model`'s, the schedule `asr.optim`'s, the RNG plumbing
-`asr.rng`'s, the model file `asr.recognizer`'s.
+`asr.rng`'s, the model file `asr.model.recognizer`'s.
 """
 
 from __future__ import annotations

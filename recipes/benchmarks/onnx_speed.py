@@ -4,8 +4,8 @@
         --manifest data/synth/commands/test.jsonl --workdir exp/bench_onnx
 
 Exports the model (`asr export -m MODEL --onnx WORKDIR/onnx --int8`) unless already there, then
-runs each system in a fresh process (peak RSS is the process's own): torch (asr.decoding.Search),
-ONNX Runtime fp32 and int8 (asr.ort, no torch imported). Every system decodes the same clips in the
+runs each system in a fresh process (peak RSS is the process's own): torch (asr.decode.task.Search),
+ONNX Runtime fp32 and int8 (asr.onnx.runtime, no torch imported). Every system decodes the same clips in the
 same length-sorted batches (file reading is not timed), greedy and beam; RTF = decode seconds /
 audio seconds on `--threads` threads. Then the import time of each path in a fresh interpreter
 (median of `--repeats`), with and without loading the model.
@@ -76,9 +76,9 @@ def worker(args: argparse.Namespace) -> None:
 
 
 IMPORTS = {
-    "torch": ("from asr.decoding import Search; from asr.recognizer import Recognizer",
+    "torch": ("from asr.decode import Search; from asr.model.recognizer import Recognizer",
               "Recognizer.load({model!r})"),
-    "ort": ("from asr.ort import OrtModel", "OrtModel.load({onnx!r})"),
+    "ort": ("from asr.onnx.runtime import OrtModel", "OrtModel.load({onnx!r})"),
 }
 
 

@@ -4,7 +4,7 @@ the fraction of time spent waiting on the DataLoader, and (on a GPU) model FLOPs
     .venv/bin/python recipes/benchmarks/train_speed.py [--configs configs/tiny.yaml ...] [--manifest M]
         [--steps 30] [--warmup 5] [--num-workers N] [--peak-tflops T] [--precisions 32 bf16]
 
-It runs the training step of asr/train.py (ASRTask.model_step: features, SpecAugment, encoder,
+It runs the training step of asr/train/trainer.py (ASRTask.model_step: features, SpecAugment, encoder,
 decoder, CTC + attention losses; backward; AdamW) in a plain loop, without Lightning's loop around
 it, on batches from DurationBatchSampler and SpeechDataset in DataLoader workers. Precision: bf16
 autocast on a GPU, float32 on the CPU, or each of --precisions in turn (32, bf16: torch.autocast, as

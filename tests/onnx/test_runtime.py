@@ -1,5 +1,5 @@
-"""ONNX export (asr.onnx_export) and the torch-free runtime (asr.ort, asr.ort_search): the graphs
-compute what the torch model computes, and the numpy search finds the hypotheses asr.decoding finds."""
+"""ONNX export (asr.onnx.export) and the torch-free runtime (asr.onnx.runtime, asr.onnx.search): the graphs
+compute what the torch model computes, and the numpy search finds the hypotheses asr.decode finds."""
 
 import dataclasses
 import subprocess
@@ -24,7 +24,7 @@ from asr.text.tokenizers import BLANK, SOS_EOS, CharTokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
 SR = 16000
-LENS = [24000, 17000, 4000, 900]  # 900 samples: fewer than the conv front end's 7 frames, padded by asr.ort
+LENS = [24000, 17000, 4000, 900]  # 900 samples: fewer than the conv front end's 7 frames, padded by asr.onnx.runtime
 
 
 def make_recognizer(seed: int = 0) -> Recognizer:
