@@ -352,13 +352,14 @@ def add_model_commands(sub) -> None:
     im.add_argument("--task", default="transcribe", choices=["transcribe", "translate"])
     im.set_defaults(func=cmd_import)
 
-    sh = sub.add_parser("ship", help="a trained model -> asr/model/pretrained/NAME.pt (float16) + a model card NAME.md, "
-                                     "so that -m NAME loads it")
+    sh = sub.add_parser("ship", help="a trained model -> asr/model/pretrained/NAME.pt (float16) + a model card "
+                                     "NAME.md, so that -m NAME loads it")
     sh.add_argument("exp", help="experiment folder (asr train --exp): model.pt, config.yaml, runs.jsonl, eval_*/")
     sh.add_argument("name", help="the model's name, e.g. people-small")
     sh.add_argument("--model", help="the model file to ship (default EXP/model.pt)")
     sh.add_argument("--eval", nargs="*", default=[], help="more evaluation folders (asr evaluate --out) for the card")
-    sh.add_argument("--out", default=str(Path(__file__).parent / "model" / "pretrained"), help="folder (default asr/model/pretrained)")
+    sh.add_argument("--out", default=str(Path(__file__).parent / "model" / "pretrained"),
+                    help="folder (default asr/model/pretrained)")
     sh.add_argument("--description", default="", help="a paragraph at the top of the card")
     sh.set_defaults(func=cmd_ship)
 
