@@ -69,7 +69,12 @@ def test_awkward_folder_through_the_command_line(model_path, speech, tmp_path): 
     err = proc.stderr.decode()
     assert "Traceback" not in err, err
     assert proc.returncode == 1, err
-    rows = [json.loads(line) for line in (shared_dir / "out.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in (shared_dir / "out.jsonl").read_text().splitlines()]
+    skipped = {Path(r["path"]).name: r["skipped"] for r in lines if "skipped" in r}  # what the walk passed over
+    rows = [r for r in lines if "skipped" not in r]
+    assert "notes.txt" in skipped and "folder.wav" in skipped and "named like an audio file" in skipped["folder.wav"]
+    assert f"skipped {sum('skipped' in r for r in lines)} entries in folders" in err  # one line on stderr too
+    assert zoo["speech_no_extension"].name in [Path(r["path"]).name for r in rows[: -len(direct)]]  # found by content
     names = [r["path"] if r["path"] == "-" else Path(r["path"]).name for r in rows]
     assert names[-len(direct):] == [Path(p).name if p != "-" else "-" for p in direct]  # in input order
     expected = expected_outcomes(zoo)
