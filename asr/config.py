@@ -105,8 +105,8 @@ class AugmentConfig:
     # nonspeech_talkers other utterances at once (60%), synthetic music (20%) or noise (20%), and its
     # target by the empty transcript: the model learns to write nothing where no one can be followed.
     # They begin at epoch nonspeech_from_epoch (counted from 0): a model that has not learned speech yet
-    # learns it more slowly beside them (the demo: 6.78% test WER from the start, see
-    # recipes/benchmarks/README.md), so a short run adds them for its last epochs, like a fine-tuning
+    # learns it more slowly beside them (recipes/benchmarks/README.md, Non-speech), so a short run adds
+    # them for its last epochs, like a fine-tuning
     nonspeech_prob: float = 0.0
     nonspeech_from_epoch: int = 0
     nonspeech_talkers: tuple[int, int] = (4, 8)

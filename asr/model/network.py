@@ -26,10 +26,9 @@ from asr.model.masks import causal_mask, key_padding_mask_or_none
 
 MIN_FRAMES = 7  # the conv front end needs 7 input frames to produce one output frame
 # Incremental decoding keeps cross-attention keys/values per utterance from this many encoder frames
-# on (KVCache.fill_cross); shorter memories stay one batch. Search time per utterance, 2 CPU threads
-# (throwaway timing scripts of 2026-12-02, not in the tree):
-# Whisper's 1,500 frames 17% less (greedy, 16 windows); a random 1.9M model with beam 5, 26% more
-# over 50-150 frames (32 utterances: more attention calls, little memory to copy), 12% less over 125-250.
+# on (KVCache.fill_cross); shorter memories stay one batch: per utterance, long memories are copied
+# less when beams reorder, short ones pay for more attention calls (recipes/benchmarks/README.md,
+# "int8 details" lists the timings behind 200).
 PER_UTTERANCE_FRAMES = 200
 
 

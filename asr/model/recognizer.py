@@ -43,8 +43,8 @@ def vnni() -> bool:
 class FullRangeInt8Linear(torch.ao.nn.quantized.dynamic.Linear):
     """torch's dynamic int8 Linear with activations quantized to all 256 levels. torch's own uses
     128 (`reduce_range`), so that products cannot saturate the 16-bit sums of x86 kernels without
-    VNNI; with VNNI they cannot saturate. Whisper tiny.en on 30 minutes of real speech (2026-12-02,
-    recipes/benchmarks/whisper.py --long-files 3): WER 12.23% -> 11.56% with beam 5 (float32 11.31%)."""
+    VNNI; with VNNI they cannot saturate, and the finer steps cost Whisper less accuracy
+    (recipes/benchmarks/README.md, "int8 details")."""
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.ops.quantized.linear_dynamic(x, self._packed_params._packed_params, reduce_range=False).to(x.dtype)
@@ -119,8 +119,8 @@ class Recognizer(nn.Module):
             model.decoder.out.weight = emb.weight
         with warnings.catch_warnings():  # its deprecation notice points to torchao, not installed here
             warnings.simplefilter("ignore")
-            # per row: with one scale per tensor, Whisper tiny.en lost 1.1-3.5 WER points to float32 on the
-            # 10-minute file of recipes/benchmarks/whisper.py (2026-12-01); per row, -1.2 to +0.4 (2026-12-02)
+            # one scale per output row, not per tensor: Whisper's weights differ too much across rows
+            # (recipes/benchmarks/README.md, "int8 details")
             torch.ao.quantization.quantize_dynamic(
                 model,
                 {nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig},
