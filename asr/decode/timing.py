@@ -1,5 +1,7 @@
-"""Word times from cross-attention (Whisper's), for models without a CTC head.
+"""A transcript's tokens + the audio's encoding -> words with times: CTC forced alignment, or
+cross-attention (Whisper's) for models without a CTC head.
 
+    words_from_alignment(rec, tokens, ctc_logits, start) -> [Word, ...] or None
     words_from_attention(rec, tokens, memory, audio_seconds, start) -> [Word, ...]
 
 openai-whisper's `timing.find_alignment`: one teacher-forced decoder pass over prompt + tokens +
@@ -8,7 +10,7 @@ alignment_heads`, decoder layer and head pairs that follow the audio); softmax o
 that hold audio, each head normalized per frame (mean 0, std 1), a width-7 median filter over
 time, averaged over heads; dynamic time warping over -attention pairs each token with a run of
 frames, and a word starts at the first frame of its first token and ends where the next word
-starts. Models with a CTC head get word times from CTC forced alignment instead (asr.transcribe).
+starts. Models with a CTC head get word times from CTC forced alignment instead.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from asr.decode.ctc import align_tokens
 from asr.model.recognizer import Recognizer
 from asr.results import Word
 
@@ -112,3 +115,32 @@ def words_from_attention(rec: Recognizer, tokens: list[int], memory: Tensor, aud
         score = float(logprobs[idx].mean())  # mean log probability of its tokens
         out.append(Word(text, start + float(begin), start + float(max(end, begin)), score))
     return out
+
+
+def words_from_alignment(
+    rec: Recognizer, tokens: list[int], ctc_logits: torch.Tensor, start: float
+) -> list[Word] | None:
+    """Word times from the CTC forced alignment of a transcript (None if it cannot be aligned)."""
+    spans = align_tokens(ctc_logits, tokens, rec.tokenizer.ctc_blank)
+    if spans is None:
+        return None
+    fs = rec.frame_seconds
+    words: list[Word] = []
+    scores: list[float] = []
+    for span in spans:
+        piece = rec.tokenizer.piece(span.token)
+        if piece.startswith(" ") or not words:
+            if words:
+                words[-1].score = float(np.mean(scores))
+            text = piece.strip()
+            if not text:  # a lone space (character tokenizer): the next token starts the word
+                continue
+            words.append(Word(text, start + span.start * fs, start + span.end * fs, 0.0))
+            scores = [span.score]
+        else:
+            words[-1].text += piece
+            words[-1].end = start + span.end * fs
+            scores.append(span.score)
+    if words:
+        words[-1].score = float(np.mean(scores))
+    return words

@@ -35,7 +35,7 @@ from asr.data.dataset import Batch, DurationBatchSampler, ResumableLoader, Speec
 from asr.data.manifest import filter_by_duration, read_manifest
 from asr.decode.options import DecodeOptions
 from asr.decode.task import Search
-from asr.model.catalogue import load as load_model
+from asr.model.catalogue import load as load_recognizer
 from asr.model.features import spec_augment
 from asr.model.network import Encoded
 from asr.model.recognizer import CHECKPOINT_PREFIX, Recognizer, export
@@ -347,7 +347,7 @@ def train(cfg: Config, exp_dir: str | Path, callbacks: list[Callback] | None = N
     if cfg.decode.max_segment > longest:  # transcription cuts long audio into pieces like those it learned on
         cfg = dataclasses.replace(cfg, decode=dataclasses.replace(cfg.decode, max_segment=float(longest)))
 
-    init = load_model(cfg.init) if cfg.init else None
+    init = load_recognizer(cfg.init) if cfg.init else None
     if init is not None:
         cfg = fine_tuning_config(cfg, init.cfg)
     save_config(cfg, exp_dir / "config.yaml")

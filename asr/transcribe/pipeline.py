@@ -35,12 +35,11 @@ from asr.audio.read import AudioError, audio_duration, from_array, load_audio, s
 from asr.audio.segment import Segment, Segmenter, stitch
 from asr.audio.vad import VADS
 from asr.config import Config
-from asr.decode.ctc import align_tokens
 from asr.decode.options import DecodeOptions
 from asr.decode.task import Search
-from asr.decode.timing import words_from_attention
+from asr.decode.timing import words_from_alignment, words_from_attention
 from asr.model.recognizer import Recognizer
-from asr.results import Hypothesis, Result, SegmentText, Word
+from asr.results import Hypothesis, Result, SegmentText
 
 log = logging.getLogger(__name__)
 # a decode with timestamps that stops early: the rest of its segment is decoded on from there if the decode
@@ -85,35 +84,6 @@ class Samples:
 # a file ("-": standard input), (file, offset, duration) for a slice of one, bytes, a binary file object, or samples
 Source = str | tuple[str, float, float] | bytes | BinaryIO | Samples
 Input = str | os.PathLike | bytes | bytearray | BinaryIO | np.ndarray | torch.Tensor  # what Transcriber takes
-
-
-def words_from_alignment(
-    rec: Recognizer, tokens: list[int], ctc_logits: torch.Tensor, start: float
-) -> list[Word] | None:
-    """Word times from the CTC forced alignment of a transcript (None if it cannot be aligned)."""
-    spans = align_tokens(ctc_logits, tokens, rec.tokenizer.ctc_blank)
-    if spans is None:
-        return None
-    fs = rec.frame_seconds
-    words: list[Word] = []
-    scores: list[float] = []
-    for span in spans:
-        piece = rec.tokenizer.piece(span.token)
-        if piece.startswith(" ") or not words:
-            if words:
-                words[-1].score = float(np.mean(scores))
-            text = piece.strip()
-            if not text:  # a lone space (character tokenizer): the next token starts the word
-                continue
-            words.append(Word(text, start + span.start * fs, start + span.end * fs, 0.0))
-            scores = [span.score]
-        else:
-            words[-1].text += piece
-            words[-1].end = start + span.end * fs
-            scores.append(span.score)
-    if words:
-        words[-1].score = float(np.mean(scores))
-    return words
 
 
 def decode_segments(search: Search, items: list[tuple[int, Segment]], batch_size: int,

@@ -27,6 +27,7 @@ from asr.data.manifest import read_manifest
 from asr.decode.options import DecodeOptions
 from asr.decode.task import Search
 from asr.model.recognizer import Recognizer
+from asr.storage import read_jsonl
 from asr.text.normalize import normalize
 
 HERE = Path(__file__).resolve().parent
@@ -134,10 +135,7 @@ def long_form(model: str, entries: list[dict], minutes: list[float], workdir: Pa
     clips = [e["audio"] for e in entries]
     m = transcribe_measured(model, clips, workdir / "clips.jsonl", extra)
     audio = sum(e["duration"] for e in entries)
-    hyps = {
-        json.loads(line)["path"]: json.loads(line)["text"]
-        for line in (workdir / "clips.jsonl").read_text().splitlines()
-    }
+    hyps = {r["path"]: r["text"] for r in read_jsonl(workdir / "clips.jsonl")}
     refs = [normalize(e["text"]) for e in entries]
     clip_wer = wer(refs, [hyps[e["audio"]] for e in entries])
     rows.append({"input": f"{len(clips)} clips", "audio_min": audio / 60, "rtf": m["seconds"] / audio,

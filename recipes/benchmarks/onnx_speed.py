@@ -76,7 +76,7 @@ def worker(args: argparse.Namespace) -> None:
 
 
 IMPORTS = {
-    "torch": ("from asr.decode import Search; from asr.model.recognizer import Recognizer",
+    "torch": ("from asr.decode.task import Search; from asr.model.recognizer import Recognizer",
               "Recognizer.load({model!r})"),
     "ort": ("from asr.onnx.runtime import OrtModel", "OrtModel.load({onnx!r})"),
 }

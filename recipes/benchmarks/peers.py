@@ -164,7 +164,6 @@ def load(name: str, threads: int = 2):
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
-    import json
     import time
 
     import soundfile as sf
@@ -180,8 +179,9 @@ def main(argv: list[str] | None = None) -> int:
 
     paths, refs = list(args.files), None
     if args.manifest:
-        with open(args.manifest) as f:
-            rows = [json.loads(line) for line in f if line.strip()][: args.limit]
+        from asr.data.manifest import read_manifest
+
+        rows = read_manifest(args.manifest)[: args.limit]
         paths += [r["audio"] for r in rows]
         refs = [None] * len(args.files) + [r["text"] for r in rows]
     if not paths:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import socket
 import subprocess
 import sys
@@ -25,6 +24,8 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+
+from asr.data.manifest import read_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,7 +52,7 @@ class Level:
 
 def clips(manifest: Path, n: int) -> list[tuple[bytes, float]]:
     """The first n utterances of a manifest: (file bytes, seconds)."""
-    rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()][:n]
+    rows = read_manifest(manifest)[:n]
     return [(Path(r["audio"]).read_bytes(), float(r["duration"])) for r in rows]
 
 

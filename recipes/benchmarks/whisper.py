@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from asr.data.manifest import read_manifest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 SYSTEMS = ("ours-f32", "ours-int8", "fw-int8", "fw-f32")
@@ -136,7 +138,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.run:
         return child(args)
-    everything = [json.loads(line) for line in Path(args.manifest).read_text().splitlines()]
+    everything = read_manifest(args.manifest)
     manifest = everything[:: args.every]
     work = ROOT / "data/real/bench"
     work.mkdir(parents=True, exist_ok=True)
