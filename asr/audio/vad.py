@@ -182,11 +182,17 @@ class SileroVAD:
         return float(np.mean(scores)) if len(scores) else None
 
 
+def checked_vad(name: str) -> str:
+    """`name`, or a ValueError if it names no detector we have."""
+    if name not in VADS:
+        raise ValueError(f"unknown voice activity detector {name!r} (one of {', '.join(VADS)})")
+    return name
+
+
 def make_vad(name: str, sample_rate: int, margin_db: float = 6.0) -> EnergyVAD | SileroVAD:
     """The detector called `name` (one of VADS); silero falls back to energy, with a warning,
     where silero-vad is not installed or cannot run at `sample_rate`."""
-    if name not in VADS:
-        raise ValueError(f"unknown voice activity detector {name!r} (one of {', '.join(VADS)})")
+    checked_vad(name)
     if name == "silero":
         try:
             return SileroVAD(sample_rate)

@@ -33,7 +33,7 @@ import torch
 from asr.audio.files import find_audio, scan_audio
 from asr.audio.read import AudioError, audio_duration, from_array, load_audio, stream_audio
 from asr.audio.segment import Segment, Segmenter, stitch
-from asr.audio.vad import VADS
+from asr.audio.vad import checked_vad
 from asr.config import Config
 from asr.decode.options import DecodeOptions
 from asr.decode.task import Search
@@ -58,8 +58,8 @@ class SegmentOptions:
     progress: bool = False  # a progress bar on stderr (shown on a terminal only)
 
     def __post_init__(self) -> None:
-        if self.vad is not None and self.vad not in VADS:
-            raise ValueError(f"unknown voice activity detector {self.vad!r} (one of {', '.join(VADS)})")
+        if self.vad is not None:
+            checked_vad(self.vad)
         if (self.batch_size is not None and self.batch_size < 1) or (self.max_segment is not None
                                                                      and self.max_segment <= 0):
             raise ValueError(f"batch_size must be at least 1 and max_segment positive (got {self.batch_size}, "
