@@ -216,15 +216,9 @@ def main(argv: list[str] | None = None) -> int:
                f"RTF {decode_s / audio_s:.3f}"
         scored = [(r, h) for r, h in zip(refs or [], hyps) if r is not None]
         if scored:
-            import jiwer
+            from common import wer
 
-            from asr.text.normalize import normalize
-
-            ref_n = [normalize(r) for r, _ in scored]
-            hyp_n = [normalize(h) for _, h in scored]
-            keep = [i for i, r in enumerate(ref_n) if r]  # jiwer rejects empty references
-            wer = jiwer.wer([ref_n[i] for i in keep], [hyp_n[i] for i in keep])
-            line += f", WER {100 * wer:.1f}% on {len(keep)} references"
+            line += f", WER {wer(*zip(*scored)):.1f}% on {len(scored)} references"
         print(line, flush=True)
     return 0
 

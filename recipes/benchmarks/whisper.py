@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from common import rtf, run_fresh, wer
 
 from asr.data.manifest import read_manifest
 
@@ -93,9 +93,6 @@ def run_fw(paths: list[str], beam: int, compute_type: str, threads: int,
 
 def child(args: argparse.Namespace) -> None:
     """One system on one set, in this process: prints one JSON line."""
-    from asr.text.metrics import word_counts
-    from asr.text.normalize import normalize
-
     spec = json.loads(Path(args.run).read_text())
     paths, refs = spec["paths"], spec["refs"]
     if args.system.startswith("ours"):
@@ -105,12 +102,7 @@ def child(args: argparse.Namespace) -> None:
         timestamps = args.fw_long_timestamps and spec["set"] == "long"
         hyps, seconds = run_fw(paths, args.beam, args.system.split("-")[1].replace("f32", "float32"), args.threads,
                                timestamps)
-    edits = words = 0
-    for ref, hyp in zip(refs, hyps):
-        c = word_counts(normalize(ref), normalize(hyp))
-        edits, words = edits + c.edits, words + c.words
-    print(json.dumps({"wer": 100 * edits / words, "seconds": seconds, "rtf": seconds / spec["audio_seconds"],
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(json.dumps({"wer": wer(refs, hyps), "seconds": seconds, "rtf": rtf(seconds, spec["audio_seconds"])}))
 
 
 def main() -> None:
@@ -160,11 +152,12 @@ def main() -> None:
                        "--window", str(args.window)] + ["--no-reversal-check"] * args.no_reversal_check \
                     + ["--no-timestamps"] * args.no_timestamps \
                     + ["--fw-long-timestamps"] * args.fw_long_timestamps
-                out = subprocess.run(cmd, capture_output=True, text=True)
-                if out.returncode:
-                    print(f"{name:<6}{beam:>5}  {system:<10} FAILED: {out.stderr.strip().splitlines()[-1:]}")
+                try:
+                    stdout, peak_mb = run_fresh(cmd)
+                except subprocess.CalledProcessError as e:
+                    print(f"{name:<6}{beam:>5}  {system:<10} FAILED: {e.stderr.strip().splitlines()[-1:]}")
                     continue
-                r = json.loads(out.stdout.strip().splitlines()[-1])
+                r = {**json.loads(stdout.strip().splitlines()[-1]), "peak_rss_mb": peak_mb}
                 print(f"{name:<6}{beam:>5}  {system:<10}{r['wer']:>7.2f}{r['rtf']:>8.3f}{r['seconds']:>8.1f}"
                       f"{r['peak_rss_mb']:>9.0f}", flush=True)
 
