@@ -274,20 +274,22 @@ class Transcriber:
         self.recognizer = rec
         self.search = Search(rec, DecodeOptions.from_config(rec.cfg, **options))
 
-    def transcribe(self, audio: Input | list[Input], sample_rate: int | None = None, batch_size: int = 16,
+    def transcribe(self, audio: Input | list[Input], sample_rate: int | None = None, batch_size: int | None = None,
                    word_timestamps: bool = False, max_segment: float | None = None, vad: str | None = None,
                    **options) -> Iterator[Result]:
         """One Result per input, lazily (a generator), in input order. `audio`: a path ("-" reads
         standard input), a folder (searched for audio files: one result each), bytes of an audio
         file, a binary file object, a numpy array or torch tensor of samples at `sample_rate`
         (default: the model's, 16 kHz; shape (samples,) or (channels, samples)), or a list of
-        any of these. `word_timestamps`: words with times in each segment. `vad`: "silero" or
-        "energy" (default: the model's decode config). `options` override this model's decode
-        options for this call. Options and input types are checked before any audio is read."""
+        any of these. `word_timestamps`, `max_segment`, `vad` ("silero" or "energy") and
+        `batch_size` shape the segments (`SegmentOptions`; None: the model's decode config).
+        `options` override this model's decode options for this call. Options and input types
+        are checked before any audio is read."""
         search = self.search
         if options:
             search = Search(self.recognizer, search.options.replaced(**options))
-        segments = SegmentOptions(max_segment, vad, batch_size, word_timestamps)
+        segments = SegmentOptions(max_segment=max_segment, vad=vad, batch_size=batch_size,
+                                  word_timestamps=word_timestamps)
         rate = sample_rate or self.recognizer.cfg.features.sample_rate
         sources = [s for x in (audio if isinstance(audio, (list, tuple)) else [audio]) for s in _sources(x, rate)]
         return recognize(search, sources, segments)
