@@ -203,6 +203,11 @@ def add_decode_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--min-ctc-logprob", type=float,
                    help="models with CTC: leave out a segment whose text's CTC log prob per token is below this "
                         "(babble, reversed speech), e.g. -5.5")
+    g.add_argument("--language", help="multilingual models: auto (the default: detected in each segment) or a "
+                                      "code (en, fr, de, es, zh, ...) to force; English-only models: en")
+    g.add_argument("--task", choices=["transcribe", "translate"],
+                   help="translate: speech in any language -> English text (multilingual models)")
+    g.add_argument("--prompt", help="Whisper models: text said before, e.g. names and spellings to follow")
     g.add_argument("--reversed-margin", type=float,
                    help="also decode each segment played backwards and leave it out when that reads better by more "
                         "than this (log prob per token; speech played backwards), e.g. 0; inf: off")
@@ -210,16 +215,8 @@ def add_decode_options(p: argparse.ArgumentParser) -> None:
 
 def decode_options(args: argparse.Namespace) -> dict:
     """The decode options given on the command line (the rest come from the model's config)."""
-    names = (
-        "beam_size",
-        "ctc_weight",
-        "length_penalty",
-        "n_best",
-        "lm",
-        "lm_weight",
-        "min_ctc_logprob",
-        "reversed_margin",
-    )
+    names = ("beam_size", "ctc_weight", "length_penalty", "n_best", "lm", "lm_weight", "min_ctc_logprob",
+             "reversed_margin", "language", "task", "prompt")
     opts = {k: getattr(args, k, None) for k in names}
     return {k: v for k, v in opts.items() if v is not None}
 

@@ -23,6 +23,8 @@ class Hypothesis:
     no_speech_prob: float | None = None  # Whisper's P(<|nospeech|>) for the segment (models that have one)
     ctc_logprob: float | None = None  # the CTC head's log P(tokens | audio) per token, end included (models with one)
     rejected: str | None = None  # why the search found no speech in the segment (babble, ...); the text is then empty
+    language: str | None = None  # the language it was decoded in (multilingual models: detected or forced)
+    language_probability: float | None = None  # the detector's probability of that language (detected only)
 
 
 @dataclass
@@ -46,6 +48,8 @@ class SegmentText:
     speech_prob: float | None = None  # the voice activity detector's mean speech probability (silero)
     ctc_logprob: float | None = None  # the CTC head's log probability of the text per token (models with one)
     rejected: str | None = None  # why the search found no speech here: such a segment is left out of Result.segments
+    language: str | None = None  # multilingual models: the language it was decoded in
+    language_probability: float | None = None  # ... and the detector's probability of it (when detected)
 
 
 @dataclass
@@ -55,5 +59,8 @@ class Result:
     duration: float = 0.0
     error: str | None = None  # why the file could not be transcribed
     segments: list[SegmentText] = field(default_factory=list)
+    # multilingual models: the language of most of the speech (by duration), and its mean probability there
+    language: str | None = None
+    language_probability: float | None = None
     # segments the detector passed but the search found no speech in (babble, reversed speech): not in text
     rejected: list[SegmentText] = field(default_factory=list)

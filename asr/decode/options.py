@@ -17,6 +17,10 @@ from typing import Any
 
 from asr.text.tokenizers import BLANK, SOS_EOS
 
+TASKS = ("transcribe", "translate")
+AUTO = (None, "auto")  # language values that ask for detection
+MAX_PROMPT_TOKENS = 223  # Whisper's: half its text context, less the <|startofprev|> token
+
 
 @dataclass(frozen=True)
 class DecodeOptions:
@@ -48,6 +52,11 @@ class DecodeOptions:
     # Whisper: predict timestamp tokens between the utterances of a window (its long-form mode; they never
     # reach the text) instead of starting from <|notimestamps|>; a model without them: an error
     timestamps: bool = False
+    # Multilingual Whisper: the language of the speech ("auto" or None: detected per segment from the
+    # language-token distribution, Whisper's way; "fr": forced); other models speak English only
+    language: str | None = None
+    task: str = "transcribe"  # "translate": any language -> English text (multilingual Whisper)
+    prompt: str | None = None  # Whisper: text said before (names, spellings, style the transcript should follow)
 
     @classmethod
     def from_config(cls, cfg: Any, **overrides) -> DecodeOptions:
@@ -79,6 +88,8 @@ class DecodeOptions:
         return self.beam_size == 1 and self.ctc_weight == 0 and no_lm and not self.no_repeat_ngram
 
     def checked(self) -> DecodeOptions:
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}, not {self.task!r}")
         if self.beam_size < 1 or self.n_best < 1:
             raise ValueError(f"beam_size and n_best must be at least 1 (got {self.beam_size}, {self.n_best})")
         if not 0.0 <= self.ctc_weight <= 1.0:
@@ -125,6 +136,13 @@ class Rules:
     blank: int = BLANK  # the CTC head's blank (a Whisper model's trained head uses <|nospeech|>)
     timestamp_begin: int | None = None  # Whisper's <|0.00|>: this id and the ones above are timestamps
     timestamps: TimestampRules | None = None  # decoding with timestamp tokens (`with_timestamps`)
+    # multilingual Whisper: the language codes in the order of their tokens, the first one's id, and the
+    # ids of <|transcribe|> and <|translate|>; the prompt holds <|startoftranscript|>, language, task
+    languages: tuple[str, ...] = ()
+    language_begin: int | None = None
+    tasks: tuple[int, ...] = ()
+    previous: int | None = None  # Whisper's <|startofprev|>: a text prompt goes between it and the start token
+    start_at: int = 0  # where the start token stands in the prompt (after a text prompt)
 
     @classmethod
     def of(cls, rules: dict) -> Rules:
@@ -140,6 +158,46 @@ class Rules:
         prompt = tuple(t for t in self.prompt if t != self.timestamp_begin - 1)
         return dataclasses.replace(self, prompt=prompt, timestamps=TimestampRules(self.timestamp_begin, self.eos,
                                                                                    max_initial, self.suppress))
+
+    @property
+    def language(self) -> str | None:
+        """The language the prompt asks for (multilingual models), else None."""
+        return self.languages[self.prompt[self.start_at + 1] - self.language_begin] if self.languages else None
+
+    def with_language(self, code: str | None) -> Rules:
+        """These rules for speech in language `code` (None, "auto": as they are; a model that knows
+        one language only takes "en", or none)."""
+        if code in AUTO or not self.languages and code == "en":
+            return self
+        if not self.languages:
+            raise ValueError(f"this model transcribes English only, not {code!r}: use a multilingual model "
+                             "(whisper-base) for other languages")
+        if code not in self.languages:
+            raise ValueError(f"unknown language {code!r}: one of {', '.join(self.languages)} or auto")
+        return self._with_token(self.start_at + 1, self.language_begin + self.languages.index(code))
+
+    def with_task(self, task: str) -> Rules:
+        """These rules for `task` ("transcribe", or "translate" to English: multilingual models)."""
+        if task == "transcribe" and not self.tasks:
+            return self
+        if not self.tasks:
+            raise ValueError("this model only transcribes: translation needs a multilingual model (whisper-base)")
+        return self._with_token(self.start_at + 2, self.tasks[TASKS.index(task)])
+
+    def with_prompt(self, tokens: list[int]) -> Rules:
+        """These rules with a text prompt: `tokens` (the last MAX_PROMPT_TOKENS) between
+        <|startofprev|> and the start token, as Whisper conditions on previous text."""
+        if self.previous is None:
+            raise ValueError("a text prompt is for Whisper models (ours were not trained with one)")
+        if not tokens:
+            return self
+        head = (self.previous, *tokens[-MAX_PROMPT_TOKENS:])
+        return dataclasses.replace(self, prompt=head + self.prompt[self.start_at :], start_at=len(head))
+
+    def _with_token(self, at: int, token: int) -> Rules:
+        prompt = list(self.prompt)
+        prompt[at] = token
+        return dataclasses.replace(self, prompt=tuple(prompt))
 
     def text_tokens(self, tokens: list[int]) -> list[int]:
         """`tokens` without timestamp tokens."""

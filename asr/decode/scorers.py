@@ -45,21 +45,21 @@ class DecoderScorer:
     """Full scorer: the attention decoder's log P(next token | prefix, audio) for every row."""
 
     def __init__(self, model: ASRModel, memory: Tensor, mem_lens: Tensor, prompt: Tensor, use_cache: bool,
-                 no_speech: int | None = None, timestamps: TimestampRules | None = None):
+                 no_speech: int | None = None, timestamps: TimestampRules | None = None, start_at: int = 0):
         self.model, self.memory, self.mem_lens = model, memory, mem_lens
         self.tokens = prompt  # (N, L) every token so far
         self.start, self.timestamps = prompt.shape[1], timestamps
         self.pending = prompt  # what the decoder has not seen yet (all of it without a cache)
         self.cache = model.decoder.new_cache() if use_cache else None
-        self.no_speech = no_speech
+        self.no_speech, self.start_at = no_speech, start_at  # start_at: where the start token is in the prompt
         self.no_speech_probs: Tensor | None = None  # (N,) Whisper's P(<|nospeech|>) after the first prompt token
 
     def logits(self) -> Tensor:
         inputs = self.pending if self.cache is not None else self.tokens
         out = self.model.decoder(inputs, self.memory, self.mem_lens, self.cache)  # (N, L, V)
         if self.no_speech is not None and self.no_speech_probs is None:  # the first call sees the prompt
-            # read as openai-whisper does: unfiltered logits at <|startoftranscript|>, the prompt's first token
-            self.no_speech_probs = out[:, 0].float().softmax(-1)[:, self.no_speech]
+            # read as openai-whisper does: unfiltered logits at <|startoftranscript|> (after any text prompt)
+            self.no_speech_probs = out[:, self.start_at].float().softmax(-1)[:, self.no_speech]
         return out[:, -1]  # (N, V)
 
     def scores(self) -> Tensor:

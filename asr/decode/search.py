@@ -54,7 +54,7 @@ def greedy_hypotheses(model: ASRModel, memory: Tensor, mem_lens: Tensor, options
     rows = torch.nonzero(limits > 0).flatten()  # original index of each live row
     limits, logp = limits[rows], torch.zeros(rows.numel(), device=memory.device)
     dec = DecoderScorer(model, memory[rows], mem_lens[rows], _prompt(rules, rows.numel(), memory.device),
-                        options.use_cache, rules.no_speech)
+                        options.use_cache, rules.no_speech, start_at=rules.start_at)
     first_rows = rows
     step, start = 0, len(rules.prompt)
     while rows.numel() > 0:
@@ -169,7 +169,7 @@ def _scorers(
     use_ctc = o.ctc_weight > 0 and ctc_logits is not None
     full: list = [(1 - o.ctc_weight if use_ctc else 1.0,
                    DecoderScorer(model, memory, mem_lens, _prompt(rules, rows, device), o.use_cache, rules.no_speech,
-                                 rules.timestamps))]
+                                 rules.timestamps, rules.start_at))]
     if lm is not None and o.lm_weight:
         full.append((o.lm_weight, LMScorer(lm, rows, device)))
     if o.no_repeat_ngram:

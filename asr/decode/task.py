@@ -14,6 +14,7 @@ backwards keep an empty hypothesis that says why.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 
@@ -30,7 +31,7 @@ from asr.decode.guards import (
     plausibility,
     reversed_audio,
 )
-from asr.decode.options import DecodeOptions, Rules
+from asr.decode.options import AUTO, DecodeOptions, Rules
 from asr.decode.repetition import compression_ratio, trim_repetitions
 from asr.decode.search import beam_search, greedy_hypotheses
 from asr.model.recognizer import Encoded, Recognizer
@@ -43,9 +44,13 @@ class Search:
 
     def __init__(self, rec: Recognizer, options: DecodeOptions):
         self.rec, self.options = rec, options
-        self.rules = self.plain = Rules.of(
-            rec.tokenizer.decoding_rules()
-        )  # plain: without timestamps (the reversal check's)
+        rules = Rules.of(rec.tokenizer.decoding_rules()).with_language(options.language).with_task(options.task)
+        if options.prompt:
+            rules = rules.with_prompt(rec.tokenizer.encode(" " + options.prompt.strip()))
+        # a multilingual model told no language detects it in each segment (`detect_language`)
+        self.detect = bool(rules.languages) and options.language in AUTO
+        self.rules = self.plain = rules  # plain: without timestamps (the reversal check's)
+        self._languages: dict[str, Search] = {}
         self.lm = NGramLM.load_arpa(options.lm, rec.tokenizer) if options.lm else None
         if options.timestamps:  # the first timestamp within 1 s (openai-whisper's max_initial_timestamp)
             if rec.cfg.model.ctc or self.lm is not None:  # they score text tokens, not timestamps
@@ -57,7 +62,50 @@ class Search:
         self, enc: Encoded, wav: Tensor | None = None, wav_lens: Tensor | None = None
     ) -> list[list[Hypothesis]]:
         """The n best hypotheses of each encoded segment; with its waveforms (`wav`, `wav_lens`),
-        the reversal check (`reversed_margin`) runs too."""
+        the reversal check (`reversed_margin`) runs too. A multilingual model detects each
+        segment's language first (unless told one) and decodes the segments of each language
+        together; the hypotheses say which language, and how sure the detector was."""
+        if not self.detect:
+            hyps = self._decode(enc, wav, wav_lens)
+            for h in (h for nbest in hyps for h in nbest):
+                h.language = self.rules.language
+            return hyps
+        found = self.detect_language(enc)
+        hyps: list[list[Hypothesis]] = [[] for _ in found]
+        for code in dict.fromkeys(c for c, _ in found):  # each language once, in order of appearance
+            rows = [b for b, (c, _) in enumerate(found) if c == code]
+            idx = torch.tensor(rows, device=enc.memory.device)
+            part = Encoded(*(None if t is None else t[idx] for t in enc))
+            waves = (None, None) if wav is None else (wav[idx.to(wav.device)], wav_lens[idx.to(wav_lens.device)])
+            for b, nbest in zip(rows, self._speaking(code)._decode(part, *waves)):
+                hyps[b] = nbest
+        for nbest, (code, p) in zip(hyps, found):
+            for h in nbest:
+                h.language, h.language_probability = code, p
+        return hyps
+
+    @torch.no_grad()
+    def detect_language(self, enc: Encoded) -> list[tuple[str, float]]:
+        """Whisper's language identification: the decoder's distribution over the language tokens
+        after the start token, for each encoded segment -> (its likeliest language, probability)."""
+        r = self.plain
+        start = torch.tensor([r.prompt[: r.start_at + 1]], device=enc.memory.device).expand(len(enc.lengths), -1)
+        logits = self.rec.model.decoder(start, enc.memory, enc.lengths, None)[:, -1].float()  # (B, V)
+        probs = logits[:, r.language_begin : r.language_begin + len(r.languages)].softmax(-1)
+        best, index = probs.max(-1)
+        return [(r.languages[i], p) for i, p in zip(index.tolist(), best.tolist())]
+
+    def _speaking(self, code: str) -> Search:
+        """This search for speech in language `code` (made once per language)."""
+        if code not in self._languages:
+            search = copy.copy(self)
+            search.detect = False
+            search.rules, search.plain = self.rules.with_language(code), self.plain.with_language(code)
+            self._languages[code] = search
+        return self._languages[code]
+
+    def _decode(self, enc: Encoded, wav: Tensor | None, wav_lens: Tensor | None) -> list[list[Hypothesis]]:
+        """The search and its guards, in this search's language."""
         o = self.options
         hyps = self._search(enc, o)
         if o.compression_ratio_threshold is not None:

@@ -25,7 +25,8 @@ from asr.results import Hypothesis
 from asr.text.tokenizers import BLANK
 
 NEG_INF = float("-inf")
-NOT_PORTED = {"lm": None, "no_repeat_ngram": 0, "timestamps": False}  # option -> its value that turns it off
+# option -> its value that turns it off (and language: detection is not ported, only English or none)
+NOT_PORTED = {"lm": None, "no_repeat_ngram": 0, "timestamps": False, "task": "transcribe", "prompt": None}
 # run by asr.decode.task.Search after its search, not here (an ONNX export's model.json records them)
 GUARDS = ("compression_ratio_threshold", "no_speech_threshold", "min_ctc_logprob", "reversed_margin")
 
@@ -33,6 +34,7 @@ GUARDS = ("compression_ratio_threshold", "no_speech_threshold", "min_ctc_logprob
 def supported(o: DecodeOptions) -> DecodeOptions:
     """`o`, or a ValueError naming the options it sets that this search does not honour."""
     bad = [k for k, off in NOT_PORTED.items() if getattr(o, k) != off]
+    bad += ["language"] if o.language not in (None, "auto", "en") else []
     if bad:
         raise ValueError(f"decode option(s) {', '.join(bad)} not supported on ONNX Runtime")
     return o

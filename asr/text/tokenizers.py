@@ -251,11 +251,23 @@ class WhisperTokenizer:
         return self.encode(" " + text.strip())
 
     def decoding_rules(self) -> dict:
-        """For asr.decode.options.Rules: Whisper's prompt, end token, suppressed tokens, no-speech token, and
-        its first timestamp token (decoding with timestamps drops <|notimestamps|> from the prompt)."""
-        return {"prompt": tuple(self.prompt), "eos": self.eot, "suppress": tuple(self.suppress_tokens),
-                "suppress_at_start": tuple(self.suppress_at_begin), "no_speech": self.no_speech,
-                "blank": self.ctc_blank, "timestamp_begin": self.timestamp_begin}
+        """For asr.decode.options.Rules: Whisper's prompt, end token, suppressed tokens, no-speech token,
+        its first timestamp token (decoding with timestamps drops <|notimestamps|> from the prompt),
+        <|startofprev|> (text prompts), and a multilingual model's language and task tokens."""
+        rules = {"prompt": tuple(self.prompt), "eos": self.eot, "suppress": tuple(self.suppress_tokens),
+                 "suppress_at_start": tuple(self.suppress_at_begin), "no_speech": self.no_speech,
+                 "blank": self.ctc_blank, "timestamp_begin": self.timestamp_begin, "previous": self.sot_prev}
+        if self.multilingual:
+            rules |= {"languages": self.languages, "language_begin": self.sot + 1,
+                      "tasks": (self.transcribe, self.translate)}
+        return rules
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The language codes a multilingual model knows, in the order of their tokens (none: English only)."""
+        if not self.multilingual:
+            return ()
+        return tuple(self.tk.id_to_token(i)[2:-2] for i in range(self.sot + 1, self.translate))
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "json": self.json, "n_vocab": self.n_vocab, "multilingual": self.multilingual,

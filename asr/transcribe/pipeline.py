@@ -145,7 +145,8 @@ def _segment_text(seg: Segment, nbest: list[Hypothesis]) -> SegmentText:
     return SegmentText(seg.start, seg.end, best.text, score=best.score, overlap=seg.overlap,
                        alternatives=[(h.text, h.score) for h in nbest[1:]] or None,
                        no_speech_prob=best.no_speech_prob, speech_prob=seg.speech_prob,
-                       ctc_logprob=best.ctc_logprob, rejected=best.rejected)
+                       ctc_logprob=best.ctc_logprob, rejected=best.rejected, language=best.language,
+                       language_probability=best.language_probability)
 
 
 def _segments(
@@ -212,10 +213,25 @@ class _InOrder:
                 r.segments = [s for s in segs if s.rejected is None]
                 r.rejected = [s for s in segs if s.rejected is not None]
                 r.text = " ".join(s.text for s in r.segments if s.text)
+                r.language, r.language_probability = _language(r.segments or r.rejected)
             else:
                 log.warning("cannot transcribe %s: %s", r.path, r.error)
             yield r
             self.next += 1
+
+
+def _language(segments: list[SegmentText]) -> tuple[str | None, float | None]:
+    """A file's language: the one most of its segments' time was decoded in, with the detector's mean
+    probability over those segments (None where it was forced)."""
+    seconds: dict[str, float] = {}
+    for s in segments:
+        if s.language is not None:
+            seconds[s.language] = seconds.get(s.language, 0.0) + s.end - s.start
+    if not seconds:
+        return None, None
+    language = max(seconds, key=seconds.get)
+    probs = [s.language_probability for s in segments if s.language == language and s.language_probability is not None]
+    return language, (sum(probs) / len(probs) if probs else None)
 
 
 def _progress_bar(sources: list[Source], show: bool):

@@ -79,13 +79,18 @@ def render(fmt: str, result) -> str:
 
 def to_dict(result) -> dict:
     """Everything about one file: text, duration, error, and segments with scores and words."""
-    return {"path": result.path, "text": result.text, "duration": round(result.duration, 3), "error": result.error,
-            "segments": [_round(asdict(s)) for s in result.segments]}
+    out = {"path": result.path, "text": result.text, "duration": round(result.duration, 3), "error": result.error,
+           "segments": [_round(asdict(s)) for s in result.segments]}
+    if result.language is not None:  # multilingual models
+        out |= {"language": result.language, "language_probability": _round(result.language_probability)}
+    return out
 
 
 def _round(x):
     if isinstance(x, float):
         return round(x, 3) if x == x else None  # NaN (greedy has no score) -> null
+    if x is None:
+        return None
     if isinstance(x, dict):
         return {k: _round(v) for k, v in x.items()}
     if isinstance(x, list):
