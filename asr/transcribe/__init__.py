@@ -2,5 +2,6 @@
 
     pipeline  recognize, transcribe, Transcriber (asr.load_model): read, segment, batch, search, stitch
     writers   text, JSONL, JSON, SRT, WebVTT, TSV
-    serve     the HTTP service: OpenAI-compatible /v1/audio/transcriptions, batching, the web page (web/)
+    serve     the HTTP service: OpenAI-compatible transcriptions and translations, batching, the web page (web/)
+    upload    a request's multipart body, read as it streams in and checked (ApiError)
 """

@@ -4,14 +4,15 @@ list, a health check and the web page (asr/web/index.html), over one model loade
     POST /v1/audio/transcriptions   multipart: file, model, response_format (json | text | srt |
                                     vtt | verbose_json), timestamp_granularities[] (segment, word),
                                     language, prompt, temperature (accepted; see below)
+    POST /v1/audio/translations     the same, speech in any language -> English text (multilingual models)
     GET  /v1/models                 the one model, in OpenAI's list format
     GET  /health                    status and counters (requests, batches the worker ran)
     GET  /                          the web page
 
-This module owns the HTTP edge: reading an upload as it streams in (size checked as bytes
-arrive, kept in memory, so nothing is ever written to disk), the checks that turn every bad
-upload into a 4xx with OpenAI's error body, batching concurrent requests, and the response
-formats. Recognition itself is `asr.transcribe.recognize`, the pipeline of `asr transcribe`
+This module owns the routes, the checks of a request's fields, batching concurrent requests, and
+the response formats; `asr.transcribe.upload` reads an upload as it streams in (size checked as
+bytes arrive, kept in memory, so nothing is ever written to disk) and turns every bad upload into
+a 4xx with OpenAI's error body. Recognition itself is `asr.transcribe.recognize`, the pipeline of `asr transcribe`
 (segments cut at pauses, batched search, stitching), so a file gives the same text either way.
 
 Batching: requests wait in an asyncio queue; after the first arrives the batcher waits up to
@@ -19,9 +20,12 @@ Batching: requests wait in an asyncio queue; after the first arrives the batcher
 group in one `recognize` call (torch is not async, and one thread owning the model keeps its
 memory flat). While the worker runs, the next group gathers. `max_batch=1` turns batching off.
 
-`language`, `prompt` and `temperature` are accepted and ignored: the model's own language and
-its deterministic beam search decide. `model` must name the served model (or be "whisper-1",
-which OpenAI clients often hard-code).
+`language` forces a multilingual model's language (left out: detected per segment; an
+English-only model refuses another with a 400), `prompt` is Whisper's text prompt (other models
+ignore it), and
+`temperature` is accepted and ignored: the search is deterministic. Requests that differ in
+these are decoded in separate groups of the same batch. `model` must name the served model (or
+be "whisper-1", which OpenAI clients often hard-code).
 """
 
 from __future__ import annotations
@@ -46,12 +50,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from asr.audio.read import AudioError, audio_duration
 from asr.decode.options import DecodeOptions
 from asr.decode.task import Search
 from asr.model.recognizer import Recognizer
 from asr.results import Result
 from asr.transcribe.pipeline import SegmentOptions, recognize
+from asr.transcribe.upload import ApiError, checked_duration, named_source, read_upload
 from asr.transcribe.writers import render
 
 log = logging.getLogger(__name__)
@@ -60,10 +64,6 @@ WEB = Path(__file__).resolve().parent / "web"
 FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 GRANULARITIES = ("segment", "word")
 ALIASES = ("whisper-1",)  # model names OpenAI clients send by default: served by the one model
-# form fields of OpenAI's request we take; any other is an error, as unknown config keys are
-FIELDS = ("file", "model", "response_format", "timestamp_granularities[]", "timestamp_granularities", "language",
-          "prompt", "temperature", "stream")
-MAX_FIELD_BYTES = 64 << 10  # a text field longer than this is not a form filled in by a client
 MEDIA_TYPES = {"text": "text/plain", "srt": "text/plain", "vtt": "text/vtt"}
 
 
@@ -81,122 +81,7 @@ class ServeOptions:
             raise ValueError(f"serve options must be positive: {self}")
 
 
-class ApiError(Exception):
-    """A request the service refuses: HTTP status and OpenAI's error fields."""
-
-    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
-                 kind: str = "invalid_request_error"):
-        super().__init__(message)
-        self.status, self.message, self.param, self.code, self.kind = status, message, param, code, kind
-
-    def body(self) -> dict:
-        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
-
-
 # ------------------------------------------------------------------------------------- the upload
-
-@dataclass
-class Upload:
-    """A parsed form: the audio file's bytes and name, and the text fields (a name may repeat)."""
-
-    data: bytearray | None = None
-    filename: str = "upload"
-    fields: dict[str, list[str]] = field(default_factory=dict)
-
-
-class FormReader:
-    """multipart/form-data -> Upload, fed chunk by chunk as the body arrives (python-multipart's
-    streaming parser), so an upload over the limit is refused at the byte that crosses it."""
-
-    def __init__(self, content_type: str, max_bytes: int):
-        from python_multipart.multipart import MultipartParser, parse_options_header
-
-        kind, params = parse_options_header(content_type.encode("latin-1"))
-        if kind != b"multipart/form-data" or not params.get(b"boundary"):
-            raise ApiError(400, "send the request as multipart/form-data with the audio in the 'file' field "
-                                f"(got Content-Type {content_type or 'none'!r})", "file", "invalid_content_type")
-        self.max_bytes, self.upload, self.ended = max_bytes, Upload(), False
-        self._headers: dict[bytes, bytes] = {}
-        self._field, self._value = b"", b""
-        self._name, self._buf = "", bytearray()
-        self._parse_header = parse_options_header
-        self.parser = MultipartParser(params[b"boundary"], {
-            "on_part_begin": self._begin, "on_header_field": self._header_field,
-            "on_header_value": self._header_value, "on_header_end": self._header_end,
-            "on_headers_finished": self._headers_finished, "on_part_data": self._data,
-            "on_part_end": self._part_end, "on_end": self._end})
-
-    def feed(self, chunk: bytes) -> None:
-        self.parser.write(chunk)
-
-    def result(self) -> Upload:
-        self.parser.finalize()
-        if not self.ended:
-            raise ApiError(400, "the multipart body ended before its closing boundary (upload cut short?)",
-                           None, "incomplete_body")
-        return self.upload
-
-    def _begin(self) -> None:
-        self._headers, self._name, self._buf = {}, "", bytearray()
-
-    def _header_field(self, data: bytes, start: int, end: int) -> None:
-        self._field += data[start:end]
-
-    def _header_value(self, data: bytes, start: int, end: int) -> None:
-        self._value += data[start:end]
-
-    def _header_end(self) -> None:
-        self._headers[self._field.lower()] = self._value
-        self._field, self._value = b"", b""
-
-    def _headers_finished(self) -> None:
-        _, params = self._parse_header(self._headers.get(b"content-disposition", b""))
-        self._name = params.get(b"name", b"").decode("utf-8", "replace")
-        if self._name not in FIELDS:
-            raise ApiError(400, f"unknown field {self._name!r} (the fields are {', '.join(FIELDS)})", self._name,
-                           "unknown_field")
-        if self._name == "file":
-            if self.upload.data is not None:
-                raise ApiError(400, "more than one 'file' field: send one audio file per request", "file")
-            self.upload.filename = Path(params.get(b"filename", b"upload").decode("utf-8", "replace")).name
-            self.upload.data = self._buf
-
-    def _data(self, data: bytes, start: int, end: int) -> None:
-        self._buf += data[start:end]
-        if self._name == "file" and len(self._buf) > self.max_bytes:
-            raise ApiError(413, f"the file is larger than this server's limit of {_size(self.max_bytes)}",
-                           "file", "file_too_large")
-        if self._name != "file" and len(self._buf) > MAX_FIELD_BYTES:
-            raise ApiError(400, f"field {self._name!r} is longer than {_size(MAX_FIELD_BYTES)}", self._name)
-
-    def _part_end(self) -> None:
-        if self._name != "file":
-            self.upload.fields.setdefault(self._name, []).append(self._buf.decode("utf-8", "replace"))
-
-    def _end(self) -> None:
-        self.ended = True
-
-
-def _size(n: int) -> str:
-    return f"{n / 2**20:g} MiB" if n >= 2**20 else f"{n / 1024:g} KiB"
-
-
-async def read_upload(request, max_bytes: int) -> Upload:
-    """The request's form, read as it streams in; refused early when Content-Length says it is
-    too big. A client that goes away mid-upload leaves only this coroutine's memory, freed."""
-    limit = max_bytes + (1 << 20)  # room for the other fields and the multipart framing
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit:
-        raise ApiError(413, f"the request ({_size(int(length))}) is larger than this server's limit of "
-                            f"{_size(max_bytes)} for the file", "file", "file_too_large")
-    reader, seen = FormReader(request.headers.get("content-type", ""), max_bytes), 0
-    async for chunk in request.stream():
-        seen += len(chunk)
-        if seen > limit:
-            raise ApiError(413, f"the request is larger than this server's limit of {_size(max_bytes)} for the "
-                                "file", "file", "file_too_large")
-        reader.feed(chunk)
-    return reader.result()
 
 
 # ------------------------------------------------------------------------------------ the request
@@ -207,7 +92,9 @@ class Params:
 
     response_format: str = "json"
     granularities: tuple[str, ...] = ()
-    language: str | None = None  # accepted, ignored: the model's language decides
+    language: str | None = None  # None: the model's (multilingual: detected per segment)
+    prompt: str | None = None  # Whisper's text prompt
+    task: str = "transcribe"  # "translate" on /v1/audio/translations
 
     @property
     def words(self) -> bool:
@@ -245,33 +132,7 @@ def parse_params(fields: dict[str, list[str]], model_id: str) -> Params:
                            "invalid_value")
     if one.get("stream", "false").lower() not in ("false", "0", ""):
         raise ApiError(400, "streaming responses are not supported: leave stream out or false", "stream")
-    return Params(fmt, grains, one.get("language") or None)
-
-
-def named_source(upload: Upload) -> io.BytesIO:
-    """The uploaded bytes as a file object named after the upload, so audio errors name it."""
-    if not upload.data:
-        raise ApiError(400, "the uploaded file is empty (0 bytes)" if upload.data is not None else
-                       "missing the 'file' field: the audio, as a multipart file upload", "file",
-                       "empty_file" if upload.data is not None else "missing_file")
-    src = io.BytesIO(bytes(upload.data))
-    src.name = upload.filename
-    return src
-
-
-def checked_duration(src: io.BytesIO, max_seconds: float) -> float:
-    """The audio's duration from its header (a container without one is decoded and counted),
-    refused before any recognition when it is too long or not audio at all."""
-    try:
-        seconds = audio_duration(src)
-    except AudioError as e:
-        raise ApiError(400, f"{e.path}: {e.reason}", "file", "invalid_audio") from None
-    finally:
-        src.seek(0)
-    if seconds > max_seconds:
-        raise ApiError(400, f"{src.name}: {seconds:.1f} s of audio, longer than this server's limit of "
-                            f"{max_seconds:g} s", "file", "audio_too_long")
-    return seconds
+    return Params(fmt, grains, one.get("language") or None, one.get("prompt") or None)
 
 
 # ----------------------------------------------------------------------------------- the responses
@@ -279,7 +140,7 @@ def checked_duration(src: io.BytesIO, max_seconds: float) -> float:
 def verbose_json(result: Result, params: Params, language: str) -> dict:
     """OpenAI's verbose_json: text, duration, language, and segments and/or words as asked
     (segments when no granularity is given, as OpenAI does)."""
-    out = {"task": "transcribe", "language": language, "duration": round(result.duration, 3),
+    out = {"task": params.task, "language": result.language or language, "duration": round(result.duration, 3),
            "text": result.text or ""}
     if "segment" in params.granularities or not params.granularities:
         out["segments"] = [{"id": i, "seek": 0, "start": round(s.start, 3), "end": round(s.end, 3), "text": s.text,
@@ -322,6 +183,7 @@ class Job:
     source: io.BytesIO
     words: bool
     future: asyncio.Future
+    search: Search  # the served model's search, in the language and task the request asked for
 
 
 class Batcher:
@@ -329,14 +191,28 @@ class Batcher:
 
     def __init__(self, search: Search, options: ServeOptions):
         self.search, self.options = search, options
+        self.searches: dict[tuple, Search] = {(None, "transcribe", None): search}
         self.queue: asyncio.Queue[Job] = asyncio.Queue()
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr-model")
         self.batches = 0  # groups the worker decoded (one recognize call each)
         self.requests = 0  # requests in them
         self.largest = 0  # most requests in one group
 
-    async def transcribe(self, source: io.BytesIO, words: bool) -> Result:
-        job = Job(source, words, asyncio.get_running_loop().create_future())
+    def search_for(self, params: Params) -> Search:
+        """The search for a request's language, task and prompt (made once each); an ApiError for
+        one the model cannot do (another language on an English-only model, ...)."""
+        prompt = params.prompt if self.search.plain.previous is not None else None  # a model without: ignored
+        key = (params.language, params.task, prompt)
+        if key not in self.searches:
+            try:
+                options = self.search.options.replaced(language=params.language, task=params.task, prompt=prompt)
+                self.searches[key] = Search(self.search.rec, options)
+            except ValueError as e:
+                raise ApiError(400, str(e), "language" if params.language else None, "invalid_value") from None
+        return self.searches[key]
+
+    async def transcribe(self, source: io.BytesIO, params: Params) -> Result:
+        job = Job(source, params.words, asyncio.get_running_loop().create_future(), self.search_for(params))
         await self.queue.put(job)
         return await job.future
 
@@ -363,9 +239,10 @@ class Batcher:
         try:
             with torch.inference_mode():
                 segments = dataclasses.replace(self.options.segments, word_timestamps=any(j.words for j in group))
-                results = recognize(self.search, [job.source for job in group], segments)
-                for job, result in zip(group, results):
-                    loop.call_soon_threadsafe(_settle, job.future, result, None)
+                for search in dict.fromkeys(job.search for job in group):  # one recognize call per language/task
+                    jobs = [job for job in group if job.search is search]
+                    for job, result in zip(jobs, recognize(search, [job.source for job in jobs], segments)):
+                        loop.call_soon_threadsafe(_settle, job.future, result, None)
         except Exception as e:  # the group's requests get a 500 saying why; the server goes on
             log.exception("decoding a batch of %d failed", len(group))
             for job in group:
@@ -420,6 +297,7 @@ def create_app(rec: Recognizer, options: ServeOptions = ServeOptions(), **decode
         return JSONResponse(ApiError(500, f"internal error: {e}", kind="server_error").body(), status_code=500)
 
     app.post("/v1/audio/transcriptions")(state.transcriptions)
+    app.post("/v1/audio/translations")(state.translations)
     app.get("/v1/models")(state.models)
     app.get("/v1/models/{model_id}")(state.model)
     app.get("/health")(state.health)
@@ -438,6 +316,12 @@ class Service:
     uploads: int = 0  # uploads being read right now
 
     async def transcriptions(self, request: Request):
+        return await self._recognize(request, "transcribe")
+
+    async def translations(self, request: Request):
+        return await self._recognize(request, "translate")
+
+    async def _recognize(self, request: Request, task: str):
         self.uploads += 1
         try:
             upload = await read_upload(request, self.options.max_upload_bytes)
@@ -446,11 +330,12 @@ class Service:
             raise ApiError(400, "the client disconnected before the upload ended", "file", "incomplete_body")
         finally:
             self.uploads -= 1
-        params = parse_params(upload.fields, self.options.model_id)
+        params = dataclasses.replace(parse_params(upload.fields, self.options.model_id), task=task)
+        self.batcher.search_for(params)  # a language or task the model cannot do: a 400 before decoding
         source = named_source(upload)
         del upload  # the bytes live on in `source` only
         await run_in_threadpool(checked_duration, source, self.options.max_seconds)
-        result = await self.batcher.transcribe(source, params.words)
+        result = await self.batcher.transcribe(source, params)
         return respond(result, params, self.language)
 
     def models(self) -> dict:

