@@ -1,10 +1,13 @@
 """Language identification: whisper-base through our engine and through faster-whisper, same clips.
 
     python recipes/benchmarks/languages.py [--per-language 12] [--languages fr de ...]
+    python recipes/benchmarks/languages.py --espeak        # synthetic sentences in 12 languages instead
 
-Clips: KTuberling's spoken words (Debian ktuberling-data: real people, one word each, ~20 of the
+Clips: KTuberling's spoken words (Debian ktuberling-data: real people, one word each, 20 of the
 languages Whisper knows; `apt-get install ktuberling-data`). Each clip is one word, so this is
-a hard test: Whisper decides a language from about a second of speech. Both engines read the same
+a hard test: Whisper decides a language from about a second of speech. With --espeak: two
+sentences of our own in each of 12 languages, read by espeak-ng at two speaking rates
+(synthetic speech, which Whisper hears worse than people). Both engines read the same
 samples and pad them to Whisper's 30-second window; ours detects with `Search.detect_language`
 (the decoder's language-token distribution after <|startoftranscript|>), faster-whisper with
 `WhisperModel.detect_language` (its first window). Prints accuracy per language side by side,
@@ -39,6 +42,43 @@ def clips(languages: list[str], per_language: int) -> list[dict]:
         for f in files:
             word = Path(f).stem.split("_", 1)[-1].replace("-", " ")
             out.append({"audio": str(KTUBERLING / f), "language": lang, "word": word})
+    return out
+
+
+SENTENCES = {  # ours, written for this benchmark: a departure time, and a request
+    "en": ["The train to the city leaves at nine in the morning.", "Please close the window, it is getting cold in here."],
+    "fr": ["Le train pour la ville part à neuf heures du matin.",
+           "Fermez la fenêtre s'il vous plaît, il fait froid ici."],
+    "de": ["Der Zug in die Stadt fährt um neun Uhr morgens ab.",
+           "Bitte schließen Sie das Fenster, es wird hier kalt."],
+    "es": ["El tren a la ciudad sale a las nueve de la mañana.", "Por favor cierra la ventana, hace frío aquí dentro."],
+    "it": ["Il treno per la città parte alle nove del mattino.", "Per favore chiudi la finestra, qui fa freddo."],
+    "pt": ["O comboio para a cidade parte às nove da manhã.", "Por favor fecha a janela, está a ficar frio aqui."],
+    "nl": ["De trein naar de stad vertrekt om negen uur 's ochtends.",
+           "Doe alsjeblieft het raam dicht, het wordt hier koud."],
+    "ru": ["Поезд в город отправляется в девять часов утра.", "Пожалуйста, закройте окно, здесь становится холодно."],
+    "pl": ["Pociąg do miasta odjeżdża o dziewiątej rano.", "Proszę zamknąć okno, robi się tu zimno."],
+    "tr": ["Şehre giden tren sabah dokuzda kalkıyor.", "Lütfen pencereyi kapat, burası soğuyor."],
+    "sv": ["Tåget till staden går klockan nio på morgonen.", "Stäng fönstret, det börjar bli kallt här inne."],
+    "fi": ["Juna kaupunkiin lähtee kello yhdeksän aamulla.", "Sulje ikkuna, täällä alkaa olla kylmä."],
+}
+
+
+def espeak_clips(folder: Path) -> list[dict]:
+    """SENTENCES read by espeak-ng at 0.9 and 1.1 times its speaking rate, written once to `folder`."""
+    import soundfile as sf
+
+    from asr.synth.engines import Voice, synthesize
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for lang, sentences in SENTENCES.items():
+        for k, text in enumerate(sentences):
+            for rate in (0.9, 1.1):
+                path = folder / f"{lang}-{k}-{rate}.wav"
+                if not path.exists():
+                    sf.write(path, synthesize(text, Voice("espeak", lang, rate=rate)), SR)
+                out.append({"audio": str(path), "language": lang, "word": text})
     return out
 
 
@@ -120,12 +160,17 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--fw-compute-type", default="float32", help="faster-whisper: float32 (as ours) or int8")
     ap.add_argument("--no-transcripts", action="store_true", help="skip the auto-against-forced transcription")
+    ap.add_argument("--espeak", action="store_true", help="synthetic sentences in 12 languages (espeak-ng)")
     args = ap.parse_args()
-    if not KTUBERLING.is_dir():
+    if args.espeak:
+        args.languages = list(SENTENCES)
+        rows = espeak_clips(ROOT / "data/bench/languages-espeak")
+    elif not KTUBERLING.is_dir():
         raise SystemExit(f"no {KTUBERLING}: apt-get install ktuberling-data")
+    else:
+        rows = clips(args.languages, args.per_language)
     from asr.audio.read import load_audio
 
-    rows = clips(args.languages, args.per_language)
     wavs = [load_audio(r["audio"], SR) for r in rows]
     print(f"{len(rows)} clips, {len(args.languages)} languages, {sum(map(len, wavs)) / SR:.0f} s of speech", flush=True)
     results = {"ours": ours(wavs, args.threads), "faster-whisper": faster_whisper(wavs, args.threads,
