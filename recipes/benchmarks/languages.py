@@ -46,7 +46,8 @@ def clips(languages: list[str], per_language: int) -> list[dict]:
 
 
 SENTENCES = {  # ours, written for this benchmark: a departure time, and a request
-    "en": ["The train to the city leaves at nine in the morning.", "Please close the window, it is getting cold in here."],
+    "en": ["The train to the city leaves at nine in the morning.",
+           "Please close the window, it is getting cold in here."],
     "fr": ["Le train pour la ville part à neuf heures du matin.",
            "Fermez la fenêtre s'il vous plaît, il fait froid ici."],
     "de": ["Der Zug in die Stadt fährt um neun Uhr morgens ab.",
