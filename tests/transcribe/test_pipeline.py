@@ -151,3 +151,15 @@ def test_unreadable_file_is_reported(model_path, tmp_path):
     (tmp_path / "locked.wav").chmod(0)
     (r,) = asr.load_model(model_path).transcribe(tmp_path / "locked.wav")
     assert r.error and "permission" in r.error
+
+
+def test_a_files_language_is_the_one_most_of_its_speech_was_decoded_in():
+    from asr.results import SegmentText
+    from asr.transcribe.pipeline import _language
+
+    segs = [SegmentText(0.0, 2.0, "a", language="fr", language_probability=0.9),
+            SegmentText(2.0, 4.5, "b", language="en", language_probability=0.5),
+            SegmentText(4.5, 6.0, "c", language="fr", language_probability=0.7)]
+    assert _language(segs) == ("fr", pytest.approx(0.8))  # 3.5 s of French against 2.5 s of English
+    assert _language([SegmentText(0.0, 1.0, "d", language="de")]) == ("de", None)  # forced: no probability
+    assert _language([SegmentText(0.0, 1.0, "e")]) == (None, None)  # a model with one language
