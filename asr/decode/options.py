@@ -57,6 +57,10 @@ class DecodeOptions:
     language: str | None = None
     task: str = "transcribe"  # "translate": any language -> English text (multilingual Whisper)
     prompt: str | None = None  # Whisper: text said before (names, spellings, style the transcript should follow)
+    # names and jargon to favour, comma-separated: each token that continues one earns hotword_weight (log
+    # probability), taken back if the word is left unfinished (asr.decode.hotwords; beam search, any model)
+    hotwords: str | None = None
+    hotword_weight: float = 2.0
 
     @classmethod
     def from_config(cls, cfg: Any, **overrides) -> DecodeOptions:
@@ -85,7 +89,7 @@ class DecodeOptions:
     def greedy(self) -> bool:
         """The most likely token at every step is the search: one hypothesis, one scorer."""
         no_lm = self.lm is None or self.lm_weight == 0
-        return self.beam_size == 1 and self.ctc_weight == 0 and no_lm and not self.no_repeat_ngram
+        return self.beam_size == 1 and self.ctc_weight == 0 and no_lm and not self.no_repeat_ngram and not self.hotwords
 
     def checked(self) -> DecodeOptions:
         if self.task not in TASKS:
@@ -94,8 +98,8 @@ class DecodeOptions:
             raise ValueError(f"beam_size and n_best must be at least 1 (got {self.beam_size}, {self.n_best})")
         if not 0.0 <= self.ctc_weight <= 1.0:
             raise ValueError(f"ctc_weight must be in [0, 1], not {self.ctc_weight}")
-        if self.lm_weight < 0 or self.max_len_ratio <= 0 or self.pre_beam < 1:
-            raise ValueError("lm_weight must be >= 0, max_len_ratio > 0 and pre_beam >= 1")
+        if self.lm_weight < 0 or self.hotword_weight < 0 or self.max_len_ratio <= 0 or self.pre_beam < 1:
+            raise ValueError("lm_weight and hotword_weight must be >= 0, max_len_ratio > 0 and pre_beam >= 1")
         if self.patience is not None and self.patience <= 0 or self.no_repeat_ngram < 0:
             raise ValueError(f"patience must be > 0 (got {self.patience}), no_repeat_ngram >= 0")
         if self.no_speech_threshold is not None and not 0.0 <= self.no_speech_threshold <= 1.0:

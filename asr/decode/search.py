@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from asr.decode.hotwords import HotwordScorer, HotwordTree
 from asr.decode.interfaces import FullScorer, PartialScorer
 from asr.decode.options import DecodeOptions, Rules
 from asr.decode.repetition import beam_finished
@@ -104,7 +105,8 @@ def _candidates(
 @torch.no_grad()
 def beam_search(model: ASRModel, memory: Tensor, mem_lens: Tensor, ctc_logits: Tensor | None = None,
                 options: DecodeOptions = DecodeOptions(), lm: NGramLM | None = None,
-                max_lens: Tensor | None = None, rules: Rules = Rules()) -> list[list[Hypothesis]]:
+                max_lens: Tensor | None = None, rules: Rules = Rules(),
+                hotwords: HotwordTree | None = None) -> list[list[Hypothesis]]:
     """Beam search for a batch of encoder outputs (B, T', D): B lists of the n best hypotheses.
 
     All B x beam_size hypotheses decode as one batch. An utterance stops when no live hypothesis
@@ -118,7 +120,7 @@ def beam_search(model: ASRModel, memory: Tensor, mem_lens: Tensor, ctc_logits: T
     finished: list[list[Hypothesis]] = [[] if limits[b] > 0 else [Hypothesis([], 0.0, 0.0)] for b in range(B)]
     utts = torch.nonzero(limits > 0).flatten()  # original index of each live utterance
     limits, n = limits[utts], utts.numel()
-    full, partial = _scorers(model, memory[utts], mem_lens[utts], ctc_logits, utts, o, lm, rules)
+    full, partial = _scorers(model, memory[utts], mem_lens[utts], ctc_logits, utts, o, lm, rules, hotwords)
     first_utts = utts
     C = max(K, int(o.pre_beam * K)) if partial else K
     scores = torch.full((n, K), NEG_INF, device=device)
@@ -163,6 +165,7 @@ def _scorers(
     o: DecodeOptions,
     lm: NGramLM | None,
     rules: Rules,
+    hotwords: HotwordTree | None = None,
 ) -> tuple[list[tuple[float, FullScorer]], list[tuple[float, PartialScorer]]]:
     """(weight, scorer) pairs for the live utterances: full scorers first (the decoder), then partial ones."""
     rows, device = utts.numel() * o.beam_size, memory.device
@@ -172,6 +175,9 @@ def _scorers(
                                  rules.timestamps, rules.start_at))]
     if lm is not None and o.lm_weight:
         full.append((o.lm_weight, LMScorer(lm, rows, device)))
+    if hotwords is not None:
+        vocab = model.decoder.token_embedding.num_embeddings
+        full.append((1.0, HotwordScorer(hotwords, o.hotword_weight, rows, vocab, device)))
     if o.no_repeat_ngram:
         full.append((1.0, RepeatBan(o.no_repeat_ngram, rows, model.decoder.token_embedding.num_embeddings, device)))
     partial = (

@@ -31,6 +31,7 @@ from asr.decode.guards import (
     plausibility,
     reversed_audio,
 )
+from asr.decode.hotwords import HotwordTree
 from asr.decode.options import AUTO, DecodeOptions, Rules
 from asr.decode.repetition import compression_ratio, trim_repetitions
 from asr.decode.search import beam_search, greedy_hypotheses
@@ -52,6 +53,8 @@ class Search:
         self.rules = self.plain = rules  # plain: without timestamps (the reversal check's)
         self._languages: dict[str, Search] = {}
         self.lm = NGramLM.load_arpa(options.lm, rec.tokenizer) if options.lm else None
+        words = [w for w in (options.hotwords or "").split(",") if w.strip()]
+        self.hotwords = HotwordTree.of(words, rec.tokenizer) if words else None
         if options.timestamps:  # the first timestamp within 1 s (openai-whisper's max_initial_timestamp)
             if rec.cfg.model.ctc or self.lm is not None:  # they score text tokens, not timestamps
                 raise ValueError("decoding with timestamp tokens is for a model without a CTC head and "
@@ -135,7 +138,8 @@ class Search:
                     h.tokens = trim_repetitions(h.tokens, ref)
         else:
             hyps = beam_search(
-                self.rec.model, memory, mem_lens, ctc_logits, o, self.lm if o.lm else None, max_lens, rules
+                self.rec.model, memory, mem_lens, ctc_logits, o, self.lm if o.lm else None, max_lens, rules,
+                self.hotwords if o.hotwords else None,
             )
         for nbest in hyps:
             for h in nbest:
