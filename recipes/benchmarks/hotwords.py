@@ -104,7 +104,8 @@ def main() -> None:
         for weight in args.weights if words else [0.0]:
             r = measure(args.model, rows, words, weight)
             base = base or r
-            print(f"| {name} | {weight:g} | {r['recall']:.1f} | {r['other_wer']:.2f} | {r['seconds']:.1f} |", flush=True)
+            print(f"| {name} | {weight:g} | {r['recall']:.1f} | {r['other_wer']:.2f} | {r['seconds']:.1f} |",
+                  flush=True)
     missed = [(w, t) for row, t in zip(rows, base["texts"]) for w in row["hotwords"] if w.lower() not in t.lower()]
     print("\nwithout hotwords, for example:", "; ".join(f"{w} -> {t!r}" for w, t in missed[:3]))
 
