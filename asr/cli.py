@@ -65,10 +65,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from asr.transcribe.serve import ServeOptions, model_id, serve
 
     rec = load_default_model(args.model, args.device, args.compute_type)
+    default_id = getattr(best_installed(), "name", "asr")
     options = ServeOptions(max_batch=args.max_batch, batch_wait=args.batch_wait_ms / 1000,
                            max_upload_bytes=int(args.max_upload_mb * 2**20), max_seconds=args.max_duration,
-                           segments=segment_options(args), model_id=model_id(args.model, getattr(best_installed(),
-                                                                                                  "name", "asr")))
+                           segments=segment_options(args), model_id=model_id(args.model, default_id))
     serve(rec, args.host, args.port, options, **decode_options(args))
     return 0
 
