@@ -26,7 +26,7 @@ MAX_PROMPT_TOKENS = 223  # Whisper's: half its text context, less the <|startofp
 class DecodeOptions:
     """How to search: beam, scorer weights, length rules, and the guards against loops and non-speech."""
 
-    beam_size: int = 5  # 1 with no CTC, no LM and no n-gram ban = greedy
+    beam_size: int = 5  # 1 with no CTC, LM, n-gram ban or hotwords = greedy
     ctc_weight: float = 0.3  # weight of CTC prefix scores (the decoder gets 1 - ctc_weight)
     lm: str | None = None  # an n-gram LM (ARPA over the model's tokens, `asr lm`) for shallow fusion
     lm_weight: float = 0.4  # weight of the LM's log probabilities when one is given
