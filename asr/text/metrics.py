@@ -2,7 +2,9 @@
 
 Corpus WER is total word edits / total reference words (not a mean of per-utterance rates).
 Both sides go through `asr.text.normalize` here (it leaves normalized text as it is), so case,
-punctuation and digits are never errors, whatever form a model writes (normalized or display).
+punctuation and digits are never errors, whatever form a model writes (normalized or display);
+text in another language goes through `normalize_any` (every script's letters kept), and for
+languages written without spaces a "word" is a character (`NO_SPACES`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 
 import jiwer
 
-from asr.text.normalize import normalize
+from asr.text.normalize import NO_SPACES, normalizer
 
 
 @dataclass
@@ -26,9 +28,13 @@ class Counts:
         return self.substitutions + self.deletions + self.insertions
 
 
-def word_counts(ref: str, hyp: str) -> Counts:
-    """Edit counts of one (ref, hyp) pair, both normalized; an empty reference makes every word an insertion."""
-    ref, hyp = normalize(ref), normalize(hyp)
+def word_counts(ref: str, hyp: str, language: str | None = None) -> Counts:
+    """Edit counts of one (ref, hyp) pair, both normalized for `language` (None: English); an empty
+    reference makes every word an insertion. Without spaces between words, characters count."""
+    norm = normalizer(language)
+    ref, hyp = norm(ref), norm(hyp)
+    if language in NO_SPACES:
+        ref, hyp = " ".join(ref.replace(" ", "")), " ".join(hyp.replace(" ", ""))
     if not ref.split():
         return Counts(insertions=len(hyp.split()))
     if not hyp.split():
@@ -37,9 +43,10 @@ def word_counts(ref: str, hyp: str) -> Counts:
     return Counts(o.substitutions, o.deletions, o.insertions, o.substitutions + o.deletions + o.hits)
 
 
-def char_counts(ref: str, hyp: str) -> tuple[int, int]:
-    """(character edits, reference characters) of the normalized pair."""
-    ref, hyp = normalize(ref), normalize(hyp)
+def char_counts(ref: str, hyp: str, language: str | None = None) -> tuple[int, int]:
+    """(character edits, reference characters) of the pair normalized for `language`."""
+    norm = normalizer(language)
+    ref, hyp = norm(ref), norm(hyp)
     if not ref:
         return len(hyp), 0
     if not hyp:
@@ -48,7 +55,7 @@ def char_counts(ref: str, hyp: str) -> tuple[int, int]:
     return o.substitutions + o.deletions + o.insertions, o.substitutions + o.deletions + o.hits
 
 
-def error_counts(refs: list[str], hyps: list[str]) -> tuple[int, int]:
-    """(total word edits, total reference words) over a list of (ref, hyp) pairs."""
-    counts = [word_counts(r, h) for r, h in zip(refs, hyps)]
+def error_counts(refs: list[str], hyps: list[str], language: str | None = None) -> tuple[int, int]:
+    """(total word edits, total reference words) over a list of (ref, hyp) pairs in `language`."""
+    counts = [word_counts(r, h, language) for r, h in zip(refs, hyps)]
     return sum(c.edits for c in counts), sum(c.words for c in counts)

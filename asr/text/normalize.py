@@ -126,6 +126,25 @@ def normalize(text: str) -> str:
     return " ".join(text.split())
 
 
+# languages written without spaces between words: error rates count characters there
+NO_SPACES = frozenset({"zh", "ja", "th", "lo", "km", "my", "bo", "yue"})
+
+
+def normalize_any(text: str) -> str:
+    """A normalizer for any script (Whisper's BasicTextNormalizer, keeping combining marks, which
+    Devanagari and Thai vowels are): NFKC, case folded, bracketed asides dropped, punctuation and
+    symbols become spaces, letters and digits of every script kept, whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = re.sub(r"[<\[][^>\]]*[>\]]|\([^)]*\)", " ", text)
+    text = "".join(" " if unicodedata.category(c)[0] in "PSZC" else c for c in text)
+    return " ".join(text.split())
+
+
+def normalizer(language: str | None):
+    """The normalizer for text in `language`: `normalize` for English (and unknown), else `normalize_any`."""
+    return normalize if language in (None, "en") else normalize_any
+
+
 _STRAIGHT = str.maketrans({"\u2018": "'", "\u2019": "'", "`": "'", "\u201c": '"', "\u201d": '"'})
 
 

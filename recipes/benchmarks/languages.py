@@ -149,7 +149,7 @@ def same_text_where_right(rows: list[dict], found: list[tuple[str, float]]) -> t
     same = sum(texts_auto[i] == texts_forced[i] for i in right)
 
     def cer(texts):
-        counts = [char_counts(r["word"], t) for r, t in zip(rows, texts)]
+        counts = [char_counts(r["word"], t, r["language"]) for r, t in zip(rows, texts)]  # each script's letters
         return 100 * sum(e for e, _ in counts) / max(1, sum(n for _, n in counts))
 
     return same, len(right), cer(texts_auto), cer(texts_forced)
