@@ -2,8 +2,10 @@
 (report.txt to read, utterances.jsonl for programs), and summary.json with the decode settings and
 the real-time factor.
 
-The counting is `asr.metrics`'s; references and hypotheses both go through
-`asr.text.normalize` first, so casing, punctuation and digits never count as errors.
+The counting is `asr.text.metrics`'s; references and hypotheses both go through the normalizer of
+the entry's `language` first (`asr.text.normalize.normalizer`: English, or any script), so casing,
+punctuation and digits never count as errors; languages written without spaces count characters.
+With languages in the manifest, the report and summary.json have a row per language.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from asr.model.catalogue import load
 from asr.model.recognizer import Recognizer
 from asr.storage import write_jsonl, write_text
 from asr.text.metrics import Counts, char_counts, word_counts
-from asr.text.normalize import normalize
+from asr.text.normalize import NO_SPACES, normalizer
 from asr.transcribe.pipeline import SegmentOptions, recognize
 
 
@@ -47,15 +49,18 @@ def evaluate(model: str | Path | Recognizer | Search, manifest: str | Path, out_
         if res.error is not None:
             failed.append({"id": e["id"], "audio": res.path, "error": res.error})
             continue
-        ref, hyp = normalize(e["text"]), normalize(res.text or "")  # display text (Whisper's) -> the WER form
-        c = word_counts(ref, hyp)
-        ce, cw = char_counts(ref, hyp)
+        lang = e.get("language")  # a manifest's language field picks the normalizer (English without one)
+        norm = normalizer(lang)
+        ref, hyp = norm(e["text"]), norm(res.text or "")  # display text (Whisper's) -> the WER form
+        c = word_counts(ref, hyp, lang)  # (characters as words where a language writes no spaces)
+        ce, cw = char_counts(ref, hyp, lang)
         for k in ("substitutions", "deletions", "insertions", "words"):
             setattr(total, k, getattr(total, k) + getattr(c, k))
         chars[0] += ce
         chars[1] += cw
         rows.append({"id": e["id"], "ref": ref, "hyp": hyp, **asdict(c), "errors": c.edits, "speaker": e.get("speaker"),
-                     "audio": e["audio"], "offset": e.get("offset"), "duration": e.get("duration") or res.duration})
+                     "audio": e["audio"], "offset": e.get("offset"), "duration": e.get("duration") or res.duration,
+                     **({"language": lang} if lang else {})})
 
     summary = {
         "manifest": str(manifest), "wer": 100.0 * total.edits / max(total.words, 1),
@@ -66,6 +71,8 @@ def evaluate(model: str | Path | Recognizer | Search, manifest: str | Path, out_
         "decode": asdict(search.options),
     }
     summary["rtf"] = round(summary["decode_seconds"] / max(audio_seconds, 1e-9), 4)
+    if any("language" in r for r in rows):
+        summary["by_language"] = by_language(rows)
     out_dir = Path(out_dir)
     rows.sort(key=lambda r: (-r["errors"], -r["errors"] / max(r["words"], 1), r["id"]))
     write_text(out_dir / "report.txt", format_report(summary, rows, failed))
@@ -78,8 +85,26 @@ def evaluate(model: str | Path | Recognizer | Search, manifest: str | Path, out_
     return summary
 
 
+def by_language(rows: list[dict]) -> dict[str, dict]:
+    """Per language: utterances, reference words (characters where no spaces) and WER."""
+    out: dict[str, dict] = {}
+    for r in rows:
+        d = out.setdefault(r.get("language") or "?", {"utterances": 0, "reference_words": 0, "errors": 0})
+        d["utterances"] += 1
+        d["reference_words"] += r["words"]
+        d["errors"] += r["errors"]
+    for d in out.values():
+        d["wer"] = 100.0 * d.pop("errors") / max(d["reference_words"], 1)
+    return dict(sorted(out.items()))
+
+
 def format_report(summary: dict, rows: list[dict], failed: list[dict]) -> str:
     lines = [format_summary(summary), ""]
+    for lang, d in summary.get("by_language", {}).items():
+        unit = "characters" if lang in NO_SPACES else "words"
+        lines.append(f"  {lang}: WER {d['wer']:.2f}% over {d['reference_words']} {unit}, {d['utterances']} utterances")
+    if summary.get("by_language"):
+        lines.append("")
     for r in rows:
         lines.append(f"{r['id']}  errors={r['errors']} (S={r['substitutions']} D={r['deletions']} "
                      f"I={r['insertions']}) / {r['words']} words\n  REF: {r['ref']}\n  HYP: {r['hyp']}")

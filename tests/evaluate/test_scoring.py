@@ -1,4 +1,6 @@
-from asr.evaluate.scoring import format_table
+import pytest
+
+from asr.evaluate.scoring import by_language, format_report, format_table
 from asr.text.metrics import char_counts, error_counts, word_counts
 
 
@@ -25,3 +27,20 @@ def test_format_table_has_a_row_per_set():
          "reference_words": 8}
     table = format_table({"test": s, "test-unseen-voice": s})
     assert "test-unseen-voice" in table and "12.50" in table and len(table.splitlines()) == 4
+
+
+def test_a_row_per_language_and_characters_where_no_spaces():
+    rows = [{"id": "a", "ref": "поезд в город", "hyp": "поезд в гора", "words": 3, "errors": 1, "substitutions": 1,
+             "deletions": 0, "insertions": 0, "language": "ru"},
+            {"id": "b", "ref": "東京は晴れです", "hyp": "東京は雨です", "words": 7, "errors": 2, "substitutions": 1,
+             "deletions": 1, "insertions": 0, "language": "zh"},
+            {"id": "c", "ref": "город", "hyp": "город", "words": 1, "errors": 0, "substitutions": 0, "deletions": 0,
+             "insertions": 0, "language": "ru"}]
+    langs = by_language(rows)
+    assert list(langs) == ["ru", "zh"]
+    assert langs["ru"] == {"utterances": 2, "reference_words": 4, "wer": 25.0}
+    assert langs["zh"]["wer"] == pytest.approx(200 / 7)
+    summary = {"wer": 0.0, "cer": 0.0, "substitutions": 2, "deletions": 1, "insertions": 0, "reference_words": 11,
+               "utterances": 3, "by_language": langs}
+    report = format_report(summary, rows, [])
+    assert "ru: WER 25.00% over 4 words, 2 utterances" in report and "over 7 characters" in report
