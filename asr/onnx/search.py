@@ -19,7 +19,7 @@ from typing import NamedTuple, Protocol
 import numpy as np
 
 from asr.decode.interfaces import FullScorer, PartialScorer
-from asr.decode.options import DecodeOptions, Rules
+from asr.decode.options import AUTO, DecodeOptions, Rules
 from asr.decode.repetition import beam_finished, trim_repetitions
 from asr.results import Hypothesis
 from asr.text.tokenizers import BLANK
@@ -35,7 +35,7 @@ GUARDS = ("compression_ratio_threshold", "no_speech_threshold", "min_ctc_logprob
 def supported(o: DecodeOptions) -> DecodeOptions:
     """`o`, or a ValueError naming the options it sets that this search does not honour."""
     bad = [k for k, off in NOT_PORTED.items() if getattr(o, k) != off]
-    bad += ["language"] if o.language not in (None, "auto", "en") else []
+    bad += ["language"] if o.language not in (*AUTO, "en") else []
     if bad:
         raise ValueError(f"decode option(s) {', '.join(bad)} not supported on ONNX Runtime")
     return o

@@ -89,8 +89,6 @@ def to_dict(result) -> dict:
 def _round(x):
     if isinstance(x, float):
         return round(x, 3) if x == x else None  # NaN (greedy has no score) -> null
-    if x is None:
-        return None
     if isinstance(x, dict):
         return {k: _round(v) for k, v in x.items()}
     if isinstance(x, list):

@@ -139,12 +139,12 @@ def same_text_where_right(rows: list[dict], found: list[tuple[str, float]]) -> t
     from asr.text.metrics import char_counts
 
     greedy = {"beam_size": 1, "reversed_margin": float("inf")}  # the guard's second encoder pass is not compared
-    auto = asr.load_model("whisper-base", device="cpu", **greedy)
-    texts_auto = [r.text or "" for r in auto.transcribe([r["audio"] for r in rows])]
+    model = asr.load_model("whisper-base", device="cpu", **greedy)  # loaded once; each call sets the language
+    texts_auto = [r.text or "" for r in model.transcribe([r["audio"] for r in rows])]
     texts_forced = []
     for lang in dict.fromkeys(r["language"] for r in rows):
-        forced = asr.load_model("whisper-base", device="cpu", language=lang, **greedy)
-        texts_forced += [r.text or "" for r in forced.transcribe([r["audio"] for r in rows if r["language"] == lang])]
+        paths = [r["audio"] for r in rows if r["language"] == lang]
+        texts_forced += [r.text or "" for r in model.transcribe(paths, language=lang)]
     right = [i for i, (r, (code, _)) in enumerate(zip(rows, found)) if code == r["language"]]
     same = sum(texts_auto[i] == texts_forced[i] for i in right)
 
