@@ -109,7 +109,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_prepare(args: argparse.Namespace) -> int:
     from asr.data.prepare import prepare
 
-    results = prepare(args.layout, args.source, args.out, args.splits, args.verify, args.workers)
+    results = prepare(args.layout, args.source, args.out, args.splits, args.verify, args.workers, args.language)
     return 0 if any(r.kept for r in results) else 1
 
 
@@ -330,6 +330,8 @@ def add_training_commands(sub) -> None:
                                                 "Common Voice: train dev test)")
     pr.add_argument("--verify", action="store_true", help="decode every file, not only its header (slower)")
     pr.add_argument("--workers", type=int, default=4, help="threads reading audio headers")
+    pr.add_argument("--language", help="the entries' language field, e.g. es (asr evaluate normalizes and counts "
+                                       "by it); Common Voice: from its locale column or folder name unless given")
     pr.set_defaults(func=cmd_prepare)
 
     a = sub.add_parser("average", help="average the best or last N checkpoints of a run -> plain model file")

@@ -145,6 +145,9 @@ class TokenizerConfig:
     vocab_size: int = 256  # BPE only
     # training targets: "normalized" (asr.text.normalize: lowercase words) or "display" (case, punctuation, digits)
     text: str = "normalized"
+    # the transcripts' language: "normalized" targets use its normalizer (asr.text.normalize.normalizer:
+    # accents kept outside English), and the model reports it (Result.language)
+    language: str = "en"
 
 
 @dataclass

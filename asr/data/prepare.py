@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,11 +49,13 @@ class Prepared:
 
 
 def prepare(layout: str, source: str | Path, out_dir: str | Path, splits: list[str] | None = None,
-            verify: bool = False, workers: int = 4) -> list[Prepared]:
+            verify: bool = False, workers: int = 4, language: str | None = None) -> list[Prepared]:
     """Write OUT/<split>.jsonl and OUT/<split>.rejected.tsv for each split of the corpus at `source`.
 
     splits: LibriSpeech subsets or Common Voice tsv names to keep (default: every subset found;
     train, dev and test for Common Voice). verify: decode every file, not just its header.
+    language: the entries' "language" field (`asr evaluate` picks the normalizer and the unit by it);
+    Common Voice's comes from its `locale` column or the folder's name ("es", "zh-CN" -> "zh") unless given.
     """
     readers = {"librispeech": read_librispeech, "commonvoice": read_commonvoice, "kaldi": read_kaldi,
                "folder": read_folder}
@@ -64,6 +67,9 @@ def prepare(layout: str, source: str | Path, out_dir: str | Path, splits: list[s
     found = readers[layout](source, splits)
     if not found:
         raise ValueError(f"{source}: nothing found in the {layout} layout")
+    if language:
+        for split in found:
+            split.entries = [{**e, "language": language} for e in split.entries]
     out_dir = Path(out_dir)
     results = [_finish(split, out_dir, verify, workers) for split in found]
     for r in results:
@@ -117,7 +123,7 @@ def _finish(split: Split, out_dir: Path, verify: bool, workers: int) -> Prepared
             reasons = list(pool.map(_decode, kept))
             rejected += [(e["id"], e["audio"], r) for e, r in zip(kept, reasons) if r]
             kept = [e for e, r in zip(kept, reasons) if not r]
-    order = ("id", "audio", "offset", "duration", "text", "speaker")
+    order = ("id", "audio", "offset", "duration", "text", "speaker", "language")
     kept = [{k: e[k] for k in order if k in e} for e in kept]
     manifest, rejected_file = out_dir / f"{split.name}.jsonl", out_dir / f"{split.name}.rejected.tsv"
     write_manifest(manifest, kept)
@@ -170,7 +176,10 @@ def read_librispeech(source: Path, splits: list[str] | None = None) -> list[Spli
 
 
 def read_commonvoice(source: Path, splits: list[str] | None = None) -> list[Split]:
-    """SRC/<split>.tsv (header with client_id, path, sentence) + SRC/clips/<path>."""
+    """SRC/<split>.tsv (header with client_id, path, sentence; locale where a release has it) + SRC/clips/<path>.
+    Each entry's language: its locale, else the folder's name when it is a locale code, as Whisper
+    writes languages ("es-ES" -> "es")."""
+    folder_language = _language_code(source.name, known_only=True)
     names = list(splits or [s for s in CV_SPLITS if (source / f"{s}.tsv").exists()])
     missing = [s for s in names if not (source / f"{s}.tsv").exists()]
     if missing:
@@ -186,7 +195,7 @@ def read_commonvoice(source: Path, splits: list[str] | None = None) -> list[Spli
             need = [c for c in ("client_id", "path", "sentence") if c not in header]
             if need:
                 raise ValueError(f"{tsv}: no column(s) {', '.join(need)} in the header")
-            col = {c: header.index(c) for c in ("client_id", "path", "sentence")}
+            col = {c: header.index(c) for c in ("client_id", "path", "sentence", "locale") if c in header}
             for n, row in enumerate(rows, 2):
                 if len(row) != len(header):
                     split.rejected.append((f"{tsv.name}:{n}", _abs(tsv), f"line has {len(row)} fields, "
@@ -195,10 +204,27 @@ def read_commonvoice(source: Path, splits: list[str] | None = None) -> list[Spli
                 clip = source / "clips" / row[col["path"]]
                 if not clip.suffix and not clip.exists():  # early releases left the extension out
                     clip = clip.with_name(clip.name + ".mp3")
+                language = _language_code(row[col["locale"]]) if "locale" in col else folder_language
                 split.entries.append({"id": Path(row[col["path"]]).stem, "audio": _abs(clip),
-                                      "text": row[col["sentence"]], "speaker": row[col["client_id"]]})
+                                      "text": row[col["sentence"]], "speaker": row[col["client_id"]],
+                                      **({"language": language} if language else {})})
         out.append(split)
     return out
+
+
+def _language_code(locale: str, known_only: bool = False) -> str | None:
+    """A Common Voice locale ("es", "zh-CN", "sv-SE", "cnh") -> its language code ("es", "zh", "sv",
+    "cnh"); None for what is not one. known_only (a folder's name): only Whisper's language codes
+    count, so a folder named "cv" or "dev" is not taken for a language."""
+    m = re.fullmatch(r"([a-z]{2,3})(?:-[A-Za-z0-9]+)*", locale.strip())
+    code = m.group(1) if m else None
+    return code if code and (not known_only or code in WHISPER_LANGUAGES) else None
+
+
+WHISPER_LANGUAGES = frozenset(
+    "en zh de es ru ko fr ja pt tr pl ca nl ar sv it id hi fi vi he uk el ms cs ro da hu ta no th ur hr bg lt la mi "
+    "ml cy sk te fa lv bn sr az sl kn et mk br eu is hy ne mn bs kk sq sw gl mr pa si km sn yo so af oc ka be tg sd "
+    "gu am yi lo uz fo ht ps tk nn mt sa lb my bo tl mg as tt haw ln ha ba jw su yue".split())
 
 
 def _table(path: Path) -> dict[str, str]:

@@ -147,6 +147,7 @@ class Rules:
     tasks: tuple[int, ...] = ()
     previous: int | None = None  # Whisper's <|startofprev|>: a text prompt goes between it and the start token
     start_at: int = 0  # where the start token stands in the prompt (after a text prompt)
+    speaks: str | None = None  # a model of one language other than English (ours, trained on it): which
 
     @classmethod
     def of(cls, rules: dict) -> Rules:
@@ -165,17 +166,18 @@ class Rules:
 
     @property
     def language(self) -> str | None:
-        """The language the prompt asks for (multilingual models), else None."""
-        return self.languages[self.prompt[self.start_at + 1] - self.language_begin] if self.languages else None
+        """The language the prompt asks for (multilingual models), the one language of a model trained on
+        another than English, else None (English)."""
+        return self.languages[self.prompt[self.start_at + 1] - self.language_begin] if self.languages else self.speaks
 
     def with_language(self, code: str | None) -> Rules:
         """These rules for speech in language `code` (None, "auto": as they are; a model that knows
-        one language only takes "en", or none)."""
-        if code in AUTO or not self.languages and code == "en":
+        one language only takes that one, or none)."""
+        if code in AUTO or not self.languages and code == (self.speaks or "en"):
             return self
         if not self.languages:
-            raise ValueError(f"this model transcribes English only, not {code!r}: use a multilingual model "
-                             "(whisper-base) for other languages")
+            raise ValueError(f"this model transcribes {self.speaks or 'English'} only, not {code!r}: use a "
+                             "multilingual model (whisper-base) for other languages")
         if code not in self.languages:
             raise ValueError(f"unknown language {code!r}: one of {', '.join(self.languages)} or auto")
         return self._with_token(self.start_at + 1, self.language_begin + self.languages.index(code))

@@ -10,7 +10,7 @@ resumes where it stopped):
              {"id", "text", "spoken", "source"}: `text` as people write it (kept in the manifests),
              `spoken` what the engines read (the same text, except everyday sentences' numbers)
   audio      a random voice, rate and pitch per utterance          -> plan/<split>.jsonl, wav/<split>/<id>.wav
-  manifests  {"id", "audio", "duration", "text", "speaker"}       -> <split>.jsonl
+  manifests  {"id", "audio", "duration", "text", "speaker"} (+ "language" outside English) -> <split>.jsonl
   gate       with `gate_model`: utterances a pretrained model hears far from their text leave the
              manifests (asr.synth.gate)                            -> gate/report.json
 train/dev/test use the seen voices; test-unseen-voice uses voices never heard in training: the
@@ -22,6 +22,7 @@ of 2-3 seen Kokoro voices (never of a held-out one), drawn from the seed.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import multiprocessing
 import os
@@ -36,7 +37,6 @@ from pathlib import Path
 
 import soundfile as sf
 
-import asr.synth.commands as commands
 import asr.synth.everyday as everyday
 import asr.synth.gate as gate
 import asr.synth.kokoro as kokoro
@@ -47,6 +47,7 @@ from asr.synth.engines import ENGINES, SAMPLE_RATE, EngineError, Voice, availabl
 from asr.text.normalize import normalize
 
 SPLITS = ("train", "dev", "test", "test-unseen-voice")
+GRAMMARS = {"en": "asr.synth.commands", "es": "asr.synth.commands_es"}  # the command grammar of each language
 SOURCES = ("commands", "prose", "everyday")  # text sources; "mixed" draws from several
 STAGES = ("text", "audio", "manifests", "gate")
 
@@ -56,6 +57,9 @@ class SynthConfig:
     # "commands" (asr.synth.commands grammar), "prose" (asr.synth.prose), "everyday" (asr.synth.everyday)
     # or "mixed": several of them in the shares of `mix`, e.g. {prose: 0.6, everyday: 0.4}
     source: str = "commands"
+    # the sentences' language: "en", or one with a command grammar of its own (GRAMMARS: "es"); the
+    # voices are espeak-ng's for it (the other engines speak English only)
+    language: str = "en"
     mix: dict[str, float] = field(default_factory=dict)
     prose_sources: list[str] = field(default_factory=lambda: list(prose.SOURCES))
     min_words: int = 3  # prose sentence length bounds
@@ -98,7 +102,8 @@ def _log(msg: str) -> None:
 def source_rows(cfg: SynthConfig, source: str, n: int, rng: random.Random) -> list[dict]:
     """Up to n distinct sentences of one source as {"text", "spoken", "source"} rows."""
     if source == "commands":
-        return [{"text": s, "spoken": s, "source": "commands"} for s in commands.generate(n, cfg.seed)]
+        grammar = importlib.import_module(GRAMMARS[cfg.language])
+        return [{"text": s, "spoken": s, "source": "commands"} for s in grammar.generate(n, cfg.seed)]
     if source == "everyday":
         return [
             {"text": r["text"], "spoken": r["spoken"], "source": "everyday"} for r in everyday.generate(n, cfg.seed)
@@ -177,11 +182,14 @@ def voice_pools(cfg: SynthConfig) -> tuple[dict[str, list[Voice]], dict[str, lis
             _log(f"engine {engine}: not installed, skipped")
             continue
         try:
-            voices[engine] = list_voices(engine)
+            voices[engine] = list_voices(engine, cfg.language)
         except (EngineError, OSError, ImportError) as e:
             _log(f"engine {engine}: unusable ({e}), skipped")
+    for engine in [e for e, v in voices.items() if not v]:
+        _log(f"engine {engine}: no voice for language {cfg.language!r}, skipped")
+        del voices[engine]
     if not voices:
-        raise EngineError("no synthesis engine is usable")
+        raise EngineError(f"no synthesis engine is usable for language {cfg.language!r}")
     held = [e for e in cfg.heldout_engines if e in voices]
     if len(held) == len(voices):  # keep at least one engine for training
         held = held[:-1]
@@ -321,7 +329,10 @@ def stage_audio(cfg: SynthConfig, out: Path) -> None:
 # --------------------------------------------------------------------------- manifests
 
 
-def stage_manifests(out: Path) -> None:
+def stage_manifests(out: Path, language: str = "en") -> None:
+    """The manifests of the utterances synthesized; outside English each entry names its language
+    (`asr evaluate` picks the normalizer by it)."""
+    extra = {} if language == "en" else {"language": language}
     for split in SPLITS:
         rows = []
         for r in read_jsonl(out / "plan" / f"{split}.jsonl"):
@@ -329,7 +340,7 @@ def stage_manifests(out: Path) -> None:
                 continue
             info = sf.info(r["audio"])
             rows.append({"id": r["id"], "audio": r["audio"], "duration": round(info.frames / info.samplerate, 4),
-                         "text": r["text"], "speaker": r["speaker"]})
+                         "text": r["text"], "speaker": r["speaker"], **extra})
         write_jsonl(out / f"{split}.jsonl", rows)
 
 
@@ -368,6 +379,10 @@ def validate(cfg: SynthConfig) -> None:
     """Names that the dataclass types cannot check."""
     if cfg.source not in SOURCES + ("mixed",):
         raise ValueError(f"unknown source {cfg.source!r}: one of {', '.join(SOURCES)}, mixed")
+    if cfg.language not in GRAMMARS:
+        raise ValueError(f"no command grammar in language {cfg.language!r}: one of {', '.join(GRAMMARS)}")
+    if cfg.language != "en" and cfg.source != "commands":
+        raise ValueError(f"source {cfg.source} is English: other languages ({cfg.language}) have the commands only")
     if (cfg.source == "mixed") != bool(cfg.mix):
         raise ValueError("source: mixed needs mix (e.g. {prose: 0.6, everyday: 0.4}), and only it takes one")
     if set(cfg.mix) - set(SOURCES) or any(w < 0 for w in cfg.mix.values()) or (cfg.mix and sum(cfg.mix.values()) <= 0):
@@ -412,7 +427,7 @@ def build_corpus(cfg: SynthConfig, out_dir: str | Path, stage: str = "all") -> d
     out.mkdir(parents=True, exist_ok=True)
     _check_config(cfg, out)
     runners = {"text": lambda: stage_text(cfg, out), "audio": lambda: stage_audio(cfg, out),
-               "manifests": lambda: stage_manifests(out),
+               "manifests": lambda: stage_manifests(out, cfg.language),
                "gate": lambda: gate.stage_gate(out, cfg.gate_model, cfg.gate_max_wer, cfg.gate_splits)}
     last = STAGES.index(stage) if stage != "all" else len(STAGES) - 1
     for name in STAGES[: last + 1]:

@@ -5,7 +5,8 @@
 
 Engines (`available_engines()` says which are installed here; only espeak is required):
 - espeak   espeak-ng in-process through ctypes, from the PyPI package espeakng-loader (library and
-           data bundled). 8 English accents x (plain + 104 variants). Rate and pitch are engine
+           data bundled). 8 English accents x (plain + 104 variants), and every other language's
+           accents (`list_voices("espeak", "es")`; the other engines speak English only). Rate and pitch are engine
            parameters. The library is not thread-safe: one instance per process, calls under a lock.
 - flite    the `flite` CLI (apt flite): kal16, awb, rms, slt.
 - festival `festival --pipe` kept running (apt festival + festvox-kallpc16k, festvox-kdlpc16k,
@@ -143,18 +144,22 @@ class Espeak:
         return 0  # 0 = go on
 
     def _scan_voices(self) -> dict[str, str]:
-        """Voice name -> espeak identifier, from the bundled data (en-Shaw is a script, not an accent)."""
-        accents = sorted(p.name for p in (self.data_dir / "lang" / "gmw").glob("en*") if p.name != "en-Shaw")
+        """Voice name -> espeak identifier, for every language in the bundled data (en-Shaw is a
+        script, not an accent): "<accent>" and "<accent>+<variant>", e.g. "en-us+m3", "es-419+f2"."""
+        lang = self.data_dir / "lang"
+        accents = sorted(p.relative_to(lang).as_posix() for p in lang.rglob("*") if p.is_file() and p.name != "en-Shaw")
         variants = sorted(p.name for p in (self.data_dir / "voices" / "!v").iterdir() if p.is_file())
         out = {}
-        for accent in accents:
-            out[accent.lower()] = f"gmw/{accent}"
+        for ident in accents:
+            accent = ident.rsplit("/", 1)[-1].lower()
+            out[accent] = ident
             for v in variants:
-                out[f"{accent.lower()}+{v.replace(' ', '_')}"] = f"gmw/{accent}+{v}"
+                out[f"{accent}+{v.replace(' ', '_')}"] = f"{ident}+{v}"
         return out
 
-    def voices(self) -> list[str]:
-        return list(self._identifiers)
+    def voices(self, language: str = "en") -> list[str]:
+        """The voices of `language`'s accents ("es": es and es-419, each plain and with every variant)."""
+        return [n for n in self._identifiers if n.split("+")[0] == language or n.startswith(language + "-")]
 
     def _set_voice(self, name: str) -> None:
         ident = self._identifiers.get(name, name)
@@ -464,9 +469,12 @@ def get_engine(engine: str):
     return _instances[engine]
 
 
-def list_voices(engine: str) -> list[Voice]:
-    """The engine's base voices (rate = pitch = 1)."""
-    return [Voice(engine, name) for name in get_engine(engine).voices()]
+def list_voices(engine: str, language: str = "en") -> list[Voice]:
+    """The engine's base voices (rate = pitch = 1) that speak `language` (espeak speaks 100+
+    languages; the other engines' voices here are English)."""
+    if engine != "espeak":
+        return [Voice(engine, name) for name in get_engine(engine).voices()] if language == "en" else []
+    return [Voice(engine, name) for name in get_engine(engine).voices(language)]
 
 
 # --------------------------------------------------------------------------- audio post-processing

@@ -18,7 +18,9 @@
 Our tokenizers train on, and decode to, one of two forms of the transcript (their `text`):
 "normalized" (the above; the default, and what a model file without the field means) or "display"
 (`display_clean`: case, punctuation and digits kept). WER is computed on `normalize` of both sides
-either way.
+either way. A tokenizer of another language than English (its `language`, "en" unless a model file
+says otherwise) normalizes with `normalize_any` instead (accents and every script's letters kept),
+and its models report that language.
 
 Token ids: 0 is the CTC blank (also used as padding), 1 is sentence start/end, 2 is unknown.
 `WhisperTokenizer` keeps Whisper's own ids instead: text below `eot`, special tokens from it on.
@@ -29,7 +31,7 @@ from __future__ import annotations
 import base64
 from typing import Iterable
 
-from asr.text.normalize import TEXT_FORMS, display_clean, normalize
+from asr.text.normalize import TEXT_FORMS, display_clean, normalizer
 
 BLANK, SOS_EOS, UNK = 0, 1, 2
 N_SPECIAL = 3
@@ -37,11 +39,21 @@ N_SPECIAL = 3
 OWN_RULES = {"prompt": (SOS_EOS,), "eos": SOS_EOS, "suppress": (BLANK,), "suppress_at_start": ()}
 
 
-def _text_former(text: str):
-    """The function that makes a transcript into a tokenizer's training form."""
+def _text_former(text: str, language: str = "en"):
+    """The function that makes a transcript into a tokenizer's training form (normalized: the
+    normalizer of the transcripts' `language`, `asr.text.normalize.normalizer`)."""
     if text not in TEXT_FORMS:
         raise ValueError(f"tokenizer text must be 'normalized' or 'display', not {text!r}")
-    return normalize if text == "normalized" else display_clean
+    return normalizer(language) if text == "normalized" else display_clean
+
+
+def _own_rules(language: str) -> dict:
+    """Decoding rules of our own models: a model of another language than English says which."""
+    return OWN_RULES if language == "en" else OWN_RULES | {"speaks": language}
+
+
+def _language_field(language: str) -> dict:
+    return {} if language == "en" else {"language": language}  # English model files stay as they were
 
 
 # --------------------------------------------------------------------------- tokenizers
@@ -52,17 +64,17 @@ class CharTokenizer:
 
     kind = "char"
 
-    def __init__(self, symbols: list[str], text: str = "normalized"):
+    def __init__(self, symbols: list[str], text: str = "normalized", language: str = "en"):
         self.symbols = list(symbols)
         self._index = {s: i + N_SPECIAL for i, s in enumerate(self.symbols)}
-        self.text, self.form = text, _text_former(text)
+        self.text, self.language, self.form = text, language, _text_former(text, language)
 
     @classmethod
-    def train(cls, texts: Iterable[str], text: str = "normalized") -> "CharTokenizer":
-        form, chars = _text_former(text), set()
+    def train(cls, texts: Iterable[str], text: str = "normalized", language: str = "en") -> "CharTokenizer":
+        form, chars = _text_former(text, language), set()
         for t in texts:
             chars.update(form(t))
-        return cls(sorted(chars), text)
+        return cls(sorted(chars), text, language)
 
     @property
     def vocab_size(self) -> int:
@@ -80,7 +92,7 @@ class CharTokenizer:
         return self.symbols[i - N_SPECIAL] if N_SPECIAL <= i < self.vocab_size else ""
 
     def decoding_rules(self) -> dict:
-        return OWN_RULES
+        return _own_rules(self.language)
 
     ctc_blank = BLANK
 
@@ -89,7 +101,7 @@ class CharTokenizer:
         return self.encode(text)
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "symbols": self.symbols, "text": self.text}
+        return {"kind": self.kind, "symbols": self.symbols, "text": self.text, **_language_field(self.language)}
 
 
 class BPETokenizer:
@@ -97,20 +109,21 @@ class BPETokenizer:
 
     kind = "bpe"
 
-    def __init__(self, model_proto: bytes, text: str = "normalized"):
+    def __init__(self, model_proto: bytes, text: str = "normalized", language: str = "en"):
         import sentencepiece as spm
 
         self.model_proto = model_proto
         self.sp = spm.SentencePieceProcessor(model_proto=model_proto)
-        self.text, self.form = text, _text_former(text)
+        self.text, self.language, self.form = text, language, _text_former(text, language)
 
     @classmethod
-    def train(cls, texts: Iterable[str], vocab_size: int, text: str = "normalized") -> "BPETokenizer":
+    def train(cls, texts: Iterable[str], vocab_size: int, text: str = "normalized",
+              language: str = "en") -> "BPETokenizer":
         import io
 
         import sentencepiece as spm
 
-        form = _text_former(text)
+        form = _text_former(text, language)
         sentences = [form(t) for t in texts]
         sentences = [s for s in sentences if s]
         if not sentences:
@@ -126,7 +139,7 @@ class BPETokenizer:
             # display text is NFKC already (display_clean); SentencePiece's own rule would rewrite some of it
             normalization_rule_name="nmt_nfkc" if text == "normalized" else "identity",
         )
-        return cls(model.getvalue(), text)
+        return cls(model.getvalue(), text, language)
 
     @property
     def vocab_size(self) -> int:
@@ -146,7 +159,7 @@ class BPETokenizer:
         )
 
     def decoding_rules(self) -> dict:
-        return OWN_RULES
+        return _own_rules(self.language)
 
     ctc_blank = BLANK
 
@@ -156,7 +169,8 @@ class BPETokenizer:
 
     def to_dict(self) -> dict:
         # base64 text keeps the exported model loadable with torch.load(weights_only=True)
-        return {"kind": self.kind, "model": base64.b64encode(self.model_proto).decode("ascii"), "text": self.text}
+        return {"kind": self.kind, "model": base64.b64encode(self.model_proto).decode("ascii"), "text": self.text,
+                **_language_field(self.language)}
 
 
 class WhisperTokenizer:
@@ -281,18 +295,19 @@ Tokenizer = CharTokenizer | BPETokenizer | WhisperTokenizer
 def tokenizer_from_dict(d: dict) -> Tokenizer:
     # model files from before display targets have no "text": they were trained on normalized text
     if d["kind"] == "char":
-        return CharTokenizer(d["symbols"], d.get("text", "normalized"))
+        return CharTokenizer(d["symbols"], d.get("text", "normalized"), d.get("language", "en"))
     if d["kind"] == "bpe":
-        return BPETokenizer(base64.b64decode(d["model"]), d.get("text", "normalized"))
+        return BPETokenizer(base64.b64decode(d["model"]), d.get("text", "normalized"), d.get("language", "en"))
     if d["kind"] == "whisper":
         return WhisperTokenizer(d["json"], d["n_vocab"], d["multilingual"], d["language"], d["task"],
                                 d["suppress_tokens"], d["suppress_at_begin"])
     raise ValueError(f"unknown tokenizer kind {d['kind']!r}")
 
 
-def train_tokenizer(kind: str, texts: list[str], vocab_size: int = 256, text: str = "normalized") -> Tokenizer:
+def train_tokenizer(kind: str, texts: list[str], vocab_size: int = 256, text: str = "normalized",
+                    language: str = "en") -> Tokenizer:
     if kind == "char":
-        return CharTokenizer.train(texts, text)
+        return CharTokenizer.train(texts, text, language)
     if kind == "bpe":
-        return BPETokenizer.train(texts, vocab_size, text)
+        return BPETokenizer.train(texts, vocab_size, text, language)
     raise ValueError(f"tokenizer.kind must be 'char' or 'bpe', not {kind!r}")

@@ -56,11 +56,13 @@ def prepare_tokenizer(cfg: Config, entries: list[dict], exp_dir: str | Path) -> 
     path = Path(exp_dir) / "tokenizer.json"
     if path.exists():
         tok = tokenizer_from_dict(json.loads(path.read_text()))
-        if tok.text != cfg.tokenizer.text:  # a model would learn one form of text and be told it is the other
-            raise ValueError(f"{path} trains on {tok.text} text, the config asks for tokenizer.text="
-                             f"{cfg.tokenizer.text}; delete it or change the config")
+        # a model would learn one form of text (or language) and be told it is the other
+        theirs, ours = (tok.text, getattr(tok, "language", "en")), (cfg.tokenizer.text, cfg.tokenizer.language)
+        if theirs != ours:
+            raise ValueError(f"{path} trains on {theirs[0]} text in {theirs[1]!r}, the config asks for tokenizer.text="
+                             f"{ours[0]}, tokenizer.language={ours[1]}; delete it or change the config")
         return tok
     tok = train_tokenizer(cfg.tokenizer.kind, [e["text"] for e in entries], cfg.tokenizer.vocab_size,
-                          cfg.tokenizer.text)
+                          cfg.tokenizer.text, cfg.tokenizer.language)
     write_text(path, json.dumps(tok.to_dict()))
     return tok

@@ -41,7 +41,7 @@ from asr.model.network import Encoded
 from asr.model.recognizer import CHECKPOINT_PREFIX, Recognizer, export
 from asr.storage import atomic_save, read_jsonl, write_jsonl
 from asr.text.metrics import error_counts
-from asr.text.normalize import normalize
+from asr.text.normalize import normalizer
 from asr.text.tokenizers import Tokenizer, tokenizer_from_dict
 from asr.train.augment import Augmenter
 from asr.train.inputs import estimate_cmvn, prepare_tokenizer, with_durations
@@ -91,6 +91,7 @@ class ASRTask(L.LightningModule):
             if any(name == f or name.startswith(f + ".") for f in self.cfg.freeze):
                 p.requires_grad_(False)
         self.val_wer = WordErrors()
+        self.normalize = normalizer(getattr(self.recognizer.tokenizer, "language", None))  # references' form
         self.validated_step = -1  # the global step of the latest validation
 
     def model_step(self, batch: Batch, augment: bool) -> tuple[dict[str, torch.Tensor], Encoded]:
@@ -146,7 +147,7 @@ class ASRTask(L.LightningModule):
         losses, enc = self.model_step(batch, augment=False)
         self.log("val/loss", losses["loss"], prog_bar=True, batch_size=len(batch.ids), sync_dist=True)
         hyps = [h[0].text for h in self.search(enc)]
-        self.val_wer.update([normalize(t) for t in batch.texts], hyps)
+        self.val_wer.update([self.normalize(t) for t in batch.texts], hyps)
         if batch_idx == 0:
             self.log_samples(batch, enc, hyps)
 
@@ -164,7 +165,7 @@ class ASRTask(L.LightningModule):
         w = w / w.amax(-1, keepdim=True).clamp(min=1e-9)  # each position's peak white: the path stands out
         step = self.global_step
         tb.experiment.add_image("val/cross_attention", w[None].cpu(), step, dataformats="CHW")
-        rows = [f"| {i} | {normalize(t)} | {h} |" for i, t, h in zip(batch.ids, batch.texts, hyps)][:n]
+        rows = [f"| {i} | {self.normalize(t)} | {h} |" for i, t, h in zip(batch.ids, batch.texts, hyps)][:n]
         tb.experiment.add_text(
             "val/samples", "| id | reference | hypothesis |\n|---|---|---|\n" + "\n".join(rows), step
         )

@@ -117,6 +117,7 @@ def test_commonvoice(tmp_path, speech):
     assert train["common_voice_en_100"]["text"] == '"Turn on the lights," he said.'  # quotes are text
     assert train["common_voice_en_102"]["text"] == '"A quoted'  # an unbalanced quote does not swallow lines
     assert train["common_voice_en_100"]["speaker"] == "client0"
+    assert {e["language"] for e in train.values()} == {"en"}  # from the locale column
     for e in train.values():
         i = int(e["id"][-1])
         assert e["duration"] == pytest.approx(len(speech[i]) / SR, abs=0.08)  # MP3 frames pad the ends
@@ -125,6 +126,26 @@ def test_commonvoice(tmp_path, speech):
     assert [r.name for r in prepare("commonvoice", src, tmp_path / "v", splits=["validated"])] == ["validated"]
     with pytest.raises(ValueError, match="other.tsv"):
         prepare("commonvoice", src, tmp_path / "o", splits=["other"])
+
+
+def test_commonvoice_language(tmp_path, speech):
+    """Without a locale column, a folder named as Common Voice names languages gives it ("zh-CN" ->
+    "zh": counted in characters by asr evaluate); a folder with another name gives none, and
+    --language sets it for any layout."""
+    def tsv_without_locale(root: Path) -> Path:
+        for split in ("train", "dev", "test"):
+            rows = [line.split("\t") for line in (root / f"{split}.tsv").read_text().splitlines()]
+            (root / f"{split}.tsv").write_text("\n".join("\t".join(r[:11]) for r in rows) + "\n")
+        return root
+
+    zh = tsv_without_locale(make_commonvoice(tmp_path / "zh-CN", speech)[0])
+    prepare("commonvoice", zh, tmp_path / "zh")
+    assert {e.get("language") for e in read_manifest(tmp_path / "zh/train.jsonl")} == {"zh"}
+    other = tsv_without_locale(make_commonvoice(tmp_path / "cv", speech)[0])
+    prepare("commonvoice", other, tmp_path / "none")
+    assert {e.get("language") for e in read_manifest(tmp_path / "none/train.jsonl")} == {None}
+    assert main(["prepare", "commonvoice", str(other), "--out", str(tmp_path / "es"), "--language", "es"]) == 0
+    assert {e.get("language") for e in read_manifest(tmp_path / "es/test.jsonl")} == {"es"}
 
 
 # --------------------------------------------------------------------------- Kaldi

@@ -82,12 +82,13 @@ def test_cli_train_evaluate_transcribe(tiny_corpus, tmp_path, capsys):
     assert all(isinstance(r["text"], str) for r in rows if not r["error"])
 
 
-def overfit_config(manifest: Path) -> Config:
+def overfit_config(manifest: Path, *overrides: str) -> Config:
     return load_config(Config, ROOT / "configs/tiny.yaml", [
         f"data.train={manifest}", f"data.dev={manifest}", "max_steps=250", "optim.warmup_steps=30",
         "optim.lr=3e-3", "optim.label_smoothing=0.0", "specaugment.freq_masks=0", "specaugment.time_masks=0",
         "model.d_model=96", "model.enc_layers=3", "model.dec_layers=2", "data.max_frames_per_batch=100000",
-        "checkpoint_every_steps=1000", "trainer.check_val_every_n_epoch=100", "trainer.log_every_n_steps=5", *FAST])
+        "checkpoint_every_steps=1000", "trainer.check_val_every_n_epoch=100", "trainer.log_every_n_steps=5", *FAST,
+        *overrides])
 
 
 @pytest.mark.slow
