@@ -60,6 +60,44 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_live(args: argparse.Namespace) -> int:
+    from asr.audio.inputs import file_blocks, input_devices, microphone_blocks, pipe_blocks
+    from asr.transcribe.live import LiveOptions, LiveWriter, Stream, run
+
+    if args.list_devices:
+        for index, name, rate in input_devices():
+            print(f"{index:3d}  {name}  ({rate} Hz)")
+        return 0
+    given = {k: getattr(args, k) for k in ("vad", "update_every", "end_silence", "max_utterance", "min_speech")}
+    live = LiveOptions(**{k: v for k, v in given.items() if v is not None})  # checked before the model loads
+    if args.source is None and args.mic is None:
+        print("asr live: give a file, - (standard input) or --mic [DEVICE]", file=sys.stderr)
+        return 2
+    from asr.decode.options import DecodeOptions
+    from asr.decode.task import Search
+
+    rec = load_default_model(args.model, args.device, args.compute_type)
+    stream = Stream(Search(rec, DecodeOptions.from_config(rec.cfg, **decode_options(args))), live)
+    rate = rec.cfg.features.sample_rate
+    if args.mic is not None:
+        blocks = microphone_blocks(rate, None if args.mic == "default" else int(args.mic) if args.mic.isdigit()
+                                   else args.mic)
+    elif args.source == "-":
+        blocks = pipe_blocks(sys.stdin.buffer, rate, raw=args.raw, raw_rate=args.raw_rate)
+    else:
+        blocks = file_blocks(args.source, rate, realtime=args.realtime)
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        show = sys.stderr if sys.stderr.isatty() and not args.quiet else None
+        run(stream, blocks, LiveWriter(out, args.format, show))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if args.output:
+            out.close()
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from asr.model.catalogue import best_installed
     from asr.transcribe.serve import ServeOptions, model_id, serve
@@ -272,6 +310,43 @@ def add_inference_commands(sub) -> None:
     r.set_defaults(func=cmd_transcribe)
 
 
+def add_live_command(sub) -> None:
+    lv = sub.add_parser("live", help="live transcription: partial text while a person speaks, final lines per "
+                                     "utterance (microphone, standard input, or a file)", epilog=LIVE_EXAMPLES,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    lv.add_argument("source", nargs="?", help="audio file, or - for standard input (any container PyAV reads, "
+                                              "or raw PCM with --raw)")
+    lv.add_argument("-m", "--model", help="model file or name; default: the best installed named model")
+    lv.add_argument("--mic", nargs="?", const="default", help="the microphone (a device index or name from "
+                                                              "--list-devices; default input if none)")
+    lv.add_argument("--list-devices", action="store_true", help="list the audio input devices and stop")
+    lv.add_argument("--realtime", action="store_true", help="a file is played at real speed (demos, tests)")
+    lv.add_argument("--raw", action="store_true", help="standard input is 16-bit little-endian mono PCM")
+    lv.add_argument("--raw-rate", type=int, default=16000, help="its sample rate (default 16000)")
+    lv.add_argument("-f", "--format", choices=["text", "srt", "vtt", "jsonl"], default="text",
+                    help="finals as timed lines, SRT or WebVTT cues; jsonl: every event (partials too)")
+    lv.add_argument("-o", "--output", help="file for the output (default standard output)")
+    lv.add_argument("-q", "--quiet", action="store_true", help="no partial line on the terminal")
+    lv.add_argument("--vad", choices=["silero", "energy"], help="speech detector (default silero)")
+    lv.add_argument("--update-every", type=float, help="seconds of audio between partial updates (1.0)")
+    lv.add_argument("--min-speech", type=float, help="seconds of speech that start an utterance (0.25)")
+    lv.add_argument("--end-silence", type=float, help="seconds of silence that end an utterance (0.8)")
+    lv.add_argument("--max-utterance", type=float, help="longest utterance in seconds (20)")
+    lv.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    add_compute_type(lv)
+    add_decode_options(lv)
+    lv.set_defaults(func=cmd_live)
+
+
+LIVE_EXAMPLES = """\
+examples:
+  asr live --mic                                        the default microphone (asr live --list-devices)
+  asr live talk.mp3 --realtime                          a file played at real speed
+  ffmpeg -loglevel quiet -i https://radio.example/stream -f wav - | asr live - -f srt -o radio.srt
+  arecord -f S16_LE -r 16000 -c 1 | asr live - --raw    raw PCM from another program
+"""
+
+
 TRANSCRIBE_EXAMPLES = """\
 examples:
   asr transcribe -m model.pt talk.mp3                   text to standard output: path<TAB>transcript
@@ -374,6 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     add_training_commands(sub)
     add_inference_commands(sub)
+    add_live_command(sub)
     add_model_commands(sub)
     add_serve_command(sub)
     return p
@@ -382,11 +458,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from asr.audio.inputs import AudioInputError
     from asr.audio.read import AudioError
     from asr.config import ConfigError
 
     try:
         return args.func(args)
-    except (ConfigError, AudioError, FileNotFoundError, ValueError) as e:
+    except (ConfigError, AudioError, AudioInputError, FileNotFoundError, ValueError) as e:
         print(f"asr {args.command}: error: {e}", file=sys.stderr)
         return 2

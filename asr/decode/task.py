@@ -98,6 +98,13 @@ class Search:
         best, index = probs.max(-1)
         return [(r.languages[i], p) for i, p in zip(index.tolist(), best.tolist())]
 
+    def with_prompt(self, text: str) -> Search:
+        """This search with `text` as Whisper's previous-text prompt (live transcription: the text
+        before); the LM, hotword tree and options are shared, not rebuilt."""
+        search = copy.copy(self)
+        search.rules, search._languages = self.rules.with_prompt(self.rec.tokenizer.encode(" " + text.strip())), {}
+        return search
+
     def _speaking(self, code: str) -> Search:
         """This search for speech in language `code` (made once per language)."""
         if code not in self._languages:

@@ -174,7 +174,7 @@ def test_a_segment_decoded_with_timestamps_goes_on_where_the_decoder_stopped():
     from asr.audio.segment import Segment
     from asr.model.recognizer import Encoded
     from asr.results import Hypothesis
-    from asr.transcribe import pipeline as tr
+    from asr.transcribe import batches
 
     sr, rules = 16000, Rules(prompt=(7, 9), eos=5, timestamp_begin=10).with_timestamps(50)
     noise = 0.3 * np.random.default_rng(0).standard_normal(8 * sr)
@@ -200,7 +200,7 @@ def test_a_segment_decoded_with_timestamps_goes_on_where_the_decoder_stopped():
             steps = self.rules.unfinished(h.tokens)
             return None if steps is None else steps * self.frame_seconds
 
-    (out,) = tr._decode_batch(Scripted(), [seg], word_timestamps=False)
+    (out,) = batches._decode_batch(Scripted(), [seg], word_timestamps=False)
     assert out.text == "one two" and (out.start, out.end) == (30.0, 38.0)
     assert seen == [[8 * sr], [2 * sr]]  # the rest: the last 2 s, decoded once
 
