@@ -76,16 +76,18 @@ def cmd_live(args: argparse.Namespace) -> int:
     from asr.decode.options import DecodeOptions
     from asr.decode.task import Search
 
-    rec = load_default_model(args.model, args.device, args.compute_type)
-    stream = Stream(Search(rec, DecodeOptions.from_config(rec.cfg, **decode_options(args))), live)
-    rate = rec.cfg.features.sample_rate
+    rate = 16000  # every model here hears 16 kHz; the microphone is checked before the model loads
     if args.mic is not None:
-        blocks = microphone_blocks(rate, None if args.mic == "default" else int(args.mic) if args.mic.isdigit()
-                                   else args.mic)
+        device = None if args.mic == "default" else int(args.mic) if args.mic.isdigit() else args.mic
+        blocks = microphone_blocks(rate, device)
     elif args.source == "-":
         blocks = pipe_blocks(sys.stdin.buffer, rate, raw=args.raw, raw_rate=args.raw_rate)
     else:
         blocks = file_blocks(args.source, rate, realtime=args.realtime)
+    rec = load_default_model(args.model, args.device, args.compute_type)
+    if rec.cfg.features.sample_rate != rate:
+        raise ValueError(f"asr live takes 16 kHz models; this one hears {rec.cfg.features.sample_rate} Hz")
+    stream = Stream(Search(rec, DecodeOptions.from_config(rec.cfg, **decode_options(args))), live)
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
         show = sys.stderr if sys.stderr.isatty() and not args.quiet else None

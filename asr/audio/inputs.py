@@ -100,10 +100,15 @@ def input_devices() -> list[tuple[int, str, int]]:
 
 
 def microphone_blocks(rate: int, device: int | str | None = None, block: float = BLOCK) -> Iterator[np.ndarray]:
-    """The microphone (`device`: index or name; None: the default input), mono at `rate`."""
+    """The microphone (`device`: index or name; None: the default input), mono at `rate`. A missing
+    package or device raises here, before the first block."""
     sd = _sounddevice()
     if not input_devices():
         raise AudioInputError("no audio input device found (asr live --list-devices)")
+    return _microphone(sd, rate, device, block)
+
+
+def _microphone(sd, rate: int, device: int | str | None, block: float) -> Iterator[np.ndarray]:
     blocks: queue.Queue = queue.Queue()
 
     def callback(data, frames, when, status):

@@ -134,7 +134,8 @@ class Stream:
 
     def close(self) -> list[Event]:
         """The stream ends: the open utterance (if any) is finalized."""
-        if self.closed:
+        if self.closed or not self.fed:
+            self.closed = True
             return []
         self.vad.feed(np.zeros(0, np.float32), last=True)
         self._judge()
