@@ -132,6 +132,12 @@ class Stream:
         self._judge()
         return self._advance(final=False)
 
+    def flush(self) -> list[Event]:
+        """Finalize the open utterance now (a client's "commit"); the stream goes on."""
+        if self.closed:
+            raise ValueError("this stream is closed")
+        return self._advance(final=True)
+
     def close(self) -> list[Event]:
         """The stream ends: the open utterance (if any) is finalized."""
         if self.closed or not self.fed:

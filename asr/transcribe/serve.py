@@ -5,6 +5,7 @@ list, a health check and the web page (asr/web/index.html), over one model loade
                                     vtt | verbose_json), timestamp_granularities[] (segment, word),
                                     language, prompt, temperature (accepted; see below)
     POST /v1/audio/translations     the same, speech in any language -> English text (multilingual models)
+    WS   /v1/realtime               live transcription, OpenAI's Realtime transcription events (asr.transcribe.realtime)
     GET  /v1/models                 the one model, in OpenAI's list format
     GET  /health                    status and counters (requests, batches the worker ran)
     GET  /                          the web page
@@ -43,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -55,6 +56,7 @@ from asr.decode.task import Search
 from asr.model.recognizer import Recognizer
 from asr.results import Result
 from asr.transcribe.pipeline import SegmentOptions, recognize
+from asr.transcribe.realtime import realtime
 from asr.transcribe.upload import ApiError, checked_duration, named_source, read_upload
 from asr.transcribe.writers import render
 
@@ -301,6 +303,11 @@ def create_app(rec: Recognizer, options: ServeOptions = ServeOptions(), **decode
     app.get("/v1/models")(state.models)
     app.get("/v1/models/{model_id}")(state.model)
     app.get("/health")(state.health)
+
+    async def live(ws: WebSocket):
+        await realtime(ws, search, state.batcher.worker)
+
+    app.websocket("/v1/realtime")(live)
     app.get("/", response_class=HTMLResponse)(lambda: HTMLResponse(page))
     return app
 

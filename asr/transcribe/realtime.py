@@ -1,0 +1,201 @@
+"""Live transcription over a WebSocket: `/v1/realtime`, in the shape of OpenAI's Realtime
+transcription events, so clients written for it need only the URL changed.
+
+Client -> server (JSON text frames):
+    {"type": "transcription_session.update", "session": {"input_audio_format": "pcm16",
+        "sample_rate": 16000, "input_audio_transcription": {"language": "fr", "prompt": "..."},
+        "turn_detection": {"silence_duration_ms": 800}}}       (every field optional)
+    {"type": "input_audio_buffer.append", "audio": "<base64 of 16-bit little-endian mono PCM>"}
+    {"type": "input_audio_buffer.commit"}                       the utterance so far is final now
+    {"type": "input_audio_buffer.clear"}                        drop what was not yet final
+Server -> client:
+    transcription_session.created / .updated                    {"session": {...}}
+    input_audio_buffer.speech_started                           {"item_id", "audio_start_ms"}
+    conversation.item.input_audio_transcription.delta           {"item_id", "delta"}: newly committed words
+    asr.partial                                                 {"item_id", "text", "stable"}: the whole
+                                                                tentative text (ours: for captions)
+    input_audio_buffer.speech_stopped, input_audio_buffer.committed   {"item_id", "audio_end_ms"}
+    conversation.item.input_audio_transcription.completed       {"item_id", "transcript", "language", ...}
+    error                                                       {"error": {"type", "code", "message", "param"}}
+
+Audio is 24 kHz as OpenAI's pcm16 is, unless the session says `sample_rate`. A bad event gets an
+`error` event with a message and the session goes on. Decoding runs on the service's one model
+thread, between the batches of file requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import dataclasses
+import json
+import logging
+from concurrent.futures import Executor
+
+import numpy as np
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from asr.audio.read import resample
+from asr.decode.task import Search
+from asr.transcribe.live import Event, LiveOptions, Stream
+
+log = logging.getLogger(__name__)
+MAX_APPEND = 15 << 20  # bytes of base64 audio in one event (OpenAI's limit)
+
+
+class EventError(ValueError):
+    def __init__(self, message: str, code: str = "invalid_value", param: str | None = None):
+        super().__init__(message)
+        self.code, self.param = code, param
+
+
+@dataclasses.dataclass
+class Session:
+    sample_rate: int = 24000
+    language: str | None = None
+    prompt: str | None = None
+    live: LiveOptions = LiveOptions()
+
+    def to_dict(self) -> dict:
+        return {"object": "realtime.transcription_session", "input_audio_format": "pcm16",
+                "sample_rate": self.sample_rate,
+                "input_audio_transcription": {"language": self.language, "prompt": self.prompt},
+                "turn_detection": {"type": "server_vad", "silence_duration_ms": round(1000 * self.live.end_silence),
+                                   "prefix_padding_ms": round(1000 * self.live.pre_roll)}}
+
+    def updated(self, d: dict) -> Session:
+        """This session with the fields of an update event's `session`; an EventError for a bad one."""
+        if not isinstance(d, dict):
+            raise EventError("session must be an object", param="session")
+        fmt = d.get("input_audio_format", "pcm16")
+        if fmt != "pcm16":
+            raise EventError(f"input_audio_format {fmt!r}: only pcm16 (16-bit little-endian mono)",
+                             param="session.input_audio_format")
+        rate = d.get("sample_rate", self.sample_rate)
+        if not isinstance(rate, int) or not 8000 <= rate <= 96000:
+            raise EventError(f"sample_rate must be an integer from 8000 to 96000, not {rate!r}",
+                             param="session.sample_rate")
+        tr = d.get("input_audio_transcription") or {}
+        turn = d.get("turn_detection") or {}
+        live = self.live
+        try:
+            if "silence_duration_ms" in turn:
+                live = dataclasses.replace(live, end_silence=float(turn["silence_duration_ms"]) / 1000)
+            if "prefix_padding_ms" in turn:
+                live = dataclasses.replace(live, pre_roll=float(turn["prefix_padding_ms"]) / 1000)
+        except (TypeError, ValueError) as e:
+            raise EventError(str(e), param="session.turn_detection") from None
+        return Session(rate, tr.get("language", self.language) or None, tr.get("prompt", self.prompt) or None, live)
+
+
+class Connection:
+    """One client: its session, its stream, and the events it is sent."""
+
+    def __init__(self, ws: WebSocket, search: Search, worker: Executor):
+        self.ws, self.base, self.worker = ws, search, worker
+        self.session, self.items, self.sent_stable = Session(), 0, ""
+        self.stream = self._new_stream()
+
+    def _new_stream(self, session: Session | None = None) -> Stream:
+        s = session or self.session
+        search = self.base
+        if s.language or s.prompt:
+            search = Search(self.base.rec, self.base.options.replaced(language=s.language, prompt=s.prompt))
+        return Stream(search, s.live)
+
+    async def send(self, kind: str, **fields) -> None:
+        await self.ws.send_text(json.dumps({"type": kind, **fields}, ensure_ascii=False))
+
+    async def error(self, e: EventError) -> None:
+        await self.send("error", error={"type": "invalid_request_error", "code": e.code, "message": str(e),
+                                        "param": e.param})
+
+    async def handle(self, text: str) -> None:
+        try:
+            event = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise EventError(f"not JSON: {e}", "invalid_json") from None
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            raise EventError("an event is a JSON object with a string field 'type'", "invalid_event", "type")
+        kind = event["type"]
+        if kind == "transcription_session.update":
+            session = self.session.updated(event.get("session"))
+            try:
+                stream = self._new_stream(session)  # a language the model cannot do: refused here
+            except ValueError as e:
+                raise EventError(str(e), param="session.input_audio_transcription.language") from None
+            self.session, self.stream = session, stream  # what was not yet final is dropped
+            await self.send("transcription_session.updated", session=self.session.to_dict())
+        elif kind == "input_audio_buffer.append":
+            audio = self._samples(event.get("audio"))
+            await self.emit(await self._run(self.stream.feed, audio))
+        elif kind == "input_audio_buffer.commit":
+            await self.emit(await self._run(self.stream.flush))
+        elif kind == "input_audio_buffer.clear":
+            self.stream = self._new_stream()
+            await self.send("input_audio_buffer.cleared")
+        else:
+            raise EventError(f"unknown event type {kind!r}", "unknown_event", "type")
+
+    def _samples(self, audio) -> np.ndarray:
+        if not isinstance(audio, str) or len(audio) > MAX_APPEND:
+            raise EventError(f"audio must be a base64 string of at most {MAX_APPEND} characters", param="audio")
+        try:
+            data = base64.b64decode(audio, validate=True)
+        except (binascii.Error, ValueError):
+            raise EventError("audio is not valid base64", param="audio") from None
+        if len(data) % 2:
+            raise EventError("audio must be whole 16-bit samples (an even number of bytes)", param="audio")
+        wav = np.frombuffer(data, "<i2").astype(np.float32) / 32768.0
+        rate = self.stream.rate
+        return wav if self.session.sample_rate == rate else resample(wav, self.session.sample_rate, rate)
+
+    async def _run(self, fn, *args) -> list[Event]:
+        return await asyncio.get_running_loop().run_in_executor(self.worker, fn, *args)
+
+    async def emit(self, events: list[Event]) -> None:
+        for e in events:
+            item = f"item_{self.items}"
+            if e.kind == "speech_started":
+                self.items += 1
+                self.sent_stable = ""
+                await self.send("input_audio_buffer.speech_started", item_id=f"item_{self.items}",
+                                audio_start_ms=round(1000 * e.start))
+            elif e.kind == "partial":
+                if len(e.stable) > len(self.sent_stable) and e.stable.startswith(self.sent_stable):
+                    await self.send("conversation.item.input_audio_transcription.delta", item_id=item, content_index=0,
+                                    delta=e.stable[len(self.sent_stable):].lstrip() if not self.sent_stable
+                                    else e.stable[len(self.sent_stable):])
+                    self.sent_stable = e.stable
+                await self.send("asr.partial", item_id=item, text=e.text, stable=e.stable)
+            elif e.kind == "final":
+                await self.send("input_audio_buffer.speech_stopped", item_id=item, audio_end_ms=round(1000 * e.end))
+                await self.send("input_audio_buffer.committed", item_id=item)
+                await self.send("conversation.item.input_audio_transcription.completed", item_id=item, content_index=0,
+                                transcript=e.text, language=e.language, start=e.start, end=e.end,
+                                **({"rejected": e.rejected} if e.rejected else {}))
+
+
+async def realtime(ws: WebSocket, search: Search, worker: Executor) -> None:
+    """Serve one WebSocket client until it goes away."""
+    await ws.accept()
+    conn = Connection(ws, search, worker)
+    await conn.send("transcription_session.created", session=conn.session.to_dict())
+    while True:
+        try:
+            message = await ws.receive()
+        except WebSocketDisconnect:
+            break
+        if message["type"] == "websocket.disconnect":
+            break
+        try:
+            if message.get("text") is None:
+                raise EventError("events are JSON text frames (audio goes base64 in input_audio_buffer.append)",
+                                 "invalid_event")
+            await conn.handle(message["text"])
+        except EventError as e:
+            await conn.error(e)
+        except WebSocketDisconnect:
+            break
+    log.info("realtime client left after %d utterances", conn.items)

