@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -104,11 +105,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from asr.model.catalogue import best_installed
     from asr.transcribe.serve import ServeOptions, model_id, serve
 
+    key = args.api_key or os.environ.get("ASR_API_KEY") or None
+    if args.host not in ("127.0.0.1", "localhost", "::1") and key is None and not args.open:
+        raise ValueError(f"binding to {args.host} without an API key opens the service to the network: give "
+                         "--api-key KEY (or ASR_API_KEY), or --open to say it is meant to be open")
     rec = load_default_model(args.model, args.device, args.compute_type)
     default_id = getattr(best_installed(), "name", "asr")
     options = ServeOptions(max_batch=args.max_batch, batch_wait=args.batch_wait_ms / 1000,
                            max_upload_bytes=int(args.max_upload_mb * 2**20), max_seconds=args.max_duration,
-                           segments=segment_options(args), model_id=model_id(args.model, default_id))
+                           segments=segment_options(args), model_id=model_id(args.model, default_id),
+                           api_key=key, max_sessions=args.max_sessions)
     serve(rec, args.host, args.port, options, **decode_options(args))
     return 0
 
@@ -123,6 +129,10 @@ def add_serve_command(sub) -> None:
     s.add_argument("--batch-size", type=int, help="segments per model call (default: the model's, 16)")
     s.add_argument("--max-upload-mb", type=float, default=25, help="largest upload accepted (MiB)")
     s.add_argument("--max-duration", type=float, default=3600, help="longest audio accepted (seconds)")
+    s.add_argument("--api-key", help="every /v1 request must carry Authorization: Bearer KEY (default: "
+                                     "$ASR_API_KEY; none: no key asked for)")
+    s.add_argument("--open", action="store_true", help="allow a non-loopback --host without an API key")
+    s.add_argument("--max-sessions", type=int, default=16, help="live WebSocket sessions at once (/v1/realtime)")
     s.add_argument("--vad", choices=["silero", "energy"], help="speech detector (default: the model's)")
     s.add_argument("--max-segment", type=float, help="cut long recordings into segments at most this long (s)")
     s.add_argument("--device", default="auto", help="auto (the GPU if there is one), cpu, cuda, cuda:1")

@@ -31,6 +31,7 @@ import binascii
 import dataclasses
 import json
 import logging
+import time
 from concurrent.futures import Executor
 
 import numpy as np
@@ -90,12 +91,16 @@ class Session:
 
 
 class Connection:
-    """One client: its session, its stream, and the events it is sent."""
+    """One client: its session, its stream, and the events it is sent. `max_seconds` of audio in
+    all, and at most `burst` seconds ahead of real time, so one client cannot starve the others."""
 
-    def __init__(self, ws: WebSocket, search: Search, worker: Executor):
+    def __init__(self, ws: WebSocket, search: Search, worker: Executor, max_seconds: float = 4 * 3600.0,
+                 burst: float = 60.0):
         self.ws, self.base, self.worker = ws, search, worker
         self.session, self.items, self.sent_stable = Session(), 0, ""
         self.stream = self._new_stream()
+        self.max_seconds, self.burst = max_seconds, burst
+        self.received, self.began = 0.0, time.monotonic()
 
     def _new_stream(self, session: Session | None = None) -> Stream:
         s = session or self.session
@@ -129,6 +134,14 @@ class Connection:
             await self.send("transcription_session.updated", session=self.session.to_dict())
         elif kind == "input_audio_buffer.append":
             audio = self._samples(event.get("audio"))
+            seconds = len(audio) / self.stream.rate
+            if self.received + seconds > self.max_seconds:
+                raise EventError(f"this session has sent its {self.max_seconds:g} s of audio: open a new one",
+                                 "session_audio_limit", "audio")
+            if self.received + seconds > time.monotonic() - self.began + self.burst:
+                raise EventError(f"audio is arriving more than {self.burst:g} s ahead of real time: this chunk "
+                                 "was dropped; send at the speed of speech", "rate_limit_exceeded", "audio")
+            self.received += seconds
             await self.emit(await self._run(self.stream.feed, audio))
         elif kind == "input_audio_buffer.commit":
             await self.emit(await self._run(self.stream.flush))
@@ -177,10 +190,26 @@ class Connection:
                                 **({"rejected": e.rejected} if e.rejected else {}))
 
 
-async def realtime(ws: WebSocket, search: Search, worker: Executor) -> None:
-    """Serve one WebSocket client until it goes away."""
-    await ws.accept()
-    conn = Connection(ws, search, worker)
+async def realtime(ws: WebSocket, search: Search, worker: Executor, options, service) -> None:
+    """Serve one WebSocket client until it goes away (`options`: the service's `ServeOptions`;
+    `service.live_sessions` counts the clients connected)."""
+    offered = [p.strip() for p in (ws.headers.get("sec-websocket-protocol") or "").split(",") if p.strip()]
+    chosen = [p for p in offered if not p.startswith("openai-insecure-api-key.")]
+    await ws.accept(subprotocol=("realtime" if "realtime" in chosen else chosen[0]) if chosen else None)
+    if service.live_sessions >= options.max_sessions:
+        await ws.send_text(json.dumps({"type": "error", "error": {
+            "type": "server_error", "code": "too_many_sessions", "param": None,
+            "message": f"this server takes {options.max_sessions} live sessions at once: try again later"}}))
+        await ws.close(code=1013)
+        return
+    service.live_sessions += 1
+    try:
+        await _serve(ws, Connection(ws, search, worker, options.max_session_seconds, options.live_burst))
+    finally:
+        service.live_sessions -= 1
+
+
+async def _serve(ws: WebSocket, conn: Connection) -> None:
     await conn.send("transcription_session.created", session=conn.session.to_dict())
     while True:
         try:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hmac
 import io
 import logging
 import math
@@ -77,10 +78,26 @@ class ServeOptions:
     max_seconds: float = 3600.0  # longest audio accepted, from its header before decoding
     segments: SegmentOptions = SegmentOptions()  # how recordings are cut and batched, as `asr transcribe`'s
     model_id: str = "asr"  # what /v1/models lists and `model` must name
+    api_key: str | None = None  # when set, every /v1 request carries "Authorization: Bearer KEY" (401 otherwise)
+    max_sessions: int = 16  # live WebSocket sessions at once
+    max_session_seconds: float = 4 * 3600.0  # audio one live session may send
+    live_burst: float = 60.0  # seconds of audio a live session may send ahead of real time
 
     def __post_init__(self) -> None:
-        if self.max_batch < 1 or self.max_upload_bytes < 1 or self.max_seconds <= 0:
-            raise ValueError(f"serve options must be positive: {self}")
+        if (self.max_batch < 1 or self.max_upload_bytes < 1 or self.max_seconds <= 0 or self.max_sessions < 1
+                or self.max_session_seconds <= 0 or self.live_burst <= 0):
+            raise ValueError(f"serve options must be positive: {dataclasses.replace(self, api_key='***')}")
+
+    def authorized(self, authorization: str | None, query_key: str | None = None,
+                   protocols: str | None = None) -> bool:
+        """Whether a request may use the API: no key set, or the key as a bearer token (or, for a
+        browser's WebSocket, which cannot set headers, as `api_key=` or the subprotocol
+        `openai-insecure-api-key.KEY`, OpenAI's way)."""
+        if self.api_key is None:
+            return True
+        offered = [authorization.removeprefix("Bearer ").strip() if authorization else None, query_key]
+        offered += [p.strip().removeprefix("openai-insecure-api-key.") for p in (protocols or "").split(",")]
+        return any(k is not None and hmac.compare_digest(k, self.api_key) for k in offered)
 
 
 # ------------------------------------------------------------------------------------- the upload
@@ -282,6 +299,13 @@ def create_app(rec: Recognizer, options: ServeOptions = ServeOptions(), **decode
     app.state.service = state
     page = (WEB / "index.html").read_text()
 
+    @app.middleware("http")
+    async def check_key(request: Request, call_next):
+        if request.url.path.startswith("/v1/") and not options.authorized(request.headers.get("authorization")):
+            return JSONResponse(ApiError(401, "a valid API key is needed: Authorization: Bearer KEY", None,
+                                         "invalid_api_key", kind="invalid_request_error").body(), status_code=401)
+        return await call_next(request)
+
     @app.exception_handler(ApiError)
     async def api_error(request, e: ApiError):
         return JSONResponse(e.body(), status_code=e.status)
@@ -305,7 +329,11 @@ def create_app(rec: Recognizer, options: ServeOptions = ServeOptions(), **decode
     app.get("/health")(state.health)
 
     async def live(ws: WebSocket):
-        await realtime(ws, search, state.batcher.worker)
+        if not options.authorized(ws.headers.get("authorization"), ws.query_params.get("api_key"),
+                                  ws.headers.get("sec-websocket-protocol")):
+            await ws.close(code=4001, reason="a valid API key is needed")  # before accepting: the handshake fails
+            return
+        await realtime(ws, search, state.batcher.worker, options, state)
 
     app.websocket("/v1/realtime")(live)
     app.get("/", response_class=HTMLResponse)(lambda: HTMLResponse(page))
@@ -321,6 +349,7 @@ class Service:
     language: str
     started: float = field(default_factory=time.time)
     uploads: int = 0  # uploads being read right now
+    live_sessions: int = 0  # WebSocket clients connected to /v1/realtime
 
     async def transcriptions(self, request: Request):
         return await self._recognize(request, "transcribe")
@@ -355,7 +384,8 @@ class Service:
         return self._card()
 
     def health(self) -> dict:
-        return {"status": "ok", "model": self.options.model_id, "uploads": self.uploads, **self.batcher.stats()}
+        return {"status": "ok", "model": self.options.model_id, "uploads": self.uploads,
+                "live_sessions": self.live_sessions, **self.batcher.stats()}
 
     def _card(self) -> dict:
         return {"id": self.options.model_id, "object": "model", "created": int(self.started), "owned_by": "asr"}

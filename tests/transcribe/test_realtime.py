@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 
 import jiwer
@@ -99,7 +100,7 @@ def test_the_page_shows_live_captions_from_the_microphone(tmp_path):
     fake = tmp_path / "mic.wav"
     sf.write(fake, np.concatenate([np.zeros(16000, np.float32), wav, np.zeros(3 * 16000, np.float32)]), 16000)
     flags = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-             f"--use-file-for-fake-audio-capture={fake}", "--autoplay-policy=no-user-gesture-required")
+             f"--use-file-for-fake-audio-capture={fake}%noloop", "--autoplay-policy=no-user-gesture-required")
     with live_server(create_app(load("whisper-tiny.en", "cpu").eval())) as url, chromium(860, 600, flags) as page:
         page.get(url)
         WebDriverWait(page, 10).until(lambda d: d.find_element(By.ID, "model").text != "…")
@@ -109,6 +110,10 @@ def test_the_page_shows_live_captions_from_the_microphone(tmp_path):
         page.find_element(By.ID, "live").click()
         WebDriverWait(page, 60).until(lambda d: "country" in " ".join(finals(d)))
         page.find_element(By.ID, "live").click()
-        lines = finals(page)
+        lines = [line.split(" ", 1)[1] for line in finals(page)]  # after the start time
+        assert all(re.fullmatch(r"\d+:\d\d\.\d", line.split(" ", 1)[0]) for line in finals(page))
         assert "error" not in page.find_element(By.ID, "status").get_attribute("class")
+        WebDriverWait(page, 10).until(lambda d: d.find_element(By.ID, "srt").is_enabled())  # the transcript is kept
+        srt = page.execute_script("return await subtitles.srt")
+        assert srt.startswith("1\n00:00:0") and "country" in srt.lower()
     assert jiwer.wer(JFK_TEXT, normalize(" ".join(lines))) < 0.3, lines
