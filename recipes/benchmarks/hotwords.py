@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import random
 import time
+import zlib
 from pathlib import Path
 
 from common import ROOT, SR, wer
@@ -27,6 +28,11 @@ TEMPLATES = [
     "Ask {n} whether the {p} licence was renewed.",
     "The {p} dashboard shows three alerts since {n} left.",
     "Tomorrow {n} will demo {p} to the whole team.",
+    "We moved the {p} servers last week, so {n} can finally relax.",
+    "If the budget allows it, {n} wants two more {p} seats for the new hires.",
+    "After lunch {n} found a bug in the {p} installer and fixed it on the spot.",
+    "Could you remind {n} that the {p} contract ends at the end of the month?",
+    "Our customers like {p} because it is simple, but {n} thinks it could be faster.",
 ]
 
 
@@ -34,7 +40,7 @@ def sentences() -> list[tuple[str, list[str]]]:
     """(sentence, the hotwords in it): every template with a few name and product pairs."""
     out, k = [], 0
     for template in TEMPLATES:
-        for _ in range(3):
+        for _ in range(4):
             n, p = NAMES[k % len(NAMES)], PRODUCTS[(k * 5 + 1) % len(PRODUCTS)]
             out.append((template.format(n=n, p=p), [n, p]))
             k += 1
@@ -62,7 +68,8 @@ def clips(folder: Path) -> list[dict]:
     rows = []
     for i, (text, words) in enumerate(sentences()):
         voice = voices[i % len(voices)]
-        path = folder / f"{i:02d}-{voice.engine}-{voice.name}.wav"
+        key = zlib.crc32(f"{text}|{voice}".encode())  # a changed sentence or voice is a new file
+        path = folder / f"{i:02d}-{voice.engine}-{voice.name}-{key:08x}.wav"
         if not path.exists():
             sf.write(path, synthesize(text, voice), SR)
         rows.append({"audio": str(path), "text": text, "hotwords": words})
