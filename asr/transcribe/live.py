@@ -187,7 +187,8 @@ class Stream:
         if not len(hits):
             return False
         first = self.frame0 + int(hits[0])
-        self.utt_start = max(self.base, first * self.hop - int(self.options.pre_roll * self.rate))
+        # the pre-roll reaches back no further than where the last utterance ended
+        self.utt_start = max(self.base, self.decoded_to, first * self.hop - int(self.options.pre_roll * self.rate))
         self.last_speech = self.decoded_to = self.utt_start
         self.previous, self.stable = [], []
         events.append(Event("speech_started", self._t(self.utt_start), self._t(self.utt_start)))
