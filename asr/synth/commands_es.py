@@ -10,6 +10,9 @@ A few hundred words in all, many tens of thousands of distinct sentences, so a m
 vocabulary from a few thousand utterances while dev and test still get sentences it has never heard.
 """
 
+# long module: word lists and eleven command families, as commands.py, plus Spanish's article and gender
+# agreement and the imperative -> infinitive map of polite requests: data, read top to bottom
+
 from __future__ import annotations
 
 import random

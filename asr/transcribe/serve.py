@@ -21,6 +21,10 @@ Batching: requests wait in an asyncio queue; after the first arrives the batcher
 group in one `recognize` call (torch is not async, and one thread owning the model keeps its
 memory flat). While the worker runs, the next group gathers. `max_batch=1` turns batching off.
 
+Keys: with `api_key` (`asr serve --api-key`, or ASR_API_KEY) every /v1 request must carry
+"Authorization: Bearer KEY" (a 401 otherwise); the page and /health stay open. Live sessions on
+/v1/realtime are capped in number, in audio per session and in how far ahead of real time they send.
+
 `language` forces a multilingual model's language (left out: detected per segment; an
 English-only model refuses another with a 400), `prompt` is Whisper's text prompt (other models
 ignore it), and
