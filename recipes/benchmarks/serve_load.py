@@ -9,12 +9,22 @@ Each batching setting starts its own server (`python -m asr serve`, bound to 127
 port) and waits for /health; RSS is read from /proc at the first and last request of the setting.
 Bounded: each level stops sending after --duration seconds (or --max-requests), then waits at most
 --timeout for replies still out, so a run takes about 2 x levels x duration plus model loading.
+
+    python recipes/benchmarks/serve_load.py -m whisper-tiny.en --live --clients 1 4 16 --duration 60
+
+--live: each client is a live session on the WebSocket /v1/realtime sending the stream that
+streaming.py builds (data/bench/live.wav: real clips with 1-2 s pauses, from its start) in 0.1 s
+pcm16 chunks at real time, for --duration seconds, then commits and waits for the last final.
+Per level: finalization latency (from an utterance's speech end in the stream to its completed
+event, p50/p90), error events and failed sessions, and the server's RSS; one server for all levels.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import json
 import socket
 import subprocess
 import sys
@@ -63,14 +73,14 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def start_server(args: argparse.Namespace, max_batch: int) -> tuple[subprocess.Popen, str]:
+def start_server(args: argparse.Namespace, max_batch: int, more: list[str] = ()) -> tuple[subprocess.Popen, str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
     cmd = [sys.executable, "-m", "asr", "serve", "-m", args.model, "--host", "127.0.0.1", "--port", str(port),
            "--max-batch", str(max_batch), "--batch-wait-ms", str(args.batch_wait_ms), "--device", "cpu"]
-    cmd += ["--vad", args.vad] if args.vad else []
+    cmd += (["--vad", args.vad] if args.vad else []) + list(more)
     server = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url, deadline = f"http://127.0.0.1:{port}", time.time() + args.startup
     while time.time() < deadline:
@@ -116,6 +126,75 @@ async def run_level(url: str, data: list[tuple[bytes, float]], level: Level, arg
         level.batches = (await http.get("/health")).json()["batches"] - before
 
 
+async def live_client(url: str, audio: np.ndarray, placed: list[dict], duration: float, out: dict) -> None:
+    """One live session: the stream at real time for `duration` s -> finalization latencies into `out`."""
+    import websockets
+
+    ends = [u["speech"][1] for u in placed if u["speech"][1] <= duration]
+    got: list[tuple[float, float]] = []  # (utterance end in the stream, when its final came) per completed event
+    try:
+        async with websockets.connect(url.replace("http", "ws") + "/v1/realtime", max_size=None) as ws:
+            await ws.send(json.dumps({"type": "transcription_session.update", "session": {"sample_rate": 16000}}))
+            t0, step = time.monotonic(), 1600
+
+            async def receive():
+                async for message in ws:
+                    e = json.loads(message)
+                    if e["type"] == "error":
+                        out["errors"] += 1
+                    elif e["type"].endswith("transcription.completed"):
+                        got.append((e["end"], time.monotonic() - t0))
+
+            reader = asyncio.create_task(receive())
+            for k, i in enumerate(range(0, int(duration * 16000), step)):
+                await asyncio.sleep(max(0.0, t0 + (k + 1) * 0.1 - time.monotonic()))
+                pcm = (np.clip(audio[i : i + step], -1, 1) * 32767).astype("<i2").tobytes()
+                chunk = base64.b64encode(pcm).decode()
+                await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+            await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+            await asyncio.sleep(5.0)  # the last final
+            reader.cancel()
+    except (OSError, websockets.WebSocketException):
+        out["failed"] += 1
+    for end in ends:  # each utterance's final: the first completed event that ends after its speech does
+        after = [w for e, w in got if e >= end - 0.05]
+        if after:
+            out["latencies"].append(min(after) - end)
+
+
+def run_live(args: argparse.Namespace) -> None:
+    from asr.audio.read import load_audio
+
+    path, placed_json = ROOT / "data/bench/live.wav", ROOT / "data/bench/live.json"
+    if not placed_json.exists():
+        raise SystemExit("no data/bench/live.wav: run recipes/benchmarks/streaming.py first (it builds the stream)")
+    audio, placed = load_audio(path), json.loads(placed_json.read_text())
+    duration = min(args.duration, len(audio) / 16000)
+    server, url = start_server(args, args.max_batch, ["--max-sessions", str(max(args.clients))])
+    rows = []
+    try:
+        for n in args.clients:
+            start_rss = rss_mb(server.pid)
+            out = {"latencies": [], "errors": 0, "failed": 0}
+
+            async def level():
+                await asyncio.gather(*(live_client(url, audio, placed, duration, out) for _ in range(n)))
+
+            asyncio.run(level())
+            lat = np.array(out["latencies"] or [float("nan")])
+            p50, p90 = np.percentile(lat, 50), np.percentile(lat, 90)
+            rows.append(f"| {n} | {len(out['latencies'])} | {p50:.2f} | {p90:.2f} | {out['errors']} | {out['failed']} "
+                        f"| {start_rss:.0f} -> {rss_mb(server.pid):.0f} |")
+            print(rows[-1], flush=True)
+    finally:
+        server.terminate()
+        server.wait(30)
+    print(f"\nmodel {args.model}; live sessions of {duration:g} s of real speech at real time\n")
+    print("| sessions | finals | final latency p50 s | p90 s | error events | failed sessions | server RSS MB |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-m", "--model", required=True, help="model file or name")
@@ -129,7 +208,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--vad", choices=["silero", "energy"])
     p.add_argument("--timeout", type=float, default=300, help="per request")
     p.add_argument("--startup", type=float, default=600, help="seconds to wait for the server to load the model")
+    p.add_argument("--live", action="store_true", help="live sessions on /v1/realtime instead of uploads")
     args = p.parse_args(argv)
+    if args.live:
+        run_live(args)
+        return
     data = clips(args.manifest, args.n_clips)
     print(f"{len(data)} clips, {np.mean([s for _, s in data]):.2f} s on average; {args.duration:g} s per level")
     rows = []

