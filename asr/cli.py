@@ -261,6 +261,8 @@ def add_decode_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--hotwords", help='names and jargon to favour, comma-separated: "Kubernetes, Dvořák" '
                                       "(beam search; a bonus per token, taken back if the word is not finished)")
     g.add_argument("--hotword-weight", type=float, help="the bonus per token of a hotword (log probability; 2)")
+    g.add_argument("--chunk", type=int, help="models trained with model.dynamic_chunk: chunked attention, this many "
+                                         "encoder frames (40 ms) a chunk, as streaming (16 = 640 ms); 0 full context")
     g.add_argument("--reversed-margin", type=float,
                    help="also decode each segment played backwards and leave it out when that reads better by more "
                         "than this (log prob per token; speech played backwards), e.g. 0; inf: off")
@@ -269,7 +271,7 @@ def add_decode_options(p: argparse.ArgumentParser) -> None:
 def decode_options(args: argparse.Namespace) -> dict:
     """The decode options given on the command line (the rest come from the model's config)."""
     names = ("beam_size", "ctc_weight", "length_penalty", "n_best", "lm", "lm_weight", "min_ctc_logprob",
-             "reversed_margin", "language", "task", "prompt", "hotwords", "hotword_weight")
+             "reversed_margin", "language", "task", "prompt", "hotwords", "hotword_weight", "chunk")
     opts = {k: getattr(args, k, None) for k in names}
     return {k: v for k, v in opts.items() if v is not None}
 

@@ -137,6 +137,10 @@ class ModelConfig:
     ctc: bool = True  # a CTC head on the encoder; imported models have none until fine-tuned
     # (decoder layer, head) pairs whose cross-attention follows the audio: Whisper's word timing
     alignment_heads: list[tuple[int, int]] = field(default_factory=list)
+    # streaming (WeNet's dynamic chunk training): half the training batches see full context, the rest
+    # chunked attention with chunks of 1-25 encoder frames; one model then decodes either way
+    # (decode.chunk: frames a chunk, 0 full context)
+    dynamic_chunk: bool = False
 
 
 @dataclass

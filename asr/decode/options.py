@@ -61,6 +61,9 @@ class DecodeOptions:
     # probability), taken back if the word is left unfinished (asr.decode.hotwords; beam search, any model)
     hotwords: str | None = None
     hotword_weight: float = 2.0
+    # models trained with model.dynamic_chunk: chunked attention in the encoder, this many encoder frames
+    # (40 ms each) a chunk, as when streaming (16: 640 ms); 0: full context
+    chunk: int = 0
 
     @classmethod
     def from_config(cls, cfg: Any, **overrides) -> DecodeOptions:
@@ -100,8 +103,8 @@ class DecodeOptions:
             raise ValueError(f"ctc_weight must be in [0, 1], not {self.ctc_weight}")
         if self.lm_weight < 0 or self.hotword_weight < 0 or self.max_len_ratio <= 0 or self.pre_beam < 1:
             raise ValueError("lm_weight and hotword_weight must be >= 0, max_len_ratio > 0 and pre_beam >= 1")
-        if self.patience is not None and self.patience <= 0 or self.no_repeat_ngram < 0:
-            raise ValueError(f"patience must be > 0 (got {self.patience}), no_repeat_ngram >= 0")
+        if self.patience is not None and self.patience <= 0 or self.no_repeat_ngram < 0 or self.chunk < 0:
+            raise ValueError(f"patience must be > 0 (got {self.patience}), no_repeat_ngram and chunk >= 0")
         if self.no_speech_threshold is not None and not 0.0 <= self.no_speech_threshold <= 1.0:
             raise ValueError(f"no_speech_threshold must be in [0, 1], not {self.no_speech_threshold}")
         if self.reversed_margin is not None and self.reversed_margin < 0:

@@ -212,7 +212,7 @@ class Search:
         idx = torch.tensor(rows, device=wav.device)
         twice = torch.tensor([2 * len(readings[b].tokens) for b in rows], device=wav.device)
         cap = torch.maximum((wav_lens[idx].double() * MAX_TOKENS_PER_SECOND / sr).ceil().long(), twice) + 8
-        rev_enc = self.rec.encode(reversed_audio(wav[idx], wav_lens[idx]), wav_lens[idx])
+        rev_enc = self.encode(reversed_audio(wav[idx], wav_lens[idx]), wav_lens[idx])
         backwards = self._search(rev_enc, greedy, cap, self.plain)
         if rev_enc.ctc_logits is not None:
             note_ctc_logprob(backwards, rev_enc.ctc_logits, rev_enc.lengths, self.rules.blank)
@@ -233,6 +233,10 @@ class Search:
         steps = self.rules.unfinished(h.tokens)
         return None if steps is None else steps * self.rec.frame_seconds
 
+    def encode(self, wav: Tensor, wav_lens: Tensor) -> Encoded:
+        """The model's encoder output for these waveforms, chunked as `options.chunk` says."""
+        return self.rec.encode(wav, wav_lens, self.options.chunk)
+
     def decode(self, wav: Tensor, wav_lens: Tensor) -> list[list[Hypothesis]]:
         """(B, S) padded waveforms -> for each, its n best hypotheses."""
-        return self(self.rec.encode(wav, wav_lens), wav, wav_lens)
+        return self(self.encode(wav, wav_lens), wav, wav_lens)

@@ -29,6 +29,14 @@ def key_padding_mask_or_none(lens: Tensor, max_len: int) -> Tensor | None:
     return None if bool((lens >= max_len).all()) else key_padding_mask(lens, max_len)
 
 
+def chunk_mask(length: int, chunk: int, device: torch.device | None = None) -> Tensor:
+    """(length, length) mask of chunked attention (WeNet's): a frame sees every frame up to the end
+    of its own chunk of `chunk` frames, nothing after it, so an encoder frame never changes once
+    its chunk has arrived."""
+    ends = (torch.arange(length, device=device) // chunk + 1) * chunk  # where each query's chunk ends
+    return torch.arange(length, device=device)[None, :] < ends[:, None]
+
+
 def causal_mask(q_len: int, k_len: int, device: torch.device | None = None) -> Tensor:
     """(q_len, k_len) lower-triangular mask; the queries are the last q_len of k_len positions."""
     offset = k_len - q_len

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from asr.config import ModelConfig
-from asr.model.masks import causal_mask, key_padding_mask_or_none
+from asr.model.masks import causal_mask, chunk_mask, key_padding_mask_or_none
 
 MIN_FRAMES = 7  # the conv front end needs 7 input frames to produce one output frame
 # Incremental decoding keeps cross-attention keys/values per utterance from this many encoder frames
@@ -270,11 +270,15 @@ class Encoder(nn.Module):
             raise ValueError(f"{length} encoder frames exceed the position table's {len(self.positional_embedding)}")
         return self.positional_embedding[:length].to(x.dtype)
 
-    def forward(self, feats: Tensor, feat_lens: Tensor) -> tuple[Tensor, Tensor]:
-        """(B, T, F) frames -> (B, T', D) memory and its lengths."""
+    def forward(self, feats: Tensor, feat_lens: Tensor, chunk: int = 0) -> tuple[Tensor, Tensor]:
+        """(B, T, F) frames -> (B, T', D) memory and its lengths. `chunk` > 0: chunked attention, each
+        frame seeing the frames up to the end of its chunk of `chunk` frames (streaming)."""
         x, lens = self.frontend(feats, feat_lens)
         x = self.drop(x * self.xscale + self.positions(x.shape[1], x))
         mask = key_padding_mask_or_none(lens, x.shape[1])
+        if chunk > 0 and chunk < x.shape[1]:
+            chunks = chunk_mask(x.shape[1], chunk, x.device)
+            mask = chunks if mask is None else mask & chunks
         for block in self.blocks:
             x = block(x, mask)
         return self.ln_post(x), lens
@@ -347,12 +351,13 @@ class ASRModel(nn.Module):
         """Feature frames per encoder frame (4 for conv2d and stack, 2 for Whisper's conv1d)."""
         return self.encoder.subsampling
 
-    def encode(self, feats: Tensor, feat_lens: Tensor) -> Encoded:
-        """(B, T, F) frames -> encoder output, its lengths and CTC logits (None without a CTC head)."""
-        memory, mem_lens = self.encoder(feats, feat_lens)
+    def encode(self, feats: Tensor, feat_lens: Tensor, chunk: int = 0) -> Encoded:
+        """(B, T, F) frames -> encoder output, its lengths and CTC logits (None without a CTC head);
+        `chunk`: chunked attention (`Encoder.forward`)."""
+        memory, mem_lens = self.encoder(feats, feat_lens, chunk)
         return Encoded(memory, mem_lens, self.ctc_head(memory) if self.ctc_head is not None else None)
 
-    def forward(self, feats: Tensor, feat_lens: Tensor, tokens: Tensor) -> tuple[Tensor, Encoded]:
+    def forward(self, feats: Tensor, feat_lens: Tensor, tokens: Tensor, chunk: int = 0) -> tuple[Tensor, Encoded]:
         """Teacher forcing: -> decoder logits (B, L, V), and the encoder's output."""
-        enc = self.encode(feats, feat_lens)
+        enc = self.encode(feats, feat_lens, chunk)
         return self.decoder(tokens, enc.memory, enc.lengths), enc

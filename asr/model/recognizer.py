@@ -74,19 +74,21 @@ class Recognizer(nn.Module):
         return next(self.model.parameters()).device
 
     @torch.no_grad()
-    def encode(self, wav: Tensor, wav_lens: Tensor) -> Encoded:
+    def encode(self, wav: Tensor, wav_lens: Tensor, chunk: int = 0) -> Encoded:
         """(B, S) padded waveforms at the model's sample rate -> encoder output, lengths, CTC logits.
 
         The encoder takes the rows a few at a time, at most ENCODER_FRAMES feature frames a call:
         on a CPU its activations then stay in cache, and a Whisper window (3,000 frames) costs a
         quarter to a third less than in a batch of 16 (recipes/benchmarks/encoder_batch.py). The
-        search still gets the whole batch."""
+        search still gets the whole batch. `chunk` > 0: chunked attention (a model trained with
+        `model.dynamic_chunk` decodes as it would streaming, with that many encoder frames a chunk)."""
         wav, wav_lens = wav.to(self.device), wav_lens.to(self.device)
         feats, lens = self.features(wav, wav_lens)
         rows = max(1, ENCODER_FRAMES // feats.shape[1]) if self.device.type == "cpu" else feats.shape[0]
         if feats.shape[0] <= rows:
-            return self.model.encode(feats, lens)
-        parts = [self.model.encode(feats[i : i + rows], lens[i : i + rows]) for i in range(0, feats.shape[0], rows)]
+            return self.model.encode(feats, lens, chunk)
+        parts = [self.model.encode(feats[i : i + rows], lens[i : i + rows], chunk)
+                 for i in range(0, feats.shape[0], rows)]
         return Encoded(*(None if p[0] is None else torch.cat(p) for p in zip(*parts)))
 
     # ------------------------------------------------------------------ the file

@@ -27,7 +27,7 @@ from asr.text.tokenizers import BLANK
 NEG_INF = float("-inf")
 # option -> its value that turns it off (and language: detection is not ported, only English or none)
 NOT_PORTED = {"lm": None, "no_repeat_ngram": 0, "timestamps": False, "task": "transcribe", "prompt": None,
-              "hotwords": None}
+              "hotwords": None, "chunk": 0}
 # run by asr.decode.task.Search after its search, not here (an ONNX export's model.json records them)
 GUARDS = ("compression_ratio_threshold", "no_speech_threshold", "min_ctc_logprob", "reversed_margin")
 

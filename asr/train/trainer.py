@@ -100,7 +100,9 @@ class ASRTask(L.LightningModule):
         if augment:
             feats = spec_augment(feats, lens, self.cfg.specaugment)
         inputs, targets = decoder_io(batch.tokens, batch.token_lens, prompt=self.rules.prompt, eos=self.rules.eos)
-        logits, enc = self.recognizer.model(feats, lens, inputs)
+        # dynamic chunk training: the step's chunk from the RNGs seeded per step (exact resume)
+        chunk = random.randint(1, 25) if augment and self.cfg.model.dynamic_chunk and random.random() < 0.5 else 0
+        logits, enc = self.recognizer.model(feats, lens, inputs, chunk)
         att = F.cross_entropy(logits.transpose(1, 2).float(), targets, ignore_index=-100,
                               label_smoothing=self.cfg.optim.label_smoothing)
         if enc.ctc_logits is None:  # an imported model without a CTC head

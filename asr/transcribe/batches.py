@@ -43,7 +43,7 @@ def _decode_batch(search: Search, segs: list[Segment], word_timestamps: bool) ->
     wav = torch.zeros(len(segs), int(lens.max()))
     for j, s in enumerate(segs):
         wav[j, : len(s.samples)] = torch.from_numpy(s.samples)
-    enc = rec.encode(wav, lens)
+    enc = search.encode(wav, lens)
     outs, rest = [], []
     for j, (seg, nbest) in enumerate(zip(segs, search(enc, wav, lens))):
         out = _segment_text(seg, nbest)

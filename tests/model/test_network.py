@@ -144,3 +144,26 @@ def test_recognizer_encodes_a_batch_in_parts_as_in_one_call(monkeypatch):
     torch.testing.assert_close(parts.memory, whole.memory, atol=1e-5, rtol=1e-5)
     assert parts.lengths.tolist() == whole.lengths.tolist()
     torch.testing.assert_close(parts.ctc_logits, whole.ctc_logits, atol=1e-5, rtol=1e-5)
+
+
+def test_chunk_mask_sees_to_the_end_of_its_chunk():
+    from asr.model.masks import chunk_mask
+
+    m = chunk_mask(5, 2)
+    assert m.tolist() == [[True, True, False, False, False], [True, True, False, False, False],
+                          [True, True, True, True, False], [True, True, True, True, False], [True] * 5]
+
+
+def test_chunked_encoder_frames_do_not_change_as_audio_arrives():
+    """With chunked attention a frame's output is final once its chunk has arrived (what streaming
+    needs); with full context, frames change when more audio comes."""
+    torch.manual_seed(0)
+    model = ASRModel(ModelConfig(d_model=32, n_heads=2, enc_layers=2, dec_layers=1, conv_channels=8), 20, 12).eval()
+    feats = torch.randn(1, 200, 20)
+    longer = torch.cat([feats, torch.randn(1, 80, 20)], 1)
+    with torch.no_grad():
+        short, full = (model.encode(f, torch.tensor([f.shape[1]]), chunk=4).memory for f in (feats, longer))
+        settled = (short.shape[1] - 2) // 4 * 4  # chunks clear of the front end's last frames
+        assert settled >= 40 and torch.allclose(short[0, :settled], full[0, :settled], atol=1e-5)
+        short, full = (model.encode(f, torch.tensor([f.shape[1]])).memory for f in (feats, longer))
+        assert not torch.allclose(short[0, :settled], full[0, :settled], atol=1e-3)
