@@ -16,9 +16,12 @@ that will not change before the final, `text` all of it), "final" (one utterance
   `end_silence` seconds without speech, or at `max_utterance` seconds, cut in the longest pause of
   its last third (at the end where there is none); the rest starts the next utterance. No audio is
   decoded outside utterances, so silence stays empty.
-- **Partials**: every `update_every` seconds of new speech the utterance so far is decoded again.
-  Words that two successive decodes agree on from the start are committed (LocalAgreement-2, the
-  policy of whisper_streaming): a partial's `stable` words only ever grow.
+- **Partials**: every `update_every` seconds of new speech the utterance so far is decoded again
+  (greedy), but no sooner than twice the last partial decode took, so a slow model on a slow
+  machine updates less often instead of falling behind the audio; none once the speaker has been
+  silent for `min(0.3, end_silence / 2)` s, so the final is not kept waiting behind one. Words that
+  two successive decodes agree on from the start are committed (LocalAgreement-2, the policy of
+  whisper_streaming): a partial's `stable` words only ever grow.
 - **Finals**: the whole utterance decoded once more at its end, with full context; what a file
   transcription of that stretch gives. Whisper models are prompted with the last `prompt_chars`
   characters of the finals before (whisper_streaming's 200), as `--prompt` would.
@@ -56,6 +59,7 @@ class LiveOptions:
     pre_roll: float = 0.3  # audio kept before the first speech frame (and after the last)
     prompt_chars: int = 200  # Whisper models: finals before, as the prompt of the next (0: none)
     partial_beam: int = 1  # beam of the partial decodes (1: greedy, the fastest); finals use the stream's own
+    keep_up: bool = True  # partials no sooner than twice the last one took (False: every update_every, however slow)
 
     def __post_init__(self) -> None:
         checked_vad(self.vad)
@@ -118,6 +122,7 @@ class Stream:
             beam_size=options.partial_beam, n_best=1)), False: search}  # partial? -> its search
         self.prompted: dict[tuple[str, bool], Search] = {}
         self.closed = False
+        self.partial_seconds = 0.0  # wall time of the last partial decode
 
     # ------------------------------------------------------------------ input
 
@@ -170,7 +175,9 @@ class Stream:
                 break
             end = self._end(final)
             if end is None:
-                if self.fed - self.decoded_to >= o.update_every * self.rate:
+                every = max(o.update_every, 2 * self.partial_seconds) if o.keep_up else o.update_every
+                quiet = self.fed - self.last_speech >= min(0.3, o.end_silence / 2) * self.rate
+                if self.fed - self.decoded_to >= every * self.rate and not quiet:
                     events += self._partial()
                 break
             events += self._finish(*end)
@@ -236,9 +243,9 @@ class Stream:
                 Event("speech_stopped", self._t(start), self._t(end))]
 
     def _partial(self) -> list[Event]:
-        start, end = self.utt_start, self.fed
+        start, end, began = self.utt_start, self.fed, time.perf_counter()
         text = self._decode(start, end, self.history, partial=True)
-        self.decoded_to = end
+        self.decoded_to, self.partial_seconds = end, time.perf_counter() - began
         if text.rejected is not None:
             return []
         words = text.text.split()

@@ -92,6 +92,25 @@ def test_endpointing_cuts_a_long_utterance_in_a_pause():
         assert min(abs(e.end - (p + 0.25)) for p in pauses) < 0.3  # cut inside a pause
 
 
+def test_slow_partials_come_less_often_and_not_in_the_trailing_silence():
+    """A partial decode that takes 0.2 s spaces the next one at least 0.4 s of audio later (the
+    stream keeps up instead of falling behind); none is decoded once the speaker has gone quiet."""
+    import time
+
+    class Slow(ScriptedStream):
+        def _decode(self, start, end, prompt, partial):
+            if partial:
+                time.sleep(0.2)
+            return super()._decode(start, end, prompt, partial)
+
+    audio = bursts([("q", 1.0), ("s", 4.0), ("q", 2.0)])
+    stream = Slow(LiveOptions(vad="energy", update_every=0.1))
+    feed_all(stream, audio)
+    ends = [e for _, e, partial in stream.decodes if partial]
+    assert len(ends) >= 3 and all(b - a >= 0.4 - 0.1 for a, b in zip(ends, ends[1:]))
+    assert max(ends) <= 5.0 + 0.3 + 0.1  # none after 0.3 s of silence
+
+
 def test_local_agreement_and_options():
     assert agreed("ask not what".split(), "ask not who".split()) == 2 and agreed([], ["a"]) == 0
     with pytest.raises(ValueError, match="end_silence"):
@@ -114,7 +133,7 @@ def test_whisper_live_on_jfk(tiny_en):
     transcript; nothing in the silence; closing twice is harmless and feeding after is an error."""
     wav = load_audio(JFK)
     silence = np.zeros(2 * SR, np.float32)
-    stream = tiny_en.stream()
+    stream = tiny_en.stream(keep_up=False)  # a partial every second, however busy the machine
     events = feed_all(stream, np.concatenate([silence, wav, silence]))
     assert stream.close() == []
     with pytest.raises(ValueError, match="closed"):
