@@ -17,7 +17,7 @@ that will not change before the final, `text` all of it), "final" (one utterance
   its last third (at the end where there is none); the rest starts the next utterance. No audio is
   decoded outside utterances, so silence stays empty.
 - **Partials**: every `update_every` seconds of new speech the utterance so far is decoded again
-  (greedy), but no sooner than twice the last partial decode took, so a slow model on a slow
+  (greedy, without the reversal check), but no sooner than twice the last partial decode took, so a slow model on a slow
   machine updates less often instead of falling behind the audio. Words that
   two successive decodes agree on from the start are committed (LocalAgreement-2, the policy of
   whisper_streaming): a partial's `stable` words only ever grow.
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import shutil
 import time
 from dataclasses import dataclass
@@ -116,9 +117,7 @@ class Stream:
         self.previous: list[str] = []  # the last partial's words
         self.stable: list[str] = []  # committed words of the open utterance
         self.history = ""  # finals so far (the prompt of Whisper models)
-        same = options.partial_beam == search.options.beam_size
-        self.searches = {True: search if same else Search(search.rec, search.options.replaced(
-            beam_size=options.partial_beam, n_best=1)), False: search}  # partial? -> its search
+        self.searches: dict[bool, Search] = {False: search}  # partial? -> its search (the partial one made on use)
         self.prompted: dict[tuple[str, bool], Search] = {}
         self.closed = False
         self.partial_seconds = 0.0  # wall time of the last partial decode
@@ -266,6 +265,10 @@ class Stream:
     def _search(self, prompt: str, partial: bool) -> Search:
         """The (partial or final) search, prompted with the text before where the model takes a
         prompt (Whisper) and was given none of its own."""
+        if partial not in self.searches:  # greedy (partial_beam), without the reversal check (the final runs it)
+            options = self.search.options.replaced(beam_size=self.options.partial_beam, n_best=1,
+                                                   reversed_margin=math.inf)
+            self.searches[True] = Search(self.search.rec, options)
         search = self.searches[partial]
         if not prompt or not self.options.prompt_chars or search.rules.previous is None or search.options.prompt:
             return search
