@@ -1,5 +1,6 @@
 """Translation by whisper-base through our engine: a few non-English clips, what they say, and the
-English it writes (`--task translate`), beside the transcript in the detected language.
+English it writes (`--task translate`), beside the transcript in the detected language and the
+translation faster-whisper makes with the same weights (where it is installed).
 
     python recipes/benchmarks/translations.py        # prints a Markdown table (README, Languages)
 
@@ -35,12 +36,27 @@ def main() -> None:
             rows.append((c["audio"], lang, "espeak", MEANING[k]))
     heard = list(transcribe.transcribe([r[0] for r in rows]))
     english = list(translate.transcribe([r[0] for r in rows]))
-    print("| clip | voice | what it says | transcript (detected language) | translation |")
-    print("|---|---|---|---|---|")
-    for (path, lang, voice, meaning), h, t in zip(rows, heard, english):
+    theirs = faster_whisper_translations([r[0] for r in rows])
+    print("| clip | voice | what it says | transcript (detected language) | translation | faster-whisper's |")
+    print("|---|---|---|---|---|---|")
+    for (path, lang, voice, meaning), h, t, f in zip(rows, heard, english, theirs):
         name = path.split("/sounds/")[-1] if "/sounds/" in path else f"{lang}: {path.rsplit('/', 1)[-1]}"
         print(f"| {name} | {voice} | {meaning} | {h.text} ({h.language} {h.language_probability or 0:.2f}) "
-              f"| {t.text} |")
+              f"| {t.text} | {f} |")
+
+
+def faster_whisper_translations(paths: list[str]) -> list[str]:
+    """The same weights through faster-whisper (beam 5, its defaults), where it is installed: whether a
+    poor translation is the model's or our engine's."""
+    try:
+        from faster_whisper import WhisperModel
+    except ImportError:
+        return ["(faster-whisper not installed)"] * len(paths)
+    from languages import base_ct2
+
+    model = WhisperModel(str(base_ct2(ROOT / "data/bench/whisper-base-ct2")), device="cpu", compute_type="float32",
+                         cpu_threads=2)
+    return [" ".join(s.text.strip() for s in model.transcribe(p, task="translate", beam_size=5)[0]) for p in paths]
 
 
 if __name__ == "__main__":
