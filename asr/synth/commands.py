@@ -320,11 +320,16 @@ def sample(rng: random.Random) -> str:
 
 def generate(n: int, seed: int = 0, max_tries: int = 50) -> list[str]:
     """`n` distinct commands, deterministic given `seed`; raises if the grammar runs out."""
+    return distinct(sample, n, seed, max_tries)
+
+
+def distinct(sample_one, n: int, seed: int = 0, max_tries: int = 50) -> list[str]:
+    """`n` distinct sentences from `sample_one(rng)` (a grammar's), in the order first drawn."""
     rng = random.Random(seed)
     seen: dict[str, None] = {}
     tries = 0
     while len(seen) < n:
-        seen.setdefault(sample(rng), None)
+        seen.setdefault(sample_one(rng), None)
         tries += 1
         if tries > max_tries * n + 1000:
             raise ValueError(f"the command grammar gave only {len(seen)} distinct sentences, {n} asked for")

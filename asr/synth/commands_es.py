@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import random
 
+from asr.synth.commands import distinct
+
 # --------------------------------------------------------------------------- numbers
 
 _UNITS = ("cero uno dos tres cuatro cinco seis siete ocho nueve diez once doce trece catorce quince dieciséis "
@@ -497,12 +499,4 @@ def sample(rng: random.Random) -> str:
 
 def generate(n: int, seed: int = 0, max_tries: int = 50) -> list[str]:
     """`n` distinct commands, deterministic given `seed`; raises if the grammar runs out."""
-    rng = random.Random(seed)
-    seen: dict[str, None] = {}
-    tries = 0
-    while len(seen) < n:
-        seen.setdefault(sample(rng), None)
-        tries += 1
-        if tries > max_tries * n + 1000:
-            raise ValueError(f"the command grammar gave only {len(seen)} distinct sentences, {n} asked for")
-    return list(seen)
+    return distinct(sample, n, seed, max_tries)

@@ -59,7 +59,21 @@ def _language_field(language: str) -> dict:
 # --------------------------------------------------------------------------- tokenizers
 
 
-class CharTokenizer:
+class _Own:
+    """What our own tokenizers share: their decoding rules, CTC blank and training targets."""
+
+    language: str
+    ctc_blank = BLANK
+
+    def decoding_rules(self) -> dict:
+        return _own_rules(self.language)
+
+    def encode_transcript(self, text: str) -> list[int]:
+        """Training targets: the transcript's ids (its normalized or display form)."""
+        return self.encode(text)
+
+
+class CharTokenizer(_Own):
     """One token per character of the normalized (or display) text, space included."""
 
     kind = "char"
@@ -91,20 +105,11 @@ class CharTokenizer:
         """The text of one token ("" for special ids); a word starts after a space."""
         return self.symbols[i - N_SPECIAL] if N_SPECIAL <= i < self.vocab_size else ""
 
-    def decoding_rules(self) -> dict:
-        return _own_rules(self.language)
-
-    ctc_blank = BLANK
-
-    def encode_transcript(self, text: str) -> list[int]:
-        """Training targets: the transcript's ids (its normalized or display form)."""
-        return self.encode(text)
-
     def to_dict(self) -> dict:
         return {"kind": self.kind, "symbols": self.symbols, "text": self.text, **_language_field(self.language)}
 
 
-class BPETokenizer:
+class BPETokenizer(_Own):
     """SentencePiece BPE on normalized (or display) text; SentencePiece id k is our id k + 2 (its unk is our UNK)."""
 
     kind = "bpe"
@@ -157,15 +162,6 @@ class BPETokenizer:
         return (
             self.sp.id_to_piece(i - (N_SPECIAL - 1)).replace("\u2581", " ") if N_SPECIAL <= i < self.vocab_size else ""
         )
-
-    def decoding_rules(self) -> dict:
-        return _own_rules(self.language)
-
-    ctc_blank = BLANK
-
-    def encode_transcript(self, text: str) -> list[int]:
-        """Training targets: the transcript's ids (its normalized or display form)."""
-        return self.encode(text)
 
     def to_dict(self) -> dict:
         # base64 text keeps the exported model loadable with torch.load(weights_only=True)
