@@ -105,6 +105,37 @@ def test_overfit_a_handful_of_utterances(tiny_corpus, tmp_path):
     assert [r.text for r in model.transcribe([e["audio"] for e in entries], beam_size=1, ctc_weight=0.0)] == expected
 
 
+@pytest.mark.slow
+def test_another_language_end_to_end(tmp_path, capsys):
+    """A Spanish corpus (asr.synth.commands_es read by espeak's Spanish voices): its manifests say
+    "es"; a model with tokenizer.language=es overfits six utterances and writes them back with their
+    accents, reports Spanish, refuses English, and asr evaluate scores it with the multilingual normalizer."""
+    from asr.synth.corpus import SynthConfig, build_corpus
+    from asr.text.normalize import normalize_any
+
+    build_corpus(load_config(SynthConfig, ROOT / "recipes/synth/conf/tiny.yaml", ["language=es"]), tmp_path / "c")
+    entries = read_manifest(tmp_path / "c/train.jsonl")
+    assert {e["language"] for e in entries} == {"es"}
+    assert all(e["speaker"].startswith("espeak:es") for e in entries)
+    accented = sorted(entries, key=lambda e: -sum(c in "áéíóúñü" for c in e["text"]))[:6]
+    assert any(c in "áéíóúñü" for e in accented for c in e["text"])
+    manifest = tmp_path / "six.jsonl"
+    write_manifest(manifest, accented)
+    model_path = train(overfit_config(manifest, "tokenizer.language=es"), tmp_path / "exp")
+    curve = logged(tmp_path / "exp")
+    assert curve[-1] < 0.3 * curve[0]
+    model = asr.load_model(model_path)
+    results = list(model.transcribe([e["audio"] for e in accented]))
+    assert [r.text for r in results] == [normalize_any(e["text"]) for e in accented]  # accents kept
+    assert {r.language for r in results} == {"es"}
+    with pytest.raises(ValueError, match="transcribes es only"):
+        list(asr.load_model(model_path, language="en").transcribe([accented[0]["audio"]]))
+    capsys.readouterr()
+    assert main(["evaluate", "-m", str(model_path), str(manifest), "--out", str(tmp_path / "eval")]) == 0
+    summary = json.loads((tmp_path / "eval/six/summary.json").read_text())
+    assert summary["wer"] == 0.0 and summary["by_language"]["es"]["wer"] == 0.0
+
+
 def test_final_weights_are_validated_when_training_stops_mid_epoch(tiny_corpus, tmp_path):
     """max_steps falls mid-epoch, and no epoch-end validation happens before it: the final weights
     are validated anyway, and exported when they are the best (they are the only ones here)."""
