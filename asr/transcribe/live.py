@@ -17,8 +17,8 @@ that will not change before the final, `text` all of it), "final" (one utterance
   its last third (at the end where there is none); the rest starts the next utterance. No audio is
   decoded outside utterances, so silence stays empty.
 - **Partials**: every `update_every` seconds of new speech the utterance so far is decoded again
-  (greedy, without the reversal check), but no sooner than twice the last partial decode took, so a slow model on a slow
-  machine updates less often instead of falling behind the audio. Words that
+  (greedy, without the reversal check), but no sooner than twice the utterance's last partial
+  decode took, so a slow model on a slow machine updates less often instead of falling behind. Words that
   two successive decodes agree on from the start are committed (LocalAgreement-2, the policy of
   whisper_streaming): a partial's `stable` words only ever grow.
 - **Finals**: the whole utterance decoded once more at its end, with full context; what a file
@@ -195,6 +195,7 @@ class Stream:
         self.utt_start = max(self.base, self.decoded_to, first * self.hop - int(self.options.pre_roll * self.rate))
         self.last_speech = self.decoded_to = self.utt_start
         self.previous, self.stable = [], []
+        self.partial_seconds = 0.0  # keep_up paces within an utterance: one slow decode must not silence the rest
         events.append(Event("speech_started", self._t(self.utt_start), self._t(self.utt_start)))
         return True
 

@@ -110,6 +110,24 @@ def test_slow_partials_come_less_often():
     assert len(ends) >= 3 and all(b - a >= 0.4 - 0.1 for a, b in zip(ends, ends[1:]))
 
 
+def test_one_slow_partial_does_not_silence_the_next_utterances():
+    """keep_up paces partials within an utterance: after one very slow partial, the next utterance
+    gets its partials every update_every again."""
+    import time
+
+    class OnceSlow(ScriptedStream):
+        def _decode(self, start, end, prompt, partial):
+            if partial and not any(p for *_, p in self.decodes):
+                time.sleep(2.0)  # twice that is longer than the next utterance
+            return super()._decode(start, end, prompt, partial)
+
+    audio = bursts([("q", 1.0), ("s", 2.0), ("q", 1.5), ("s", 3.0), ("q", 1.5)])
+    stream = OnceSlow(LiveOptions(vad="energy", update_every=0.5))
+    feed_all(stream, audio)
+    second = [e for s, e, partial in stream.decodes if partial and s > 4.0]
+    assert len(second) >= 4  # 3 s of speech at one partial per 0.5 s
+
+
 def test_local_agreement_and_options():
     assert agreed("ask not what".split(), "ask not who".split()) == 2 and agreed([], ["a"]) == 0
     with pytest.raises(ValueError, match="end_silence"):
