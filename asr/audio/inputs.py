@@ -17,7 +17,7 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
-from asr.audio.read import stream_audio
+from asr.audio.read import Resampler, stream_audio
 
 BLOCK = 0.1  # seconds per block from a file or a microphone
 
@@ -63,8 +63,7 @@ def pipe_blocks(f: BinaryIO, rate: int, raw: bool = False, raw_rate: int = 16000
 
 
 def _raw_blocks(f: BinaryIO, rate: int, raw_rate: int, block: float) -> Iterator[np.ndarray]:
-    from asr.audio.read import resample
-
+    resampler = Resampler(raw_rate, rate)
     size = 2 * max(1, int(block * raw_rate))
     carry = b""
     while True:
@@ -74,8 +73,8 @@ def _raw_blocks(f: BinaryIO, rate: int, raw_rate: int, block: float) -> Iterator
         data, carry = carry + data, b""
         if len(data) % 2:
             data, carry = data[:-1], data[-1:]
-        wav = np.frombuffer(data, "<i2").astype(np.float32) / 32768.0
-        yield wav if raw_rate == rate else resample(wav, raw_rate, rate)
+        yield resampler(np.frombuffer(data, "<i2").astype(np.float32) / 32768.0)
+    yield resampler.flush()
 
 
 def _sounddevice():

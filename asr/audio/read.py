@@ -176,6 +176,43 @@ def resample(wav: np.ndarray, orig_sr: int, target_sr: int = SAMPLE_RATE) -> np.
     return out.numpy()
 
 
+class Resampler:
+    """Audio arriving in blocks of any size at `orig_sr` -> the same audio at `target_sr`, as one
+    `resample` of the whole gives it (within float rounding), block edges leaving no trace: each
+    stretch is resampled with `context` seconds of its neighbours, so the output trails the input by
+    that much until `flush`. For live input (raw PCM, a WebSocket client's 24 kHz chunks); files go
+    through `_blocks`, which does the same over whole blocks."""
+
+    def __init__(self, orig_sr: int, target_sr: int = SAMPLE_RATE, context: float = 0.02):
+        self.orig, self.target = resample_rate(orig_sr, target_sr), target_sr
+        self.step = self.orig // math.gcd(self.orig, target_sr)  # source samples per whole number of outputs
+        self.ctx = -(-int(context * self.orig) // self.step) * self.step if self.orig != target_sr else 0
+        # buf holds the source from sample `base` on; the next output starts at source sample `pos`
+        self.buf, self.base, self.pos = np.zeros(0, np.float32), 0, 0
+
+    def __call__(self, block: np.ndarray) -> np.ndarray:
+        if self.orig == self.target:
+            return np.ascontiguousarray(block, dtype=np.float32)
+        self.buf = np.concatenate([self.buf, np.asarray(block, dtype=np.float32)])
+        n = (self.base + len(self.buf) - self.ctx - self.pos) // self.step * self.step  # those with right context
+        return self._emit(n) if n > 0 else np.zeros(0, np.float32)
+
+    def flush(self) -> np.ndarray:
+        """The rest, at the end of the stream (no right context left to wait for)."""
+        n = self.base + len(self.buf) - self.pos
+        return self._emit(n) if n > 0 and self.orig != self.target else np.zeros(0, np.float32)
+
+    def _emit(self, n: int) -> np.ndarray:
+        end, lo = self.base + len(self.buf), max(0, self.pos - self.ctx)
+        wav = resample(self.buf[lo - self.base : min(end, self.pos + n + self.ctx) - self.base], self.orig, self.target)
+        head = (self.pos - lo) * self.target // self.orig  # exact: pos and lo are whole steps
+        out = wav[head : head + -(-n * self.target // self.orig)]
+        self.pos += n
+        cut = max(0, self.pos - self.ctx) - self.base
+        self.buf, self.base = self.buf[cut:], self.base + cut
+        return out
+
+
 def resample_rate(orig_sr: int, target_sr: int) -> int:
     """The rate `resample` treats audio at `orig_sr` as having: itself, or the nearest rate within
     0.5 % whose ratio to `target_sr` is cheap. torchaudio's filter bank has (orig/gcd) x (target/gcd)

@@ -37,7 +37,7 @@ from concurrent.futures import Executor
 import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from asr.audio.read import resample
+from asr.audio.read import Resampler
 from asr.decode.task import Search
 from asr.transcribe.live import Event, LiveOptions, Stream
 
@@ -98,16 +98,18 @@ class Connection:
                  burst: float = 60.0):
         self.ws, self.base, self.worker = ws, search, worker
         self.session, self.items, self.sent_stable = Session(), 0, ""
-        self.stream = self._new_stream()
+        self._use(Session())
         self.max_seconds, self.burst = max_seconds, burst
         self.received, self.began = 0.0, time.monotonic()
 
-    def _new_stream(self, session: Session | None = None) -> Stream:
-        s = session or self.session
+    def _use(self, s: Session) -> None:
+        """A fresh stream for session `s` (and a resampler from its rate); a language the model
+        cannot do is a ValueError here, and the session before stays."""
         search = self.base
         if s.language or s.prompt:
             search = Search(self.base.rec, self.base.options.replaced(language=s.language, prompt=s.prompt))
-        return Stream(search, s.live)
+        stream = Stream(search, s.live)
+        self.session, self.stream, self.resampler = s, stream, Resampler(s.sample_rate, stream.rate)
 
     async def send(self, kind: str, **fields) -> None:
         await self.ws.send_text(json.dumps({"type": kind, **fields}, ensure_ascii=False))
@@ -127,10 +129,9 @@ class Connection:
         if kind == "transcription_session.update":
             session = self.session.updated(event.get("session"))
             try:
-                stream = self._new_stream(session)  # a language the model cannot do: refused here
-            except ValueError as e:
+                self._use(session)  # what was not yet final is dropped
+            except ValueError as e:  # a language the model cannot do
                 raise EventError(str(e), param="session.input_audio_transcription.language") from None
-            self.session, self.stream = session, stream  # what was not yet final is dropped
             await self.send("transcription_session.updated", session=self.session.to_dict())
         elif kind == "input_audio_buffer.append":
             audio = self._samples(event.get("audio"))
@@ -144,9 +145,10 @@ class Connection:
             self.received += seconds
             await self.emit(await self._run(self.stream.feed, audio))
         elif kind == "input_audio_buffer.commit":
+            await self.emit(await self._run(self.stream.feed, self.resampler.flush()))
             await self.emit(await self._run(self.stream.flush))
         elif kind == "input_audio_buffer.clear":
-            self.stream = self._new_stream()
+            self._use(self.session)
             await self.send("input_audio_buffer.cleared")
         else:
             raise EventError(f"unknown event type {kind!r}", "unknown_event", "type")
@@ -160,9 +162,7 @@ class Connection:
             raise EventError("audio is not valid base64", param="audio") from None
         if len(data) % 2:
             raise EventError("audio must be whole 16-bit samples (an even number of bytes)", param="audio")
-        wav = np.frombuffer(data, "<i2").astype(np.float32) / 32768.0
-        rate = self.stream.rate
-        return wav if self.session.sample_rate == rate else resample(wav, self.session.sample_rate, rate)
+        return self.resampler(np.frombuffer(data, "<i2").astype(np.float32) / 32768.0)
 
     async def _run(self, fn, *args) -> list[Event]:
         return await asyncio.get_running_loop().run_in_executor(self.worker, fn, *args)
