@@ -303,10 +303,10 @@ class LiveWriter:
     (`show`), final lines scrolling (on `out`), and the finals as text, SRT or WebVTT cues, or every
     event as a JSON line (with `wall`, the seconds since the stream began, for latency)."""
 
-    def __init__(self, out: TextIO, fmt: str = "text", show: TextIO | None = None, times: bool = True):
+    def __init__(self, out: TextIO, fmt: str = "text", show: TextIO | None = None):
         if fmt not in LIVE_FORMATS:
             raise ValueError(f"live output format must be one of {', '.join(LIVE_FORMATS)}, not {fmt!r}")
-        self.out, self.fmt, self.show, self.times = out, fmt, show, times
+        self.out, self.fmt, self.show = out, fmt, show
         self.cues, self.began = 0, time.monotonic()
         if fmt == "vtt":
             self._write("WEBVTT\n\n")
@@ -327,8 +327,7 @@ class LiveWriter:
         elif not event.text:
             return
         elif self.fmt == "text":
-            self._write((f"[{timestamp(event.start, '.')} --> {timestamp(event.end, '.')}] " if self.times else "")
-                        + event.text + "\n")
+            self._write(f"[{timestamp(event.start, '.')} --> {timestamp(event.end, '.')}] {event.text}\n")
         else:
             self.cues += 1
             sep = "," if self.fmt == "srt" else "."
