@@ -101,7 +101,8 @@ class ServeOptions:
             return True
         offered = [authorization.removeprefix("Bearer ").strip() if authorization else None, query_key]
         offered += [p.strip().removeprefix("openai-insecure-api-key.") for p in (protocols or "").split(",")]
-        return any(k is not None and hmac.compare_digest(k, self.api_key) for k in offered)
+        key = self.api_key.encode()  # bytes: compare_digest refuses non-ASCII str, which a client may send
+        return any(k is not None and hmac.compare_digest(k.encode(), key) for k in offered)
 
 
 # ------------------------------------------------------------------------------------- the upload

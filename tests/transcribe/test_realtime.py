@@ -135,6 +135,7 @@ def test_keys_session_caps_and_open_binding(tmp_path, capsys):
         r = c.get("/v1/models")
         assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
         assert c.get("/v1/models", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert c.get("/v1/models", headers={"Authorization": "Bearer clé".encode()}).status_code == 401  # not a 500
         assert c.get("/v1/models", headers={"Authorization": "Bearer s3cret"}).status_code == 200
         assert c.get("/health").status_code == 200
         with pytest.raises(WebSocketDisconnect):
