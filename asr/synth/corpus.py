@@ -22,7 +22,6 @@ of 2-3 seen Kokoro voices (never of a held-out one), drawn from the seed.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import multiprocessing
 import os
@@ -37,6 +36,8 @@ from pathlib import Path
 
 import soundfile as sf
 
+import asr.synth.commands as commands
+import asr.synth.commands_es as commands_es
 import asr.synth.everyday as everyday
 import asr.synth.gate as gate
 import asr.synth.kokoro as kokoro
@@ -47,7 +48,7 @@ from asr.synth.engines import ENGINES, SAMPLE_RATE, EngineError, Voice, availabl
 from asr.text.normalize import normalize
 
 SPLITS = ("train", "dev", "test", "test-unseen-voice")
-GRAMMARS = {"en": "asr.synth.commands", "es": "asr.synth.commands_es"}  # the command grammar of each language
+GRAMMARS = {"en": commands, "es": commands_es}  # the command grammar of each language
 SOURCES = ("commands", "prose", "everyday")  # text sources; "mixed" draws from several
 STAGES = ("text", "audio", "manifests", "gate")
 
@@ -102,8 +103,7 @@ def _log(msg: str) -> None:
 def source_rows(cfg: SynthConfig, source: str, n: int, rng: random.Random) -> list[dict]:
     """Up to n distinct sentences of one source as {"text", "spoken", "source"} rows."""
     if source == "commands":
-        grammar = importlib.import_module(GRAMMARS[cfg.language])
-        return [{"text": s, "spoken": s, "source": "commands"} for s in grammar.generate(n, cfg.seed)]
+        return [{"text": s, "spoken": s, "source": "commands"} for s in GRAMMARS[cfg.language].generate(n, cfg.seed)]
     if source == "everyday":
         return [
             {"text": r["text"], "spoken": r["spoken"], "source": "everyday"} for r in everyday.generate(n, cfg.seed)
