@@ -130,10 +130,17 @@ class ModelConfig:
     tie_embeddings: bool = True
     max_target_len: int = 512  # longest decoder sequence (bounds decoding; the size of a learned position table)
     # Whisper's layout (imported checkpoints); the defaults are our own network's.
-    enc_positions: str = "sinusoidal"  # "sinusoidal" (computed) or "table" (a stored (max_source_len, D) buffer)
-    dec_positions: str = "sinusoidal"  # "sinusoidal" (computed) or "learned" (a (max_target_len, D) parameter)
+    # "sinusoidal" (computed, added to the input), "table" (a stored (max_source_len, D) buffer, Whisper's) or
+    # "rope" (rotary: queries and keys of self-attention turned by position, nothing added)
+    enc_positions: str = "sinusoidal"
+    # "sinusoidal", "learned" (a (max_target_len, D) parameter, Whisper's) or "rope"
+    dec_positions: str = "sinusoidal"
     max_source_len: int = 1500  # encoder frames a position table holds (Whisper: 30 s at 20 ms)
     scale_embeddings: bool = True  # multiply encoder input and token embeddings by sqrt(d_model) before positions
+    # encoder blocks: "transformer" (pre-norm attention + feed-forward) or "conformer" (half feed-forward,
+    # attention, a depthwise convolution of conv_kernel frames, half feed-forward; causal with dynamic_chunk)
+    block: str = "transformer"
+    conv_kernel: int = 15
     ctc: bool = True  # a CTC head on the encoder; imported models have none until fine-tuned
     # (decoder layer, head) pairs whose cross-attention follows the audio: Whisper's word timing
     alignment_heads: list[tuple[int, int]] = field(default_factory=list)
@@ -203,7 +210,11 @@ class Config:
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     seed: int = 1234
     max_steps: int = 4000
-    max_epochs: int = 1000  # training stops at whichever of max_steps/max_epochs comes first
+    max_epochs: int = 1000  # training stops at whichever of max_steps/max_epochs/max_minutes comes first
+    # >0: a time budget. Training stops after this many minutes of training steps (validation not counted,
+    # carried across resumes), and the learning rate decays over that time instead of over max_steps:
+    # equal-compute comparisons, and fixed-length runs on hardware of unknown speed (recipes/gpu)
+    max_minutes: float = 0.0
     checkpoint_every_steps: int = 200  # last.ckpt is rewritten (atomically) this often, mid-epoch too
     keep_best: int = 5  # best-{step}.ckpt: the best this many by val/wer are kept (`asr average --by best`)
     keep_last: int = 5  # step-{step}.ckpt every checkpoint_every_steps: the latest this many (`--by last`)

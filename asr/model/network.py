@@ -6,6 +6,10 @@
 A plain nn.Module: no training loop and no search live here. Incremental decoding keeps its
 keys/values in a `KVCache` that the search code owns and can reorder (for beams).
 
+Encoder options (ModelConfig): rotary positions in self-attention instead of added ones
+(`enc_positions: rope`, `dec_positions: rope`), and Conformer blocks (`block: conformer`: macaron
+feed-forward halves around attention and a convolution module). The plain transformer stays the default.
+
 The same network hosts OpenAI Whisper exactly (asr/importers.py fills it): Whisper's conv1d front
 end (2x), a stored encoder position table, learned decoder positions, no embedding scaling and
 no CTC head are ModelConfig options, never a second model class.
@@ -22,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from asr.config import ModelConfig
-from asr.model.masks import causal_mask, chunk_mask, key_padding_mask_or_none
+from asr.model.masks import causal_mask, chunk_mask, key_padding_mask_or_none, lengths_to_mask
 
 MIN_FRAMES = 7  # the conv front end needs 7 input frames to produce one output frame
 # Incremental decoding keeps cross-attention keys/values per utterance from this many encoder frames
@@ -38,6 +42,28 @@ def sinusoids(length: int, channels: int, offset: int = 0, device: torch.device 
     inv = torch.exp(-math.log(10000.0) * torch.arange(0, channels, 2, device=device).float() / channels)
     ang = pos * inv[None, :]  # (length, channels/2)
     return torch.stack([ang.sin(), ang.cos()], dim=-1).flatten(1)  # interleave sin/cos
+
+
+class Rotary(NamedTuple):
+    """Rotary position embedding (RoPE, Su et al. 2021) for positions offset..offset+L-1: queries and keys
+    are turned by angles proportional to their positions, so q.k depends only on their distance."""
+
+    cos: Tensor  # (L, Dh/2)
+    sin: Tensor
+
+    @classmethod
+    def at(cls, length: int, head_dim: int, offset: int = 0, device: torch.device | None = None,
+           base: float = 10000.0) -> "Rotary":
+        pos = torch.arange(offset, offset + length, device=device, dtype=torch.float32)[:, None]
+        inv = base ** (-torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim)
+        ang = pos * inv[None, :]
+        return cls(ang.cos(), ang.sin())
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """(B, H, L, Dh) -> the same, each position's pairs (x_i, x_{i+Dh/2}) rotated (GPT-NeoX's layout)."""
+        a, b = x.chunk(2, dim=-1)
+        cos, sin = self.cos.to(x.dtype), self.sin.to(x.dtype)
+        return torch.cat([a * cos - b * sin, a * sin + b * cos], dim=-1)
 
 
 @dataclass
@@ -94,11 +120,15 @@ class MultiHeadAttention(nn.Module):
         return x.view(B, L, self.n_heads, D // self.n_heads).transpose(1, 2)  # (B, H, L, D/H)
 
     def forward(
-        self, x: Tensor, kv: tuple[Tensor, Tensor], mask: Tensor | None, qk: list[Tensor] | None = None
+        self, x: Tensor, kv: tuple[Tensor, Tensor], mask: Tensor | None, qk: list[Tensor] | None = None,
+        rope: Rotary | None = None,
     ) -> Tensor:
         """With a list `qk`, the attention logits q.k/sqrt(d) (B, H, L, S) are appended to it (Whisper's
-        word timing): computed explicitly then, since the fused kernel of the normal path returns none."""
+        word timing): computed explicitly then, since the fused kernel of the normal path returns none.
+        `rope`: the queries' rotary positions (the keys were turned by `project_kv`)."""
         q = self.split(self.query(x))
+        if rope is not None:
+            q = rope(q)
         k, v = kv
         if qk is None:
             y = F.scaled_dot_product_attention(
@@ -111,8 +141,9 @@ class MultiHeadAttention(nn.Module):
         B, H, L, Dh = y.shape
         return self.out(y.transpose(1, 2).reshape(B, L, H * Dh))
 
-    def project_kv(self, source: Tensor) -> tuple[Tensor, Tensor]:
-        return self.split(self.key(source)), self.split(self.value(source))
+    def project_kv(self, source: Tensor, rope: Rotary | None = None) -> tuple[Tensor, Tensor]:
+        k = self.split(self.key(source))
+        return k if rope is None else rope(k), self.split(self.value(source))
 
     def attend_each(self, x: Tensor, kvs: list[tuple[Tensor, Tensor]]) -> Tensor:
         """forward for (B, L, D) queries where row b attends only to its own keys/values kvs[b]."""
@@ -135,10 +166,57 @@ class EncoderBlock(nn.Module):
         self.mlp_ln, self.mlp = nn.LayerNorm(d), MLP(d, d * cfg.ffn_mult, cfg.dropout)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor | None, rope: Rotary | None = None,
+                valid: Tensor | None = None) -> Tensor:
         h = self.attn_ln(x)
-        x = x + self.drop(self.attn(h, self.attn.project_kv(h), mask))
+        x = x + self.drop(self.attn(h, self.attn.project_kv(h, rope), mask, rope=rope))
         return x + self.drop(self.mlp(self.mlp_ln(x)))
+
+
+class ConvModule(nn.Module):
+    """Conformer's convolution module: pointwise convolution and GLU, a depthwise convolution over time,
+    normalization, SiLU, pointwise convolution. LayerNorm, not the paper's BatchNorm: no batch statistics,
+    so a padded batch and an utterance alone give the same output. `causal`: the kernel sees only past
+    frames (a streaming model: chunked attention must not leak the next chunk through the convolution)."""
+
+    def __init__(self, d_model: int, kernel: int, causal: bool):
+        super().__init__()
+        self.ln = nn.LayerNorm(d_model)
+        self.pointwise_in = nn.Linear(d_model, 2 * d_model)
+        self.depthwise = nn.Conv1d(d_model, d_model, kernel, groups=d_model)
+        self.norm = nn.LayerNorm(d_model)
+        self.pointwise_out = nn.Linear(d_model, d_model)
+        self.pad = (kernel - 1, 0) if causal else ((kernel - 1) // 2, kernel // 2)
+
+    def forward(self, x: Tensor, valid: Tensor | None) -> Tensor:
+        h = F.glu(self.pointwise_in(self.ln(x)), dim=-1)
+        if valid is not None:  # padded frames must not leak into real ones through the kernel
+            h = h.masked_fill(~valid, 0.0)
+        h = self.depthwise(F.pad(h.transpose(1, 2), self.pad)).transpose(1, 2)
+        return self.pointwise_out(F.silu(self.norm(h)))
+
+
+class ConformerBlock(nn.Module):
+    """Gulati et al. 2020: half a feed-forward, self-attention, convolution, half a feed-forward, LayerNorm."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        d = cfg.d_model
+        self.ff1_ln, self.ff1 = nn.LayerNorm(d), MLP(d, d * cfg.ffn_mult, cfg.dropout)
+        self.attn_ln, self.attn = nn.LayerNorm(d), MultiHeadAttention(d, cfg.n_heads, cfg.attn_dropout)
+        self.conv = ConvModule(d, cfg.conv_kernel, causal=cfg.dynamic_chunk)
+        self.ff2_ln, self.ff2 = nn.LayerNorm(d), MLP(d, d * cfg.ffn_mult, cfg.dropout)
+        self.ln_out = nn.LayerNorm(d)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: Tensor, mask: Tensor | None, rope: Rotary | None = None,
+                valid: Tensor | None = None) -> Tensor:
+        x = x + 0.5 * self.drop(self.ff1(self.ff1_ln(x)))
+        h = self.attn_ln(x)
+        x = x + self.drop(self.attn(h, self.attn.project_kv(h, rope), mask, rope=rope))
+        x = x + self.drop(self.conv(x, valid))
+        x = x + 0.5 * self.drop(self.ff2(self.ff2_ln(x)))
+        return self.ln_out(x)
 
 
 class DecoderBlock(nn.Module):
@@ -151,15 +229,15 @@ class DecoderBlock(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: Tensor, memory: Tensor, memory_mask: Tensor | None, cache: KVCache | None, i: int,
-                cross_qk: list[Tensor] | None = None) -> Tensor:
+                cross_qk: list[Tensor] | None = None, rope: Rotary | None = None) -> Tensor:
         h = self.attn_ln(x)
-        k, v = self.attn.project_kv(h)
+        k, v = self.attn.project_kv(h, rope)  # keys are cached turned by their positions
         if cache is not None:  # append this step's keys/values to the ones already computed
             if cache.self_kv[i] is not None:
                 k, v = torch.cat([cache.self_kv[i][0], k], 2), torch.cat([cache.self_kv[i][1], v], 2)
             cache.self_kv[i] = (k, v)
         self_mask = causal_mask(x.shape[1], k.shape[2], x.device)
-        x = x + self.drop(self.attn(h, (k, v), self_mask))
+        x = x + self.drop(self.attn(h, (k, v), self_mask, rope=rope))
 
         cross = cache.cross_kv[i] if cache is not None else self.cross_attn.project_kv(memory)
         h = self.cross_attn_ln(x)
@@ -235,6 +313,9 @@ class Conv1dSubsampling(nn.Module):
         return x.transpose(1, 2), self.out_lengths(lens)
 
 
+BLOCKS: dict[str, type[nn.Module]] = {"transformer": EncoderBlock, "conformer": ConformerBlock}
+
+
 def make_frontend(cfg: ModelConfig, n_feats: int) -> nn.Module:
     if cfg.frontend == "conv2d":
         return Conv2dSubsampling(n_feats, cfg.d_model, cfg.conv_channels)
@@ -253,13 +334,18 @@ class Encoder(nn.Module):
         # scale content up before adding unit-amplitude positions, so positions don't swamp it (ESPnet's
         # xscale); Whisper adds its positions unscaled
         self.xscale = math.sqrt(cfg.d_model) if cfg.scale_embeddings else 1.0
-        if cfg.enc_positions not in ("sinusoidal", "table"):
-            raise ValueError(f"model.enc_positions must be 'sinusoidal' or 'table', not {cfg.enc_positions!r}")
+        if cfg.enc_positions not in ("sinusoidal", "table", "rope"):
+            raise ValueError(f"model.enc_positions must be 'sinusoidal', 'table' or 'rope', not {cfg.enc_positions!r}")
+        if cfg.block not in BLOCKS:
+            raise ValueError(f"model.block must be one of {sorted(BLOCKS)}, not {cfg.block!r}")
         # Whisper's table is a buffer: imported (its sinusoid layout differs from ours), never trained
         table = sinusoids(cfg.max_source_len, cfg.d_model) if cfg.enc_positions == "table" else None
         self.register_buffer("positional_embedding", table)
+        self.rope = cfg.enc_positions == "rope"  # positions inside self-attention, none added to the input
+        self.head_dim = cfg.d_model // cfg.n_heads
         self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(EncoderBlock(cfg) for _ in range(cfg.enc_layers))
+        self.blocks = nn.ModuleList(BLOCKS[cfg.block](cfg) for _ in range(cfg.enc_layers))
+        self.convolves = cfg.block == "conformer"
         self.ln_post = nn.LayerNorm(cfg.d_model)
 
     def positions(self, length: int, x: Tensor) -> Tensor:
@@ -274,13 +360,16 @@ class Encoder(nn.Module):
         """(B, T, F) frames -> (B, T', D) memory and its lengths. `chunk` > 0: chunked attention, each
         frame seeing the frames up to the end of its chunk of `chunk` frames (streaming)."""
         x, lens = self.frontend(feats, feat_lens)
-        x = self.drop(x * self.xscale + self.positions(x.shape[1], x))
-        mask = key_padding_mask_or_none(lens, x.shape[1])
-        if chunk > 0 and chunk < x.shape[1]:
-            chunks = chunk_mask(x.shape[1], chunk, x.device)
+        T = x.shape[1]
+        rope = Rotary.at(T, self.head_dim, device=x.device) if self.rope else None
+        x = self.drop(x * self.xscale if self.rope else x * self.xscale + self.positions(T, x))
+        mask = key_padding_mask_or_none(lens, T)
+        valid = None if mask is None or not self.convolves else lengths_to_mask(lens, T)[:, :, None]
+        if chunk > 0 and chunk < T:
+            chunks = chunk_mask(T, chunk, x.device)
             mask = chunks if mask is None else mask & chunks
         for block in self.blocks:
-            x = block(x, mask)
+            x = block(x, mask, rope, valid)
         return self.ln_post(x), lens
 
 
@@ -292,9 +381,12 @@ class Decoder(nn.Module):
         # std d^-1/2: scaled inputs have unit variance, and tied output logits start near unit scale
         nn.init.normal_(self.token_embedding.weight, std=cfg.d_model**-0.5)
         self.scale = math.sqrt(cfg.d_model) if cfg.scale_embeddings else 1.0
-        if cfg.dec_positions not in ("sinusoidal", "learned"):
-            raise ValueError(f"model.dec_positions must be 'sinusoidal' or 'learned', not {cfg.dec_positions!r}")
+        if cfg.dec_positions not in ("sinusoidal", "learned", "rope"):
+            raise ValueError(f"model.dec_positions must be 'sinusoidal', 'learned' or 'rope', "
+                             f"not {cfg.dec_positions!r}")
         learned = cfg.dec_positions == "learned"  # Whisper's (n_text_ctx, D) table
+        self.rope = cfg.dec_positions == "rope"
+        self.head_dim = cfg.d_model // cfg.n_heads
         table = nn.Parameter(0.01 * torch.randn(cfg.max_target_len, cfg.d_model)) if learned else None
         self.register_parameter("positional_embedding", table)
         self.drop = nn.Dropout(cfg.dropout)
@@ -321,13 +413,14 @@ class Decoder(nn.Module):
         With a list `cross_qk`, each layer appends its cross-attention logits (B, H, N/B * L, T')."""
         offset = cache.length if cache is not None else 0
         x = self.token_embedding(tokens) * self.scale
-        x = self.drop(x + self.positions(offset, tokens.shape[1], x))
+        rope = Rotary.at(tokens.shape[1], self.head_dim, offset, x.device) if self.rope else None
+        x = self.drop(x if self.rope else x + self.positions(offset, tokens.shape[1], x))
         if cache is not None and cache.cross_kv[0] is None:  # the first step
             cache.fill_cross([block.cross_attn for block in self.blocks], memory, memory_lens)
         per_utterance = cache is not None and isinstance(cache.cross_kv[0], list)
         memory_mask = None if per_utterance else key_padding_mask_or_none(memory_lens, memory.shape[1])
         for i, block in enumerate(self.blocks):
-            x = block(x, memory, memory_mask, cache, i, cross_qk)
+            x = block(x, memory, memory_mask, cache, i, cross_qk, rope)
         x = self.ln(x)
         return x @ self.token_embedding.weight.T if self.out is None else self.out(x)
 

@@ -45,7 +45,7 @@ from asr.text.normalize import normalizer
 from asr.text.tokenizers import Tokenizer, tokenizer_from_dict
 from asr.train.augment import Augmenter
 from asr.train.inputs import estimate_cmvn, prepare_tokenizer, with_durations
-from asr.train.optim import build_optimizer
+from asr.train.optim import Clock, build_optimizer
 from asr.train.rng import rng_states, seed_step, set_rng_states
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,7 @@ class ASRTask(L.LightningModule):
         self.val_wer = WordErrors()
         self.normalize = normalizer(getattr(self.recognizer.tokenizer, "language", None))  # references' form
         self.validated_step = -1  # the global step of the latest validation
+        self.clock = Clock()  # seconds of training steps, for a time budget (cfg.max_minutes)
 
     def model_step(self, batch: Batch, augment: bool) -> tuple[dict[str, torch.Tensor], Encoded]:
         """Losses, and the encoder's output (validation decodes from it)."""
@@ -124,9 +125,23 @@ class ASRTask(L.LightningModule):
         # repeats an uninterrupted one's draws exactly, whatever else consumed random numbers meanwhile
         # (data loader start-up, validation, a restart).
         seed_step(self.cfg.seed, self.global_rank, self.current_epoch, batch_idx)
+        self.clock.start()
+
+    def on_train_batch_end(self, outputs: Any, batch: Batch | None, batch_idx: int) -> None:
+        if self.cfg.max_minutes > 0:  # the time budget: rank 0's clock decides for every rank
+            spent = self.trainer.strategy.broadcast(self.clock.seconds() >= self.cfg.max_minutes * 60, src=0)
+            if spent:
+                self.trainer.should_stop = True
+
+    def on_validation_start(self) -> None:
+        self.clock.pause()
+
+    def on_train_end(self) -> None:
+        self.clock.pause()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["rng_states"] = rng_states()  # for anything random outside a training step
+        checkpoint["train_seconds"] = self.clock.seconds()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Checkpoints written before 2026-12 held the network twice, also under "model.": drop that copy.
@@ -135,6 +150,7 @@ class ASRTask(L.LightningModule):
             del state[key]
         if "rng_states" in checkpoint:
             set_rng_states(checkpoint["rng_states"])
+        self.clock.before, self.clock.since = checkpoint.get("train_seconds", 0.0), None  # (the schedule holds it)
 
     def training_step(self, batch: Batch | None, batch_idx: int):
         if batch is None:  # every file of this batch was unreadable (already logged by name)
@@ -179,7 +195,7 @@ class ASRTask(L.LightningModule):
         self.validated_step = self.global_step
 
     def configure_optimizers(self):
-        opt, sched = build_optimizer(self.cfg, self.parameters())
+        opt, sched = build_optimizer(self.cfg, self.parameters(), self.clock)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
@@ -204,8 +220,9 @@ def hardware() -> str:
 
 class RunLog(Callback):
     """EXP/runs.jsonl: one line per training run (a resumed run is a new line): the steps it went
-    from and to, its wall-clock seconds and hardware, brought up to date at every checkpoint and
-    at the end, so a killed run keeps what it reached. Model cards (`asr ship`) read it."""
+    from and to, its wall-clock seconds and hardware, the audio it trained on (seconds, all ranks:
+    this rank's times the world size), brought up to date at every checkpoint and at the end, so a
+    killed run keeps what it reached. Model cards (`asr ship`) and throughput tables read it."""
 
     def __init__(self, exp_dir: Path):
         self.path, self.row, self.started, self.earlier = exp_dir / "runs.jsonl", None, 0.0, []
@@ -213,9 +230,16 @@ class RunLog(Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.started = time.monotonic()
         self.row = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "from_step": trainer.global_step,
-                    "to_step": trainer.global_step, "seconds": 0.0, "hardware": hardware(),
+                    "to_step": trainer.global_step, "seconds": 0.0, "audio_seconds": 0.0, "hardware": hardware(),
                     "torch": torch.__version__}
+        self.sample_rate = pl_module.cfg.features.sample_rate
         self.earlier = read_jsonl(self.path) if self.path.is_file() else []
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
+                           batch: Batch | None, batch_idx: int) -> None:
+        if self.row is not None and batch is not None:
+            seconds = float(batch.wav_lens.sum()) / self.sample_rate * trainer.world_size
+            self.row["audio_seconds"] = round(self.row["audio_seconds"] + seconds, 2)
 
     def update(self, trainer: L.Trainer) -> None:
         if self.row is None or not trainer.is_global_zero:
@@ -322,6 +346,9 @@ def start_from(rec: Recognizer, init: Recognizer) -> None:
     modules = dict(rec.named_modules())
     for name in sorted(added):  # zero what each residual branch adds: the block passes its input through
         block = modules[name]
+        if not hasattr(block, "mlp"):
+            raise ValueError(f"init_grow: {name} is a conformer block, whose closing LayerNorm keeps it from "
+                             "starting as an identity; grow transformer blocks, or train the deeper model anew")
         outs = [block.attn.out, block.mlp[-1]] + ([block.cross_attn.out] if hasattr(block, "cross_attn") else [])
         for out in outs:
             nn.init.zeros_(out.weight)

@@ -216,6 +216,24 @@ def test_killed_training_resumes_exactly(tiny_corpus, tmp_path):
 
 
 @pytest.mark.slow
+def test_killed_training_resumes_exactly_with_encoder_options(tiny_corpus, tmp_path):
+    """Conformer blocks and rotary positions through a kill and a resume: the same weights as a run
+    that was never interrupted."""
+    options = ["model.block=conformer", "model.enc_positions=rope", "model.dec_positions=rope",
+               "model.conv_kernel=7", "max_steps=6"]
+    ref = tmp_path / "ref"
+    assert run_train(ref, tiny_corpus, *options).returncode == 0
+    exp = tmp_path / "killed"
+    assert run_train(exp, tiny_corpus, *options, "--kill-at-step", "4").returncode == -signal.SIGKILL
+    resumed = run_train(exp, tiny_corpus, *options)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    want, got = (torch.load(e / "checkpoints" / "last.ckpt", weights_only=False) for e in (ref, exp))
+    assert got["global_step"] == want["global_step"] == 6
+    assert any(".conv.depthwise." in k for k in want["state_dict"])  # the options were on
+    assert all(torch.equal(want["state_dict"][k], got["state_dict"][k]) for k in want["state_dict"])
+
+
+@pytest.mark.slow
 def test_ddp_two_cpu_processes(tiny_corpus, tmp_path):
     """Two ranks (gloo) through Lightning's DDP under torchrun: identical weights after every step's
     gradient averaging, disjoint batches from the sampler, validation WER summed over both ranks."""

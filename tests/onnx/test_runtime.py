@@ -27,11 +27,11 @@ SR = 16000
 LENS = [24000, 17000, 4000, 900]  # 900 samples: fewer than the conv front end's 7 frames, padded by asr.onnx.runtime
 
 
-def make_recognizer(seed: int = 0) -> Recognizer:
+def make_recognizer(seed: int = 0, *overrides: str) -> Recognizer:
     """configs/tiny.yaml, untrained, nudged so that search has something to find: the end token and
     the CTC blank made rarer (an untrained model otherwise ends at once and CTC hears nothing)."""
     torch.manual_seed(seed)
-    cfg = load_config(Config, ROOT / "configs/tiny.yaml", ["model.dec_layers=2"])
+    cfg = load_config(Config, ROOT / "configs/tiny.yaml", ["model.dec_layers=2", *overrides])
     rec = Recognizer(cfg, CharTokenizer(list(" abcdefghijklmnopqrstuvwxyz'"))).eval()
     with torch.no_grad():
         rec.model.decoder.token_embedding.weight[SOS_EOS] *= 0.3
@@ -66,9 +66,30 @@ def ort_model(exported):
     return OrtModel.load(exported[1])
 
 
+@pytest.fixture(scope="module")
+def exported_options(tmp_path_factory) -> tuple[Recognizer, Path]:
+    """The encoder options together: Conformer blocks, rotary positions in encoder and decoder."""
+    tmp = tmp_path_factory.mktemp("onnx_options")
+    rec = make_recognizer(0, "model.block=conformer", "model.enc_positions=rope", "model.dec_positions=rope")
+    rec.save(tmp / "model.pt")
+    assert main(["export", "-m", str(tmp / "model.pt"), "--onnx", str(tmp / "onnx")]) == 0
+    return Recognizer.load(tmp / "model.pt"), tmp / "onnx"
+
+
+@pytest.fixture(params=["transformer", "conformer+rope"])
+def graphs(request):
+    """(exported, ort_model) for the default network and for the encoder options."""
+    from asr.onnx.runtime import OrtModel
+
+    if request.param == "transformer":
+        return request.getfixturevalue("exported"), request.getfixturevalue("ort_model")
+    exported = request.getfixturevalue("exported_options")
+    return exported, OrtModel.load(exported[1])
+
+
 @torch.no_grad()
-def test_encoder_graph_matches_torch(exported, ort_model):
-    rec, _ = exported
+def test_encoder_graph_matches_torch(graphs):
+    (rec, _), ort_model = graphs
     wav, lens = waves(LENS[:3])  # not the traced batch size or lengths
     enc = ort_model.encode(wav, lens)
     ref = rec.encode(torch.from_numpy(wav), torch.from_numpy(lens))
@@ -85,9 +106,9 @@ def test_encoder_graph_matches_torch(exported, ort_model):
 
 
 @torch.no_grad()
-def test_decoder_step_matches_torch_step_by_step(exported, ort_model):
+def test_decoder_step_matches_torch_step_by_step(graphs):
     """Prompt first (empty cache), then one token at a time; 3 hypotheses per utterance share its cross k/v."""
-    rec, _ = exported
+    (rec, _), ort_model = graphs
     wav, lens = waves(LENS[:2])
     ref = rec.encode(torch.from_numpy(wav), torch.from_numpy(lens))
     enc = ort_model.encode(wav, lens)
