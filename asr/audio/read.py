@@ -31,15 +31,17 @@ import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import av
 import numpy as np
 import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
 from asr.audio.files import path_problem
+
+if TYPE_CHECKING:
+    import av
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ _LEVEL_FLOOR = 1e-4  # -80 dBFS, ~3 LSB of 16-bit: dither or digital silence, ne
 # libsndfile's header log for a WAV whose data chunk is cut short: "data : 32000 (should be 19956)"
 _TRUNCATED = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 _UNKNOWN_LENGTH = 0x7FFFFF00  # data sizes from here up are a streaming writer's "unknown", not a promise
-_DECODE_ERRORS = (sf.LibsndfileError, av.FFmpegError, RuntimeError, TypeError, ValueError, EOFError, IndexError)
+_DECODE_ERRORS = (sf.LibsndfileError, RuntimeError, TypeError, ValueError, EOFError, IndexError)
 _stdin: bytes | None = None  # standard input can be read once; every reader of "-" shares it
 
 
@@ -303,11 +305,21 @@ class _SoundFile:
         self.f.close()
 
 
+def _decode_errors() -> tuple[type[BaseException], ...]:
+    """What a failed decode raises: libsndfile's errors, and FFmpeg's once PyAV is in use (imported
+    only for what libsndfile cannot open: a training machine reading WAV, FLAC or Opus needs no FFmpeg)."""
+    av = sys.modules.get("av")
+    return _DECODE_ERRORS + ((av.FFmpegError,) if av is not None else ())
+
+
 class _PyAV:
     """FFmpeg through PyAV, for what libsndfile cannot open. The first audio track is decoded
     from the start (an offset costs decoding time, not accuracy); damaged packets are skipped."""
 
     def __init__(self, name: str, src: str | io.BytesIO):
+        import av
+
+        self.av = av
         if isinstance(src, io.BytesIO):
             src.seek(0)
         self.name = name
@@ -343,7 +355,7 @@ class _PyAV:
         for packet in self.container.demux(self.stream):
             try:
                 frames = packet.decode()
-            except (av.FFmpegError, ValueError):
+            except (self.av.FFmpegError, ValueError):
                 skipped += 1  # a damaged packet: lose its few ms, as players do
                 continue
             for frame in frames:
@@ -391,7 +403,7 @@ def _container_frames(container, stream, rate: int) -> int | None:
     if stream.duration and stream.time_base:
         return int(stream.duration * stream.time_base * rate)
     if container.duration:
-        return int(container.duration * rate / av.time_base)
+        return int(container.duration * rate / sys.modules["av"].time_base)
     return None
 
 
@@ -425,7 +437,7 @@ def _reader(name: str, src: str | io.BytesIO) -> Iterator[_SoundFile | _PyAV]:
         raise AudioError(name, f"permission denied ({e.strerror})") from None
     except MemoryError:
         raise AudioError(name, "too large to decode into memory (try stream_audio)") from None
-    except _DECODE_ERRORS as e:
+    except _decode_errors() as e:
         raise AudioError(name, f"not a readable audio file ({_short(e)})") from None
     except OSError as e:
         raise AudioError(name, f"cannot read file ({e.strerror or e})") from None
@@ -440,7 +452,7 @@ def _open(name: str, src: str | io.BytesIO) -> _SoundFile | _PyAV:
         return _PyAV(name, src)
     except AudioError:
         raise
-    except (_NoSamples, *_DECODE_ERRORS, OSError) as e:
+    except (_NoSamples, *_decode_errors(), OSError) as e:
         detail = "no audio samples" if isinstance(e, _NoSamples) else _short(e)
         if "does not exist" in str(first):  # libsndfile's guess for a stream it gave up on: the path is fine
             raise AudioError(name, f"not a readable audio file ({detail})") from None
@@ -448,7 +460,8 @@ def _open(name: str, src: str | io.BytesIO) -> _SoundFile | _PyAV:
 
 
 def _short(e: BaseException) -> str:
-    if isinstance(e, av.FFmpegError) and e.strerror:
+    av = sys.modules.get("av")
+    if av is not None and isinstance(e, av.FFmpegError) and e.strerror:
         return str(e.strerror)
     msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     # libsndfile prefixes its messages with the path; the path is already in AudioError

@@ -15,7 +15,6 @@ import functools
 from dataclasses import dataclass
 from fractions import Fraction
 
-import av
 import numpy as np
 import torch
 import torchaudio.functional as AF
@@ -74,6 +73,7 @@ def _delay(name: str, rate: int, bit_rate: int) -> int:
 
 def _encode_decode(x: np.ndarray, codec: Codec, rate: int, bit_rate: int) -> np.ndarray:
     """Encode float samples frame by frame, decode the packets, return the decoded samples at `rate`."""
+    import av  # FFmpeg's codecs: imported only when a codec augmentation is on
     enc = av.CodecContext.create(codec.encoder, "w")
     enc.sample_rate, enc.layout, enc.bit_rate, enc.time_base = rate, "mono", bit_rate, Fraction(1, rate)
     fmt = next((f for f in enc.codec.audio_formats if f.name in ("flt", "fltp")), enc.codec.audio_formats[0])
