@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--options", nargs="*", default=list(OPTIONS), help=f"of {', '.join(OPTIONS)}")
     p.add_argument("--option", action="append", default=[], metavar="NAME=OVERRIDES",
                    help="another option: a name and space-separated config overrides")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for every option")
     p.add_argument("--real", type=Path, default=ROOT / "data/real/dev.jsonl", help="real clips (recipes/real)")
     p.add_argument("--peer", type=Path, action="append", default=[], help="a peer's results.json")
     p.add_argument("--out", type=Path, help="results.json of the table (default exp/options/<corpus>.json)")
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name, overrides in options.items():
         exp = ROOT / "exp/options" / f"{args.corpus}_{name}"
-        train(name, overrides, corpus, exp, CONFIGS[args.corpus], args.minutes)
+        train(name, [*args.set, *overrides], corpus, exp, CONFIGS[args.corpus], args.minutes)
         rows.append(row(name, exp, manifests))
     rows += [json.loads(peer.read_text()) for peer in args.peer]
     out = args.out or ROOT / "exp/options" / f"{args.corpus}.json"
