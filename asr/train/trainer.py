@@ -221,8 +221,9 @@ def hardware() -> str:
 class RunLog(Callback):
     """EXP/runs.jsonl: one line per training run (a resumed run is a new line): the steps it went
     from and to, its wall-clock seconds and hardware, the audio it trained on (seconds, all ranks:
-    this rank's times the world size), brought up to date at every checkpoint and at the end, so a
-    killed run keeps what it reached. Model cards (`asr ship`) and throughput tables read it."""
+    this rank's times the world size) and the training clock (seconds of training steps, all runs so
+    far), brought up to date at every checkpoint and at the end, so a killed run keeps what it
+    reached. Model cards (`asr ship`) and throughput tables read it."""
 
     def __init__(self, exp_dir: Path):
         self.path, self.row, self.started, self.earlier = exp_dir / "runs.jsonl", None, 0.0, []
@@ -244,7 +245,8 @@ class RunLog(Callback):
     def update(self, trainer: L.Trainer) -> None:
         if self.row is None or not trainer.is_global_zero:
             return
-        self.row.update(to_step=trainer.global_step, seconds=round(time.monotonic() - self.started, 3))
+        self.row.update(to_step=trainer.global_step, seconds=round(time.monotonic() - self.started, 3),
+                        train_seconds=round(trainer.lightning_module.clock.seconds(), 3))
         write_jsonl(self.path, [*self.earlier, self.row])  # (atomic)
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:

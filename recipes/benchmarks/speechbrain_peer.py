@@ -8,8 +8,8 @@ unchanged since) puts them together, sized like our CPU demo model (``configs/sm
   ``InputNormalization`` (global mean/variance, updated until epoch 4);
 * front end: ``ConvolutionFrontEnd``, 2 blocks of one 3x3 stride-2 convolution, 32 channels each (4x
   subsampling, like ours; the recipe's transformer.yaml has 3 blocks of 64 channels with kernels 5, 5, 1);
-* ``TransformerASR``: d_model 144, 4 heads, 4 encoder and 2 decoder layers, d_ffn 576, GELU, pre-norm,
-  regular multi-head attention, sinusoidal positions; CTC and decoder heads are ``speechbrain.nnet.linear.Linear``;
+* ``TransformerASR``: d_model 144, 4 heads, 4 encoder (``--enc-layers``) and 2 decoder layers, d_ffn 576, GELU,
+  pre-norm, regular multi-head attention, sinusoidal positions; CTC and decoder heads are ``speechbrain.nnet.linear.Linear``;
 * tokens: SentencePiece BPE, 300 pieces, trained with ``speechbrain.tokenizers.SentencePiece`` on the
   training texts after our normalizer (unk = CTC blank = pad = 0, bos 1, eos 2, as the recipe);
 * loss: 0.3 x ``ctc_loss`` + 0.7 x ``kldiv_loss`` with label smoothing, both summed per utterance and
@@ -278,7 +278,8 @@ def build_modules(args, vocab: int) -> dict[str, torch.nn.Module]:
                               out_channels=(32, 32), kernel_sizes=(3, 3), strides=(2, 2), residuals=(False, False),
                               dropout=args.dropout)
     transformer = TransformerASR(input_size=32 * math.ceil(math.ceil(args.n_mels / 2) / 2), tgt_vocab=vocab,
-                                 d_model=144, nhead=4, num_encoder_layers=4, num_decoder_layers=2, d_ffn=576,
+                                 d_model=144, nhead=4, num_encoder_layers=args.enc_layers,
+                                 num_decoder_layers=args.dec_layers, d_ffn=576,
                                  dropout=args.dropout, activation=torch.nn.GELU, encoder_module="transformer",
                                  attention_type="regularMHA", normalize_before=True, causal=False)
     return {"CNN": cnn, "Transformer": transformer,
@@ -356,6 +357,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--dropout", type=float, default=0.0, help="transformer and front-end dropout (recipe 0.1)")
     p.add_argument("--specaugment", action="store_true", help="the recipe's time/frequency drop and time warp")
     p.add_argument("--vocab", type=int, default=300, help="BPE vocabulary size")
+    p.add_argument("--enc-layers", type=int, default=4, help="encoder layers (configs/small.yaml: 4; people_small: 6)")
+    p.add_argument("--dec-layers", type=int, default=2, help="decoder layers")
     p.add_argument("--n-mels", type=int, default=80)
     p.add_argument("--log-every", type=int, default=50, help="print the training loss every N steps")
     p.add_argument("--limit-train", type=int, help="use only the first N training utterances (smoke tests)")

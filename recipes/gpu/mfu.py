@@ -2,8 +2,8 @@
 
     python recipes/gpu/mfu.py EXP [--batches 20] [--peak-tflops 989]
 
-The run's runs.jsonl gives the audio it trained on and last.ckpt the seconds of training steps
-(validation not counted). FLOPs per second of audio are counted, not estimated: one training step's
+The run's runs.jsonl gives the audio it trained on and the seconds of training steps (validation
+not counted). FLOPs per second of audio are counted, not estimated: one training step's
 forward and backward pass (the losses as the trainer computes them) under torch's FlopCounterMode,
 over `--batches` batches drawn from the training manifest by the trainer's own sampler (padding
 included, as trained: the padded fraction is printed beside it). MFU is the achieved FLOP/s over the
@@ -69,14 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     runs = read_jsonl(args.exp / "runs.jsonl")
-    ckpt = torch.load(args.exp / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    train_seconds = ckpt.get("train_seconds") or sum(r["seconds"] for r in runs)
+    train_seconds = runs[-1]["train_seconds"]  # the training clock: validation not counted
     audio_per_second = sum(r.get("audio_seconds", 0.0) for r in runs) / train_seconds
     per_audio_second, padded = flops_per_audio_second(args.exp, args.batches, device)
     achieved = per_audio_second * audio_per_second
     peak = args.peak_tflops or peak_tflops(device)
     result = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-              "hardware": runs[-1]["hardware"], "steps": ckpt["global_step"], "train_seconds": round(train_seconds, 1),
+              "hardware": runs[-1]["hardware"], "steps": runs[-1]["to_step"], "train_seconds": round(train_seconds, 1),
               "audio_seconds_per_second": round(audio_per_second, 1),
               "gflops_per_audio_second": round(per_audio_second / 1e9, 2), "padded_fraction": round(padded, 3),
               "achieved_tflops": round(achieved / 1e12, 3), "peak_tflops": peak,

@@ -7,8 +7,9 @@ the repository's own ~10 MB included).
     python recipes/gpu/pack.py data/synth/commands exp/gpu_pack --splits train dev --max-hours 3
 
 Opus at libsndfile's lowest bit rate (compression level 1.0: about 9.5 kbit/s of audio, about 4 KB for a
-2-second command with the Ogg pages around it) keeps wideband speech intelligible; train and dev are packed alike, so the model trains on what it is
-scored on. Each file is written once (a pack that was cut short is finished by running it again).
+2-second command with the Ogg pages around it) keeps wideband speech intelligible; train and dev are
+packed alike, so the model trains on what it is scored on. Each file is written once (a pack that was
+cut short is finished by running it again).
 The wheels (--wheels, the default): soundfile, jiwer and rapidfuzz for CPython 3.12 on x86-64, the
 machine's Python (recipes/gpu/run.sh installs them there when its python3 lacks them).
 """

@@ -51,3 +51,5 @@ def test_training_stops_when_the_budget_is_spent_and_resumes_its_clock(tiny_corp
     assert len(runs) == 2 and runs[1]["from_step"] == steps and runs[1]["to_step"] - steps <= 1
     # the audio trained on (throughput tables read it): batches hold at most 2000 frames, 20 s
     assert 0 < runs[0]["audio_seconds"] <= steps * 20.0
+    assert 6.0 <= runs[0]["train_seconds"] <= runs[0]["seconds"]  # the clock: the budget, validation not counted
+    assert runs[1]["train_seconds"] >= runs[0]["train_seconds"]  # carried on by the resumed run
