@@ -9,7 +9,8 @@ unchanged since) puts them together, sized like our CPU demo model (``configs/sm
 * front end: ``ConvolutionFrontEnd``, 2 blocks of one 3x3 stride-2 convolution, 32 channels each (4x
   subsampling, like ours; the recipe's transformer.yaml has 3 blocks of 64 channels with kernels 5, 5, 1);
 * ``TransformerASR``: d_model 144, 4 heads, 4 encoder (``--enc-layers``) and 2 decoder layers, d_ffn 576, GELU,
-  pre-norm, regular multi-head attention, sinusoidal positions; CTC and decoder heads are ``speechbrain.nnet.linear.Linear``;
+  pre-norm, regular multi-head attention, sinusoidal positions; CTC and decoder heads are
+  ``speechbrain.nnet.linear.Linear``;
 * tokens: SentencePiece BPE, 300 pieces, trained with ``speechbrain.tokenizers.SentencePiece`` on the
   training texts after our normalizer (unk = CTC blank = pad = 0, bos 1, eos 2, as the recipe);
 * loss: 0.3 x ``ctc_loss`` + 0.7 x ``kldiv_loss`` with label smoothing, both summed per utterance and
