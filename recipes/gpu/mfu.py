@@ -7,7 +7,8 @@ not counted). FLOPs per second of audio are counted, not estimated: one training
 forward and backward pass (the losses as the trainer computes them) under torch's FlopCounterMode,
 over `--batches` batches drawn from the training manifest by the trainer's own sampler (padding
 included, as trained: the padded fraction is printed beside it). MFU is the achieved FLOP/s over the
-device's peak: dense bf16 989 TFLOP/s for an H100 or H200 (SXM), or `--peak-tflops`. Prints one
+device's peak: dense bf16 (recipes/benchmarks/train_speed.py's table: 989 TFLOP/s for an H100 or H200),
+or `--peak-tflops`. Prints one
 JSON object (and writes it to EXP/mfu.json).
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 from pathlib import Path
 
 import torch
@@ -28,14 +30,8 @@ from asr.storage import read_jsonl
 from asr.text.tokenizers import tokenizer_from_dict
 from asr.train.trainer import ASRTask
 
-PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0}
-
-
-def peak_tflops(device: torch.device) -> float | None:
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from train_speed import peak_flops  # noqa: E402 (the known GPUs' peaks, shared with the training benchmark)
 
 
 def flops_per_audio_second(exp: Path, n_batches: int, device: torch.device) -> tuple[float, float]:
@@ -73,13 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     audio_per_second = sum(r.get("audio_seconds", 0.0) for r in runs) / train_seconds
     per_audio_second, padded = flops_per_audio_second(args.exp, args.batches, device)
     achieved = per_audio_second * audio_per_second
-    peak = args.peak_tflops or peak_tflops(device)
+    peak = peak_flops(device, args.peak_tflops)
     result = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
               "hardware": runs[-1]["hardware"], "steps": runs[-1]["to_step"], "train_seconds": round(train_seconds, 1),
               "audio_seconds_per_second": round(audio_per_second, 1),
               "gflops_per_audio_second": round(per_audio_second / 1e9, 2), "padded_fraction": round(padded, 3),
-              "achieved_tflops": round(achieved / 1e12, 3), "peak_tflops": peak,
-              "mfu": round(achieved / (peak * 1e12), 4) if peak else None}
+              "achieved_tflops": round(achieved / 1e12, 3), "peak_tflops": peak / 1e12 if peak else None,
+              "mfu": round(achieved / peak, 4) if peak else None}
     (args.exp / "mfu.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result))
     return 0
