@@ -130,15 +130,16 @@ def time_stretch(spec: Tensor, rate: float, hop: int) -> Tensor:
     steps = torch.arange(0, spec.shape[-1], rate)
     idx, frac = steps.long(), (steps - steps.floor()).float()
     spec = torch.nn.functional.pad(spec, (0, 2))
-    s0, s1 = spec[:, idx], spec[:, idx + 1]
+    mag, angle = spec.abs(), spec.angle()  # once: angle (atan2) was most of a pitch shift's time
+    m0, m1, p0, p1 = mag[:, idx], mag[:, idx + 1], angle[:, idx], angle[:, idx + 1]
     # the phase a bin's centre frequency advances by in one hop
     advance = (math.pi * hop / (n_bins - 1)) * torch.arange(n_bins, dtype=torch.float32)[:, None]
-    dphi = s1.angle() - s0.angle() - advance
+    dphi = p1 - p0 - advance
     dphi = dphi - 2 * math.pi * torch.round(dphi / (2 * math.pi)) + advance  # each bin's own frequency
-    acc = torch.cat([s0[:, :1].angle(), dphi[:, :-1]], -1).cumsum(-1)
-    peak = _nearest_peak(s0.abs())
-    phase = acc.gather(0, peak) + s0.angle() - s0.angle().gather(0, peak)
-    return torch.polar(torch.lerp(s0.abs(), s1.abs(), frac), phase)
+    acc = torch.cat([p0[:, :1], dphi[:, :-1]], -1).cumsum(-1)
+    peak = _nearest_peak(m0)
+    phase = acc.gather(0, peak) + p0 - p0.gather(0, peak)
+    return torch.polar(torch.lerp(m0, m1, frac), phase)
 
 
 def vtlp(wav: Tensor, alpha: float, sample_rate: int, f_hi: float = 4800.0) -> Tensor:
