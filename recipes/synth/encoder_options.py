@@ -31,11 +31,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# each option says every switch, whatever the config's own choice (configs/small.yaml now has rotary positions)
+PLAIN = ["model.enc_positions=sinusoidal", "model.dec_positions=sinusoidal"]
+ROPE = ["model.enc_positions=rope", "model.dec_positions=rope"]
 OPTIONS = {
-    "transformer": [],
-    "rope": ["model.enc_positions=rope", "model.dec_positions=rope"],
-    "conformer": ["model.block=conformer"],
-    "conformer+rope": ["model.block=conformer", "model.enc_positions=rope", "model.dec_positions=rope"],
+    "transformer": ["model.block=transformer", *PLAIN],
+    "rope": ["model.block=transformer", *ROPE],
+    "conformer": ["model.block=conformer", *PLAIN],
+    "conformer+rope": ["model.block=conformer", *ROPE],
 }
 CONFIGS = {"commands": "configs/small.yaml", "people": "configs/people_small.yaml"}
 SETS = ["test", "test-unseen-voice"]
