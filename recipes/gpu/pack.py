@@ -3,7 +3,7 @@ needs no FFmpeg), manifests whose paths point into the pack, and the wheels of t
 machine's image lacks, all under one folder small enough to travel with the working tree (64 MiB,
 the repository's own ~10 MB included).
 
-    python recipes/gpu/pack.py data/synth/commands exp/gpu_pack --max-hours 5   # 5 of the demo's 6.8 h, ~36 MB
+    python recipes/gpu/pack.py data/synth/commands exp/gpu_pack --max-hours 5   # 5 of the demo's 6.8 h: 27.6 MB
     python recipes/gpu/pack.py data/synth/commands exp/gpu_pack --splits train dev --max-hours 3
 
 Opus at libsndfile's lowest bit rate (compression level 1.0: about 9.5 kbit/s of audio, about 4 KB for a
