@@ -102,28 +102,13 @@ from speechbrain.utils.epoch_loop import EpochCounter
 from asr.data.manifest import read_manifest
 from asr.text.metrics import error_counts
 from asr.text.normalize import normalizer
+from asr.train.optim import Clock  # seconds of training steps, paused for validation: our trainer's own
 
 SAMPLE_RATE = 16000
 BLANK = PAD = 0  # SentencePiece's unk, as in the recipe
 BOS, EOS = 1, 2
 BUCKET_S = 0.25  # width of the length buckets of the batch sampler
 NORM = normalizer("en")
-
-
-class Clock:
-    """Seconds spent in training epochs: runs from each epoch's start to its end (validation excluded)."""
-
-    def __init__(self):
-        self.before, self.since = 0.0, None
-
-    def start(self) -> None:
-        self.since = time.monotonic()
-
-    def pause(self) -> None:
-        self.before, self.since = self.seconds(), None
-
-    def seconds(self) -> float:
-        return self.before + (time.monotonic() - self.since if self.since is not None else 0.0)
 
 
 class ASR(sb.Brain):
