@@ -22,6 +22,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_teach(args: argparse.Namespace) -> int:
+    import torch
+
+    from asr.data.manifest import read_manifest
+    from asr.model.catalogue import load
+    from asr.train.distill import teach
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    entries = [e for m in args.manifests for e in read_manifest(m, text=False)]
+    if len({e["id"] for e in entries}) != len(entries):
+        raise SystemExit("error: utterance ids repeat across the manifests; the teacher cache is keyed by id")
+    manifest, cache = teach(load(args.model, args.device), entries, args.out, args.top_k, args.batch_size,
+                            progress=sys.stderr.isatty(), memory=args.memory)
+    print(f"manifest: {manifest}\nteacher: {cache}")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from asr.decode.options import DecodeOptions
     from asr.decode.task import Search
@@ -224,9 +242,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_ship(args: argparse.Namespace) -> int:
     from asr.model.ship import ship
 
-    out = ship(args.exp, args.name, args.out, args.model, args.eval, args.description)
+    out = ship(args.exp, args.name, args.out, args.model, args.eval, args.description, base=args.base or "")
     print(f"shipped {args.model or Path(args.exp) / 'model.pt'} -> {out} ({out.stat().st_size / 2**20:.1f} MB, "
-          f"float16) and its card {out.with_suffix('.md')}: `asr transcribe -m {args.name}`")
+          f"float16) and its card {Path(args.out) / (args.name + '.md')}: `asr transcribe -m {args.name}`")
     return 0
 
 
@@ -388,6 +406,19 @@ def add_training_commands(sub) -> None:
     t.add_argument("overrides", nargs="*", help="dotted overrides, e.g. data.train=train.jsonl model.d_model=256")
     t.set_defaults(func=cmd_train)
 
+    te = sub.add_parser("teach", help="self-distillation targets: a teacher's transcripts and top-k token "
+                        "distributions for any audio (then train with distill.teacher=OUT/teacher.pt)")
+    te.add_argument("manifests", nargs="+", help="JSONL manifests of the audio (text optional, kept as reference)")
+    te.add_argument("-m", "--model", default="whisper-tiny.en", help="the teacher: a model file or name")
+    te.add_argument("-o", "--out", required=True, help="folder: train.jsonl (text = the teacher's) + teacher.pt")
+    te.add_argument("--top-k", type=int, default=16)
+    te.add_argument("--memory", action="store_true", help="also its encoder output over each recording's own "
+                    "frames (OUT/memory.pt; distill.memory=OUT/memory.pt)")
+    te.add_argument("--batch-size", type=int, default=8)
+    te.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    te.add_argument("--device", default="cpu")
+    te.set_defaults(func=cmd_teach)
+
     lm = sub.add_parser("lm", help="train an n-gram LM over a model's tokens (for --lm in evaluate/transcribe)")
     lm.add_argument("-m", "--model", required=True, help="model file or name (`asr models`): its tokenizer is used")
     lm.add_argument("texts", nargs="+", help="JSONL manifests (their \"text\") or text files (a sentence a line)")
@@ -452,6 +483,8 @@ def add_model_commands(sub) -> None:
     sh.add_argument("--out", default=str(Path(__file__).parent / "model" / "pretrained"),
                     help="folder (default asr/model/pretrained)")
     sh.add_argument("--description", default="", help="a paragraph at the top of the card")
+    sh.add_argument("--base", help="the named model it was trained from (e.g. whisper-tiny.en): ship only the "
+                                   "tensors training changed, rebuilt on that package's weights on first use")
     sh.set_defaults(func=cmd_ship)
 
     ms = sub.add_parser("models", help="named models: installed or not, size, source, licence, measured WER")

@@ -185,6 +185,24 @@ class OptimConfig:
     accumulate_grad_batches: int = 1  # batches per optimizer step; max_steps and the lr schedule count steps
     ctc_weight: float = 0.3
     label_smoothing: float = 0.1
+    # L2-SP (Li et al. 2018): fine-tuning pulls the trained weights toward the init model's with this
+    # weight on their squared distance, (l2sp / 2) * sum (w - w0)^2, so what it knew is kept (use with
+    # weight_decay 0, which pulls toward zero instead)
+    l2sp: float = 0.0
+
+
+@dataclass
+class DistillConfig:
+    """Self-distillation (asr/train/distill.py): the student learns the teacher's token distributions
+    along the teacher's own transcript, cached once by `asr teach` (the manifest it writes holds that
+    transcript as `text`, so the usual cross-entropy trains on it too)."""
+
+    teacher: str = ""  # the cache `asr teach` wrote (teacher.pt); empty: no distillation
+    kl_weight: float = 1.0  # loss = cross-entropy + kl_weight * KL(teacher || student), per target token
+    # the teacher's encoder output (`asr teach --memory`: memory.pt), which the student's encoder learns to
+    # give on unpadded input: + memory_weight * mean squared distance per frame
+    memory: str = ""
+    memory_weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -208,6 +226,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     seed: int = 1234
     max_steps: int = 4000
     max_epochs: int = 1000  # training stops at whichever of max_steps/max_epochs/max_minutes comes first
@@ -230,6 +249,11 @@ class Config:
     # blocks instead, which changes the outputs at the start).
     init_grow: bool = False
     freeze: list[str] = field(default_factory=list)
+    # With an init model of a fixed window (Whisper: every input padded to 30 s): train and decode it on
+    # unpadded input instead, the encoder taking as many frames as the audio has (the first rows of
+    # its position table); recordings are then cut at pauses into segments no longer than the longest
+    # training utterance (nor the window). The window stays the default; this is the switch.
+    any_length: bool = False
     # Passed straight to lightning.Trainer(**trainer): devices, strategy, precision, num_nodes, ...
     trainer: dict[str, Any] = field(default_factory=dict)
 

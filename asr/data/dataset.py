@@ -31,10 +31,22 @@ class Batch:
     token_lens: Tensor  # (B,)
     ids: list[str]
     texts: list[str]
+    # self-distillation (asr/train/distill.py): the teacher's top-k token ids and log-probabilities at each
+    # target position (B, L + 1, k), for the rows whose `teacher` is True (the others have none: a row
+    # whose audio was replaced by non-speech, or an utterance the cache lacks)
+    teacher_ids: Tensor | None = None
+    teacher_logp: Tensor | None = None
+    teacher: Tensor | None = None  # (B,) bool
+    # and its encoder output over each row's own frames (B, T', D), valid for teacher_memory_lens (B,) frames
+    teacher_memory: Tensor | None = None
+    teacher_memory_lens: Tensor | None = None
 
     def to(self, device: torch.device) -> "Batch":
+        move = (lambda t: None if t is None else t.to(device))
         return Batch(self.wav.to(device), self.wav_lens.to(device), self.tokens.to(device),
-                     self.token_lens.to(device), self.ids, self.texts)
+                     self.token_lens.to(device), self.ids, self.texts, move(self.teacher_ids),
+                     move(self.teacher_logp), move(self.teacher), move(self.teacher_memory),
+                     move(self.teacher_memory_lens))
 
 
 class SpeechDataset(Dataset):
@@ -47,12 +59,16 @@ class SpeechDataset(Dataset):
 
     def __init__(self, entries: list[dict], tokenizer: Tokenizer | None, sample_rate: int = 16000,
                  augment: Callable[[Tensor, int, int], Tensor] | None = None,
-                 non_speech: Callable[[Tensor, int, int], Tensor | None] | None = None):
+                 non_speech: Callable[[Tensor, int, int], Tensor | None] | None = None,
+                 teacher: dict[str, tuple[Tensor, ...]] | None = None):
         self.entries = entries
         self.tokenizer = tokenizer
         self.sample_rate = sample_rate
         self.augment = augment
         self.non_speech = non_speech  # (training only) audio with no words in it, or None: see Augmenter
+        # id -> the teacher's (top-k ids, log-probs) along the entry's text, and its encoder output or None
+        # (asr.train.distill)
+        self.teacher = teacher
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -73,14 +89,17 @@ class SpeechDataset(Dataset):
         if self.augment is not None:
             wav = self.augment(wav, epoch, i)
         tokens = self.tokenizer.encode_transcript(text) if self.tokenizer is not None and text else []
-        return e["id"], wav, torch.tensor(tokens, dtype=torch.long), text
+        taught = self.teacher.get(e["id"]) if self.teacher is not None and quiet is None else None
+        if taught is not None and len(taught[0]) != len(tokens) + 1:  # not this text's: no teacher for it
+            taught = None
+        return e["id"], wav, torch.tensor(tokens, dtype=torch.long), text, taught
 
 
 def collate(items: list) -> Batch | None:
     items = [it for it in items if it is not None]
     if not items:
         return None
-    ids, wavs, toks, texts = zip(*items)
+    ids, wavs, toks, texts, taught = zip(*(it if len(it) == 5 else (*it, None) for it in items))
     wav_lens = torch.tensor([w.shape[0] for w in wavs])
     tok_lens = torch.tensor([t.shape[0] for t in toks])
     wav = torch.zeros(len(wavs), int(wav_lens.max()))
@@ -88,7 +107,24 @@ def collate(items: list) -> Batch | None:
     for i, (w, t) in enumerate(zip(wavs, toks)):
         wav[i, : w.shape[0]] = w
         tokens[i, : t.shape[0]] = t
-    return Batch(wav, wav_lens, tokens, tok_lens, list(ids), list(texts))
+    batch = Batch(wav, wav_lens, tokens, tok_lens, list(ids), list(texts))
+    if any(t is not None for t in taught):  # the teacher's top-k at each target position, [y1..yn, eos]
+        k = next(t[0].shape[1] for t in taught if t is not None)
+        batch.teacher_ids = torch.zeros(len(items), tokens.shape[1] + 1, k, dtype=torch.long)
+        batch.teacher_logp = torch.zeros(len(items), tokens.shape[1] + 1, k)
+        batch.teacher = torch.tensor([t is not None for t in taught])
+        for i, t in enumerate(taught):
+            if t is not None:
+                batch.teacher_ids[i, : len(t[0])], batch.teacher_logp[i, : len(t[1])] = t[0], t[1].float()
+        memories = [t[2] if t is not None and len(t) > 2 else None for t in taught]
+        if any(m is not None for m in memories):
+            dim = next(m.shape[1] for m in memories if m is not None)
+            batch.teacher_memory_lens = torch.tensor([0 if m is None else len(m) for m in memories])
+            batch.teacher_memory = torch.zeros(len(items), int(batch.teacher_memory_lens.max()), dim)
+            for i, m in enumerate(memories):
+                if m is not None:
+                    batch.teacher_memory[i, : len(m)] = m.float()
+    return batch
 
 
 def decoder_io(tokens: Tensor, token_lens: Tensor, ignore_index: int = -100, prompt: tuple[int, ...] = (SOS_EOS,),

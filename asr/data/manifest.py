@@ -15,11 +15,12 @@ REQUIRED = ("id", "audio", "text")
 log = logging.getLogger(__name__)
 
 
-def read_manifest(path: str | Path) -> list[dict]:
-    """Parse a JSONL manifest; a malformed line or a missing field is an error naming the file."""
+def read_manifest(path: str | Path, text: bool = True) -> list[dict]:
+    """Parse a JSONL manifest; a malformed line or a missing field is an error naming the file.
+    `text=False`: audio without transcripts (what a teacher transcribes, `asr teach`) is fine."""
     entries = read_jsonl(path)
     for n, e in enumerate(entries, 1):
-        missing = [k for k in REQUIRED if k not in e]
+        missing = [k for k in REQUIRED if k not in e and (text or k != "text")]
         if missing:
             raise ValueError(f"{path}: entry {n}: missing field(s) {', '.join(missing)}")
         e.setdefault("duration", 0.0)

