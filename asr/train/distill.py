@@ -97,6 +97,9 @@ def teach(teacher: Recognizer, entries: list[dict], out_dir: str | Path, top_k: 
             index = torch.tensor(fresh)
             part = Encoded(*(None if t is None else t[index.to(t.device)] for t in enc))
             learn(teacher, search, [rows[i] for i in fresh], part, wav[index], lens[index], top_k, cache, taught)
+        for e in rows:  # (an entry the teacher could not teach keeps no encoder output either)
+            if e["id"] not in cache:
+                memories.pop(e["id"], None)
         done += len(wavs)
         if (start // batch_size + 1) % SAVE_EVERY == 0:
             save()

@@ -415,7 +415,9 @@ def train(cfg: Config, exp_dir: str | Path, callbacks: list[Callback] | None = N
     if init is not None:
         cfg = fine_tuning_config(cfg, init.cfg)
         if cfg.any_length:  # unpadded input longer than the window would pass the position table's end
-            train_entries = filter_by_duration(train_entries, init.cfg.features.pad_to_seconds or math.inf)
+            window = init.cfg.features.pad_to_seconds or math.inf
+            train_entries = filter_by_duration(train_entries, window)
+            dev_entries = filter_by_duration(dev_entries, window)
     save_config(cfg, exp_dir / "config.yaml")
     tokenizer = init.tokenizer if init is not None else prepare_tokenizer(cfg, train_entries, exp_dir)
     task = ASRTask(to_dict(cfg), tokenizer.to_dict(), init.history if init is not None else [])

@@ -13,7 +13,8 @@ Each row is a model on the same clips with the same decode settings (greedy, the
 Sets: `short`, every clip of the manifest as its own file; `long`, the clips end to end (0.5 s apart,
 cycled to --long-minutes; recipes/benchmarks/whisper.py builds the same file). Columns: WER (both sides
 normalized), loops (clips whose transcript repeats itself: a unit of 1-6 words three times in a row, or
-zlib compression ratio over 2.4), real-time factor, peak RSS.
+zlib compression ratio over 2.4), empty (clips given no text at all: every clip here is speech), real-time
+factor, peak RSS.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def loops(text: str) -> bool:
 
 
 def run_row(row: str, paths: list[str], compute_type: str, threads: int, batch_size: int,
-            max_segment: float) -> tuple[list[str], float]:
+            max_segment: float, reversal_check: bool = True) -> tuple[list[str], float]:
     import torch
 
     from asr.decode.options import DecodeOptions
@@ -60,6 +61,8 @@ def run_row(row: str, paths: list[str], compute_type: str, threads: int, batch_s
         path = Path(row) / "model.pt" if Path(row).is_dir() else Path(row)
         rec = catalogue.load(path, "cpu", compute_type)
     options = DecodeOptions.from_config(rec.cfg, beam_size=1)
+    if not reversal_check:
+        options = dataclasses.replace(options, reversed_margin=None)
     segment = rec.cfg.decode.max_segment
     if row == "unpadded":  # what `any_length` sets, without the training
         rec.cfg.features.pad_to_seconds = 0.0
@@ -77,8 +80,9 @@ def child(args: argparse.Namespace) -> None:
         hyps, seconds = run_fw(spec["paths"], 1, "int8", args.threads)
     else:
         hyps, seconds = run_row(args.row, spec["paths"], args.compute_type, args.threads, args.batch_size,
-                                args.max_segment)
-    print(json.dumps({"wer": wer(spec["refs"], hyps), "loops": sum(map(loops, hyps)), "seconds": seconds,
+                                args.max_segment, not args.no_reversal_check)
+    print(json.dumps({"wer": wer(spec["refs"], hyps), "loops": sum(map(loops, hyps)),
+                      "empty": sum(not h.strip() for h in hyps), "seconds": seconds,
                       "rtf": rtf(seconds, spec["audio_seconds"]), "hyps": hyps}))
 
 
@@ -94,6 +98,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--compute-type", default="int8", choices=["int8", "float32"])
     ap.add_argument("--max-segment", type=float, default=20.0, help="`unpadded`: longest segment, seconds")
+    ap.add_argument("--no-reversal-check", action="store_true",
+                    help="ours: without the reversal check (decode.reversed_margin), which faster-whisper lacks")
     ap.add_argument("--json", help="write every row's figures (and transcripts) here")
     ap.add_argument("--run", help=argparse.SUPPRESS)
     ap.add_argument("--row", help=argparse.SUPPRESS)
@@ -111,8 +117,8 @@ def main() -> None:
     rows = args.rows + (["fw"] if args.fw else [])
     results = []
     print(f"{len(manifest)} clips ({sets['short'][2] / 60:.1f} min) from {args.manifest}; {args.threads} threads, "
-          f"ours {args.compute_type}, greedy")
-    print(f"{'row':<34}{'set':<7}{'WER %':>7}{'loops':>7}{'RTF':>8}{'peak MB':>9}", flush=True)
+          f"ours {args.compute_type}, greedy{', no reversal check' if args.no_reversal_check else ''}")
+    print(f"{'row':<34}{'set':<7}{'WER %':>7}{'loops':>7}{'empty':>7}{'RTF':>8}{'peak MB':>9}", flush=True)
     for name in args.sets:
         paths, refs, seconds = sets[name]
         spec = work / f"ablation-{name}.json"
@@ -120,7 +126,7 @@ def main() -> None:
         for row in rows:
             cmd = [sys.executable, __file__, "--run", str(spec), "--row", row, "--threads", str(args.threads),
                    "--batch-size", str(args.batch_size), "--compute-type", args.compute_type,
-                   "--max-segment", str(args.max_segment)]
+                   "--max-segment", str(args.max_segment)] + ["--no-reversal-check"] * args.no_reversal_check
             try:
                 stdout, peak_mb = run_fresh(cmd)
             except subprocess.CalledProcessError as e:
@@ -128,7 +134,8 @@ def main() -> None:
                 continue
             r = {**json.loads(stdout.strip().splitlines()[-1]), "peak_rss_mb": peak_mb, "row": row, "set": name}
             results.append(r)
-            print(f"{row:<34}{name:<7}{r['wer']:>7.2f}{r['loops']:>7}{r['rtf']:>8.4f}{peak_mb:>9.0f}", flush=True)
+            print(f"{row:<34}{name:<7}{r['wer']:>7.2f}{r['loops']:>7}{r['empty']:>7}{r['rtf']:>8.4f}{peak_mb:>9.0f}",
+                  flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 

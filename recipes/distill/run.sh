@@ -7,10 +7,10 @@
 # Stages: 0 the audio (recipes/distill/corpus.py; the synthetic corpora from recipes/synth/run.sh and the
 # real dev set from recipes/real/make_devset.py must exist), 1 the teacher (whisper-tiny.en, padded to
 # 30 s, `asr teach`), 2 the students (configs/distill_whisper.yaml), 3 the table (recipes/distill/ablation.py).
-# Students, each from whisper-tiny.en's weights, fed unpadded audio:
-#   ce       cross-entropy on the synthetic corpora's own transcripts (the decoder trained, no teacher)
-#   kd       the teacher's distributions (KL) and transcripts (cross-entropy) on all the audio, decoder blocks
-#   kd-enc2  kd, and the top 2 of 4 encoder blocks trained too, pulled toward the start (L2-SP 0.01)
+# Students, each from whisper-tiny.en's weights, fed unpadded audio, 400 steps (configs/distill_whisper.yaml):
+#   kd-all         the decoder blocks learn the teacher's distributions (KL) and transcripts; no encoder target
+#   kd-memory      every block learns, the encoder also the teacher's encoder output (distill.memory), L2-SP
+#   kd-memory-enc  the same with Whisper's decoder kept as it is: only the encoder blocks learn (what ships)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -35,27 +35,18 @@ if run 0 && [ ! -f $data/audio.jsonl ]; then
   python recipes/distill/corpus.py --out $data/audio.jsonl
 fi
 if run 1; then  # (resumable: what $data/taught holds is not taught again)
-  nice $asr teach $data/audio.jsonl -m whisper-tiny.en -o $data/taught --threads 2 --batch-size 16
+  nice $asr teach $data/audio.jsonl -m whisper-tiny.en -o $data/taught --memory --threads 2 --batch-size 16
 fi
 if run 2; then
-  # the transcribed part with its own transcripts: the `ce` student's data
-  python - <<'PY'
-import json
-rows = [json.loads(line) for line in open("data/distill/taught/train.jsonl")]
-with open("data/distill/taught/reference.jsonl", "w") as f:
-    for r in rows:
-        if "reference" in r:
-            f.write(json.dumps({**r, "text": r["reference"]}) + "\n")
-PY
   train() { local name=$1; shift; [ -f $exp/$name/model.pt ] || nice $asr train --init whisper-tiny.en \
     -c configs/distill_whisper.yaml --exp $exp/$name max_steps="$steps" "$@"; }
-  train kd
-  train ce data.train=$data/taught/reference.jsonl distill.teacher=
-  train kd-enc2 optim.l2sp=0.01 "freeze=[encoder.frontend,encoder.blocks.0,encoder.blocks.1,decoder.token_embedding]"
+  train kd-all distill.memory= optim.l2sp=0.0 "freeze=[encoder,decoder.token_embedding]"
+  train kd-memory
+  train kd-memory-enc "freeze=[encoder.frontend,decoder]"
 fi
 if run 3; then
   rows=(padded unpadded)
-  for m in ce kd kd-enc2; do [ -f $exp/$m/model.pt ] && rows+=($exp/$m); done
+  for m in kd-all kd-memory kd-memory-enc; do [ -f $exp/$m/model.pt ] && rows+=($exp/$m); done
   python recipes/distill/ablation.py --manifest data/real/heldout.jsonl --rows "${rows[@]}" --fw \
     --json $exp/ablation.json | tee $exp/ablation.txt
 fi
