@@ -1,4 +1,5 @@
 """The `asr` command: thin wrappers over library functions of the same names."""
+# long module: one parser for every subcommand, each a few lines over the library call it names
 
 from __future__ import annotations
 
@@ -397,7 +398,7 @@ or no inputs at all.
 """
 
 
-def add_training_commands(sub) -> None:
+def add_training_commands(sub) -> None:  # long: a parser per training subcommand, flat to read
     """train and what surrounds it: data, tokenizer, LM, checkpoints"""
     t = sub.add_parser("train", help="train a model; resumes from EXP/checkpoints/last.ckpt if present")
     t.add_argument("-c", "--config", help="YAML config (only what differs from the defaults)")

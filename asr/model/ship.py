@@ -38,8 +38,9 @@ VOICE_LICENCES = {
     "ktuberling": "GPL-2.0-or-later (Debian ktuberling-data: KDE's spoken words, real voices)",
     "klettres": "GPL-2.0-or-later (Debian klettres-data: KDE's spoken letters and syllables, real voices)",
     "hedgewars": "GFDL-1.3 (Debian hedgewars-data, Data/Sounds: the game's voice packs, real voices)",
+    "tuxpaint": "GPL-2 (Debian tuxpaint-stamps-default: stamp names and descriptions read aloud, real voices)",
 }
-REAL_SOURCES = {"ktuberling", "klettres", "hedgewars"}
+REAL_SOURCES = {"ktuberling", "klettres", "hedgewars", "tuxpaint"}
 
 
 def ship(exp: str | Path, name: str, out_dir: str | Path = PRETRAINED, model: str | Path | None = None,

@@ -39,11 +39,9 @@ SAVE_EVERY = 20  # batches between saves of a teaching run
 def teach(teacher: Recognizer, entries: list[dict], out_dir: str | Path, top_k: int = 16, batch_size: int = 8,
           progress: bool = False, memory: bool = False) -> tuple[Path, Path]:
     """The teacher's transcript and top-k distributions for every readable entry -> (manifest, cache);
-    `memory`: also its encoder output over the frames the audio has (OUT/memory.pt: the student's encoder
-    learns to give it without the padding). An unreadable file is logged by name and left out; the
-    others go on. What OUT already holds is kept and not computed again: a killed run resumes, a later
-    call adds entries or the encoder outputs (the files are rewritten, atomically, every `SAVE_EVERY`
-    batches and at the end)."""
+    `memory`: also its encoder output over the audio's own frames (OUT/memory.pt). An unreadable file is
+    logged and left out. What OUT holds is kept, not computed again: a killed run resumes, a later call
+    adds (the files are rewritten atomically every `SAVE_EVERY` batches and at the end)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     search = Search(teacher, DecodeOptions.from_config(teacher.cfg, beam_size=1))
@@ -72,20 +70,9 @@ def teach(teacher: Recognizer, entries: list[dict], out_dir: str | Path, top_k: 
 
     done = 0
     for start in range(0, len(entries), batch_size):
-        rows, wavs = [], []
-        for e in entries[start:start + batch_size]:
-            try:
-                segment = (e["offset"], e["duration"]) if "offset" in e else (None, None)
-                wavs.append(torch.from_numpy(load_audio(e["audio"], sr, *segment)))
-                rows.append(e)
-            except AudioError as err:
-                log.warning("teach: skipping %s: %s", e["id"], err)
+        rows, wav, lens = read_batch(entries[start:start + batch_size], sr)
         if not rows:
             continue
-        lens = torch.tensor([len(w) for w in wavs])
-        wav = torch.zeros(len(wavs), int(lens.max()))
-        for i, w in enumerate(wavs):
-            wav[i, : len(w)] = w
         enc = teacher.encode(wav, lens)
         if memory:  # the frames the unpadded audio has: the first ones of the window
             frames = teacher.model.encoder.frontend.out_lengths(lens // teacher.features.hop)
@@ -100,7 +87,7 @@ def teach(teacher: Recognizer, entries: list[dict], out_dir: str | Path, top_k: 
         for e in rows:  # (an entry the teacher could not teach keeps no encoder output either)
             if e["id"] not in cache:
                 memories.pop(e["id"], None)
-        done += len(wavs)
+        done += len(rows)
         if (start // batch_size + 1) % SAVE_EVERY == 0:
             save()
         if progress:
@@ -109,6 +96,23 @@ def teach(teacher: Recognizer, entries: list[dict], out_dir: str | Path, top_k: 
         print()
     save()
     return manifest, cache_file
+
+
+def read_batch(entries: list[dict], sample_rate: int) -> tuple[list[dict], Tensor, Tensor]:
+    """The readable entries, their waveforms zero-padded (B, S) and lengths; an unreadable one is logged."""
+    rows, wavs = [], []
+    for e in entries:
+        try:
+            segment = (e["offset"], e["duration"]) if "offset" in e else (None, None)
+            wavs.append(torch.from_numpy(load_audio(e["audio"], sample_rate, *segment)))
+            rows.append(e)
+        except AudioError as err:
+            log.warning("teach: skipping %s: %s", e["id"], err)
+    lens = torch.tensor([len(w) for w in wavs], dtype=torch.long)
+    wav = torch.zeros(len(wavs), int(lens.max()) if wavs else 0)
+    for i, w in enumerate(wavs):
+        wav[i, : len(w)] = w
+    return rows, wav, lens
 
 
 def learn(teacher: Recognizer, search: Search, rows: list[dict], enc: Encoded, wav: Tensor, lens: Tensor,

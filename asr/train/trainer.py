@@ -393,6 +393,19 @@ def start_from(rec: Recognizer, init: Recognizer) -> None:
         log.info("training a new CTC head on the %s encoder", type(init.tokenizer).__name__)
 
 
+def teacher_targets(cfg: Config, prompt: tuple[int, ...], entries: list[dict]) -> dict | None:
+    """Self-distillation: id -> the teacher's (top-k ids, log-probs, encoder output or None), or None
+    without `distill.teacher` (asr.train.distill)."""
+    if not cfg.distill.teacher:
+        return None
+    teacher = load_cache(cfg.distill.teacher, prompt)
+    memories = load_memory(cfg.distill.memory) if cfg.distill.memory else {}
+    teacher = {k: (*v, memories.get(k)) for k, v in teacher.items()}
+    log.info("self-distillation: teacher targets for %d of %d training utterances (%d with encoder outputs)",
+             sum(e["id"] in teacher for e in entries), len(entries), sum(e["id"] in memories for e in entries))
+    return teacher
+
+
 def train(cfg: Config, exp_dir: str | Path, callbacks: list[Callback] | None = None) -> Path:
     """Fit a model on cfg.data.train (validating on cfg.data.dev); returns the exported model path.
 
@@ -429,14 +442,7 @@ def train(cfg: Config, exp_dir: str | Path, callbacks: list[Callback] | None = N
         log.info("global CMVN estimated from %d frames", frames)
     if init is not None and cfg.optim.l2sp > 0:
         task.anchor_to(init.model.state_dict())
-    teacher = load_cache(cfg.distill.teacher, task.rules.prompt) if cfg.distill.teacher else None
-    if teacher is not None and cfg.distill.memory:
-        memories = load_memory(cfg.distill.memory)
-        teacher = {k: (*v, memories.get(k)) for k, v in teacher.items()}
-    if teacher is not None:
-        missing = sum(e["id"] not in teacher for e in train_entries)
-        log.info("self-distillation: teacher targets for %d of %d training utterances", len(train_entries) - missing,
-                 len(train_entries))
+    teacher = teacher_targets(cfg, task.rules.prompt, train_entries)
     n_params = sum(p.numel() for p in task.recognizer.model.parameters())
     print(f"model: {n_params / 1e6:.2f}M parameters, vocabulary {tokenizer.vocab_size}, "
           f"{len(train_entries)} train / {len(dev_entries)} dev utterances")

@@ -6,7 +6,8 @@ Sources, each used when present:
 - real people (the brief allows them for unlabeled self-distillation, never for evaluation here): KDE's
   ktuberling-data (72 spoken English words, /usr/share/ktuberling/sounds/en), klettres-data (the English
   alphabet and syllables, /usr/share/klettres/en) and hedgewars-data (the game's English voice packs:
-  exclamations, taunts and grunts by ten voices); no transcripts are read from them
+  exclamations, taunts and grunts by ten voices) and tuxpaint-stamps-default (stamp names and descriptions
+  read aloud: the English ones); no transcripts are read from them
   (recipes/distill/apt-packages.txt installs the packages);
 - the synthetic corpora of recipes/synth (data/synth/commands, data/synth/people): the first N training
   utterances of each, their transcripts kept as `reference` by `asr teach`.
@@ -31,10 +32,23 @@ HEDGEWARS_EN = ("British", "Classic", "Default", "HillBilly", "Mobster", "Pirate
 REAL = {"ktuberling": [Path("/usr/share/ktuberling/sounds/en")],
         "klettres": [Path("/usr/share/klettres/en/alpha"), Path("/usr/share/klettres/en/syllab")],
         "hedgewars": [HEDGEWARS / pack for pack in HEDGEWARS_EN]}
+TUXPAINT = Path("/usr/share/tuxpaint/stamps")  # stamp names and descriptions read aloud, in many languages
+
+
+def tuxpaint_english() -> list[Path]:
+    """The English recordings among Tux Paint's stamp sounds: descriptions (NAME_desc.ogg, English unless
+    suffixed) and names (NAME_en*.ogg); the other .ogg files are sound effects or other languages."""
+    if not TUXPAINT.is_dir():
+        return []
+    return sorted(p for p in TUXPAINT.rglob("*.ogg") if p.name.endswith("_desc.ogg") or "_en" in p.stem)
 
 
 def real_entries() -> list[dict]:
     out = []
+    for path in tuxpaint_english():
+        rel = path.relative_to(TUXPAINT).with_suffix("")
+        out.append({"id": "tuxpaint-" + "-".join(rel.parts), "audio": str(path),
+                    "duration": round(sf.info(str(path)).duration, 3), "source": "tuxpaint"})
     for source, folders in REAL.items():
         for folder in folders:
             for path in sorted(folder.glob("*.ogg")):

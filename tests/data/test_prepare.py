@@ -195,7 +195,7 @@ def test_kaldi_segments(tmp_path, speech):
     # the dataset reads exactly the segment's samples, not the whole recording
     full = load_audio(d.parent.parent / "audio/rec1.wav")
     ds = SpeechDataset(entries, None)
-    _, wav, _, _ = ds[1]
+    _, wav, _, _, _ = ds[1]
     a = round(e2["offset"] * SR)
     assert wav.shape[0] == round((e2["offset"] + e2["duration"]) * SR) - a
     assert np.array_equal(wav.numpy(), full[a: a + wav.shape[0]])

@@ -138,7 +138,7 @@ def test_display_text_comes_back_from_data_loading(tmp_path, kind):
     cfg = load_config(Config, None, [f"tokenizer.kind={kind}", "tokenizer.vocab_size=300", "tokenizer.text=display"])
     tok = prepare_tokenizer(cfg, [{"text": t} for t in texts], tmp_path)
     assert tok.text == "display" and tok.decode(tok.encode(SENTENCE)) == SENTENCE
-    _, _, tokens, text = SpeechDataset([{"id": "a", "audio": str(tmp_path / "a.wav"), "text": SENTENCE}], tok)[0]
+    _, _, tokens, text, _ = SpeechDataset([{"id": "a", "audio": str(tmp_path / "a.wav"), "text": SENTENCE}], tok)[0]
     assert text == SENTENCE and tok.decode(tokens.tolist()) == SENTENCE
     # the experiment's tokenizer.json is kept, and a config asking for the other form is refused
     assert prepare_tokenizer(cfg, [], tmp_path).to_dict() == tok.to_dict()

@@ -511,6 +511,6 @@ def test_non_speech_examples_replace_the_audio_at_its_level_and_empty_the_target
         backwards = sum(torch.allclose(w, wav.flip(0)) for w in kinds)  # at its level: equal up to rounding
         assert lo <= backwards <= hi and all(w is not None for w in kinds)
     ds = SpeechDataset(tone_speech, Chars(), SR, non_speech=always.non_speech)
-    _, audio, tokens, text = ds[(0, 0)]
-    assert (text, tokens.tolist()) == ("", []) and audio.shape[0] == int(0.7 * SR)
+    _, audio, tokens, text, taught = ds[(0, 0)]
+    assert (text, tokens.tolist()) == ("", []) and audio.shape[0] == int(0.7 * SR) and taught is None
     assert SpeechDataset(tone_speech, Chars(), SR)[(0, 0)][3] == "x"  # without it, the utterance itself
