@@ -3,16 +3,18 @@
     teach(teacher, entries, out_dir)  ->  OUT/train.jsonl   the entries, `text` = the teacher's transcript
                                           OUT/teacher.pt    per id: its top-k token ids and log-probs at
                                                             each target position (the tokens, then the end)
-    kl_loss(logits, batch, prompt_len)     the student's KL from those distributions (training)
+                                          OUT/memory.pt     (memory=True) per id: its encoder output over
+                                                            the frames the unpadded audio has
+    kl_loss, memory_loss, l2sp_penalty     the student's losses (asr.train.trainer adds them)
 
 The teacher sees each recording as it was trained to (Whisper: padded to its 30-second window) and
 decodes it with its own guards (no-speech rule, reversal check), so what it rejects teaches an empty
 transcript. Then one teacher-forced pass along that transcript, from the prompt the student trains
 with (`Search.plain`: no timestamps), gives the distributions. The student (the same weights on
 unpadded input, `any_length`) needs no transcripts: any audio can teach it. A transcribed entry
-keeps its transcript as `reference`. Top-k (Distil-Whisper keeps the full distribution; 16 of
-51,864 tokens hold nearly all of a confident model's mass, and the cache stays small): the student's
-target is the teacher's top-k renormalized.
+keeps its transcript as `reference`. Top-k (Distil-Whisper keeps the full distribution): the
+student's target is the teacher's top-k renormalized; tiny.en's top 16 held 90% of its probability on
+average over 32,425 positions of recipes/distill's corpus (median 98%), and the cache stays small.
 """
 
 from __future__ import annotations

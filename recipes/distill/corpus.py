@@ -1,6 +1,6 @@
 """The audio a Whisper student distills from (no transcripts needed): a JSONL manifest with unique ids.
 
-    python recipes/distill/corpus.py [--commands 500] [--people 700] [--out data/distill/audio.jsonl]
+    python recipes/distill/corpus.py [--commands 1000] [--people 1200] [--out data/distill/audio.jsonl]
 
 Sources, each used when present:
 - real people (the brief allows them for unlabeled self-distillation, never for evaluation here): KDE's
@@ -64,8 +64,8 @@ def real_entries() -> list[dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--commands", type=int, default=500)
-    ap.add_argument("--people", type=int, default=700)
+    ap.add_argument("--commands", type=int, default=1000)
+    ap.add_argument("--people", type=int, default=1200)
     ap.add_argument("--out", default=str(ROOT / "data/distill/audio.jsonl"))
     args = ap.parse_args()
     entries = real_entries()

@@ -7,10 +7,9 @@
 # Stages: 0 the audio (recipes/distill/corpus.py; the synthetic corpora from recipes/synth/run.sh and the
 # real dev set from recipes/real/make_devset.py must exist), 1 the teacher (whisper-tiny.en, padded to
 # 30 s, `asr teach`), 2 the students (configs/distill_whisper.yaml), 3 the table (recipes/distill/ablation.py).
-# Students, each from whisper-tiny.en's weights, fed unpadded audio, 400 steps (configs/distill_whisper.yaml):
-#   kd-all         the decoder blocks learn the teacher's distributions (KL) and transcripts; no encoder target
+# Students, each from whisper-tiny.en's weights, fed unpadded audio (configs/distill_whisper.yaml):
+#   kd-more        the decoder blocks learn the teacher's distributions (KL) and transcripts, 800 steps (shipped)
 #   kd-memory      every block learns, the encoder also the teacher's encoder output (distill.memory), L2-SP
-#   kd-memory-enc  the same with Whisper's decoder kept as it is: only the encoder blocks learn (what ships)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -40,13 +39,12 @@ fi
 if run 2; then
   train() { local name=$1; shift; [ -f $exp/$name/model.pt ] || nice $asr train --init whisper-tiny.en \
     -c configs/distill_whisper.yaml --exp $exp/$name max_steps="$steps" "$@"; }
-  train kd-all distill.memory= optim.l2sp=0.0 "freeze=[encoder,decoder.token_embedding]"
+  train kd-more max_steps=800 distill.memory= optim.l2sp=0.0 "freeze=[encoder,decoder.token_embedding]"
   train kd-memory
-  train kd-memory-enc "freeze=[encoder.frontend,decoder]"
 fi
 if run 3; then
   rows=(padded unpadded)
-  for m in kd-all kd-memory kd-memory-enc; do [ -f $exp/$m/model.pt ] && rows+=($exp/$m); done
+  for m in kd-more kd-memory; do [ -f $exp/$m/model.pt ] && rows+=($exp/$m); done
   python recipes/distill/ablation.py --manifest data/real/heldout.jsonl --rows "${rows[@]}" --fw \
     --json $exp/ablation.json | tee $exp/ablation.txt
 fi
