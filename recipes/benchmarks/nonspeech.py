@@ -129,7 +129,7 @@ def settings(args) -> list[tuple[str, str, Search]]:
             (f"silero, CTC < {args.min_ctc_logprob:g}, reversed > {args.reversed_margin:g}", "silero", Search(rec, rev))
         )
     if args.whisper:
-        w = load("whisper-tiny.en")
+        w = load(args.whisper_model)
         wo = DecodeOptions.from_config(w.cfg)
         rule_only = dataclasses.replace(wo, reversed_margin=None)
         off = dataclasses.replace(rule_only, no_speech_threshold=None)
@@ -176,6 +176,8 @@ def main() -> None:
     p.add_argument("--min-ctc-logprob", type=float, default=-5.5)
     p.add_argument("--reversed-margin", type=float, default=0.0, help="the model's reversal check")
     p.add_argument("--whisper", action="store_true", help="also Whisper tiny.en (silero) without and with its rule")
+    p.add_argument("--whisper-model", default="whisper-tiny.en",
+                   help="the Whisper-shaped model of --whisper (whisper-tiny.en-any: the unpadded one)")
     p.add_argument("--whisper-manifest", default="data/real/dev.jsonl", help="Whisper's speech: real recordings")
     p.add_argument("--whisper-clips", type=int, default=100)
     p.add_argument("--clips", type=int, default=300, help="speech clips of --manifest (a fixed random sample)")
