@@ -33,7 +33,8 @@ from asr.model.recognizer import Encoded, Recognizer
 from asr.storage import atomic_save, read_jsonl, write_jsonl
 
 log = logging.getLogger(__name__)
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the transcripts are stored too, so a manifest whose text differs is caught
+MEMORY_VERSION = 1
 SAVE_EVERY = 20  # batches between saves of a teaching run
 
 
@@ -65,10 +66,10 @@ def teach(teacher: Recognizer, entries: list[dict], out_dir: str | Path, top_k: 
 
     def save() -> None:
         write_jsonl(manifest, taught)
-        atomic_save({"version": CACHE_VERSION, "top_k": top_k, "prompt": list(prompt), "entries": cache},
-                    cache_file)
+        atomic_save({"version": CACHE_VERSION, "top_k": top_k, "prompt": list(prompt), "entries": cache,
+                     "texts": {r["id"]: r["text"] for r in taught}}, cache_file)
         if memory:
-            atomic_save({"version": CACHE_VERSION, "entries": memories}, memory_file)
+            atomic_save({"version": MEMORY_VERSION, "entries": memories}, memory_file)
 
     done = 0
     for start in range(0, len(entries), batch_size):
@@ -151,7 +152,7 @@ def learn(teacher: Recognizer, search: Search, rows: list[dict], enc: Encoded, w
 def load_memory(path: str | Path) -> dict[str, Tensor]:
     """memory.pt -> {id: the teacher's encoder output over the audio's own frames (T', D), float16}."""
     blob = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(blob, dict) or blob.get("version") != CACHE_VERSION:
+    if not isinstance(blob, dict) or blob.get("version") != MEMORY_VERSION:
         raise ValueError(f"{path} is not a teacher's encoder outputs (write them with `asr teach --memory`)")
     return blob["entries"]
 
@@ -166,16 +167,26 @@ def memory_loss(memory: Tensor, lengths: Tensor, batch: Batch) -> Tensor:
     return (err * valid).sum() / valid.sum().clamp(min=1)
 
 
-def load_cache(path: str | Path, prompt: tuple[int, ...]) -> dict[str, tuple[Tensor, Tensor]]:
+def load_cache(path: str | Path, prompt: tuple[int, ...],
+               entries: list[dict] | None = None) -> dict[str, tuple[Tensor, Tensor]]:
     """teacher.pt -> {id: (top-k ids (n+1, k), log-probs (n+1, k))}, refused unless it was computed
-    from the `prompt` the student trains with."""
+    from the `prompt` the student trains with. With `entries`: only the ids whose `text` is the
+    transcript the distributions were computed along (a manifest with other texts gets no teacher)."""
     blob = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(blob, dict) or blob.get("version") != CACHE_VERSION:
         raise ValueError(f"{path} is not a teacher cache of version {CACHE_VERSION} (write it with `asr teach`)")
     if tuple(blob["prompt"]) != tuple(prompt):
         raise ValueError(f"{path} was computed after the prompt {blob['prompt']}, the student's is {list(prompt)}: "
                          "teacher and student must share a tokenizer and prompt")
-    return {k: (ids.long(), logp) for k, (ids, logp) in blob["entries"].items()}
+    cache = {k: (ids.long(), logp) for k, (ids, logp) in blob["entries"].items()}
+    if entries is None:
+        return cache
+    texts = blob["texts"]
+    other = {e["id"] for e in entries if e["id"] in cache and texts.get(e["id"]) != e["text"]}
+    if other:
+        log.warning("%d training utterances have another text than the teacher read (e.g. %s): no teacher for them",
+                    len(other), min(other))
+    return {k: v for k, v in cache.items() if k not in other}
 
 
 def kl_loss(logits: Tensor, batch: Batch, prompt_len: int, targets: Tensor) -> Tensor:

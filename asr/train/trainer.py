@@ -398,7 +398,7 @@ def teacher_targets(cfg: Config, prompt: tuple[int, ...], entries: list[dict]) -
     without `distill.teacher` (asr.train.distill)."""
     if not cfg.distill.teacher:
         return None
-    teacher = load_cache(cfg.distill.teacher, prompt)
+    teacher = load_cache(cfg.distill.teacher, prompt, entries)
     memories = load_memory(cfg.distill.memory) if cfg.distill.memory else {}
     teacher = {k: (*v, memories.get(k)) for k, v in teacher.items()}
     log.info("self-distillation: teacher targets for %d of %d training utterances (%d with encoder outputs)",

@@ -83,6 +83,16 @@ def test_teach_caches_transcripts_and_top_k_along_them(taught):
         assert abs(memories[r["id"]].shape[0] - int(frames)) <= 1 and memories[r["id"]].shape[1] == 16
 
 
+def test_a_manifest_with_other_texts_gets_no_teacher(taught):
+    (manifest, cache_file), teacher, _ = taught
+    rows = read_manifest(manifest)
+    prompt = tuple(torch.load(cache_file, weights_only=True)["prompt"])
+    changed = [{**r, "text": "something else"} if i == 0 else r for i, r in enumerate(rows)]
+    cache = load_cache(cache_file, prompt, changed)
+    assert rows[0]["id"] not in cache and all(r["id"] in cache for r in rows[1:])
+    assert set(load_cache(cache_file, prompt, rows)) == {r["id"] for r in rows}
+
+
 def test_dataset_gives_teacher_targets_only_where_they_fit(taught):
     (manifest, cache_file), teacher, _ = taught
     rows = read_manifest(manifest)[:4]
