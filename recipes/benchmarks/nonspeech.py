@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import build_long, wer, word_list_check
+from common import ROOT, build_long, wer, word_list_check
 
 from asr.audio.read import load_audio
 from asr.data.manifest import read_manifest
@@ -183,7 +183,7 @@ def main() -> None:
     p.add_argument("--clips", type=int, default=300, help="speech clips of --manifest (a fixed random sample)")
     p.add_argument("--long-minutes", type=float, default=10.0)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--workdir", default="exp/bench/nonspeech")
+    p.add_argument("--workdir", default=str(ROOT / "exp/bench/nonspeech"))  # (wherever it is run from)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     work = Path(args.workdir)
