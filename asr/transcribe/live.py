@@ -22,8 +22,15 @@ that will not change before the final, `text` all of it), "final" (one utterance
   two successive decodes agree on from the start are committed (LocalAgreement-2, the policy of
   whisper_streaming): a partial's `stable` words only ever grow.
 - **Finals**: the whole utterance decoded once more at its end, with full context; what a file
-  transcription of that stretch gives. Whisper models are prompted with the last `prompt_chars`
-  characters of the finals before (whisper_streaming's 200), as `--prompt` would.
+  transcription of that stretch gives. The final's audio ends `post_roll` after the last speech, so
+  it is complete well before `end_silence` has passed: it is decoded after `speculate` seconds of
+  silence, while the
+  stream waits to see whether the speech resumes; its text is shown as a partial at once, and the
+  final is sent the moment the silence is long enough. No partial is decoded in the silence before
+  it (it would only delay that decode). Speech that resumes in time discards the decode (the work
+  is lost, not the text).
+  Whisper models are prompted with the last `prompt_chars` characters of the finals before
+  (whisper_streaming's 200), as `--prompt` would.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from asr.decode.task import Search
 from asr.transcribe.batches import decode_segments
 from asr.transcribe.writers import timestamp
 
+SILENCE_BEGUN = 0.06  # seconds since the last speech frame (more than the detector's lag while speech goes on)
 KINDS = ("speech_started", "partial", "final", "speech_stopped")
 
 
@@ -56,20 +64,26 @@ class LiveOptions:
     min_speech: float = 0.25  # speech that opens an utterance
     end_silence: float = 0.8  # non-speech that closes one
     max_utterance: float = 20.0  # longest utterance (Whisper's window is 30 s)
-    pre_roll: float = 0.3  # audio kept before the first speech frame (and after the last)
+    pre_roll: float = 0.3  # audio kept before the first speech frame
+    post_roll: float = 0.1  # ... and after the last: where the final's audio ends
     prompt_chars: int = 200  # Whisper models: finals before, as the prompt of the next (0: none)
     partial_beam: int = 1  # beam of the partial decodes (1: greedy, the fastest); finals use the stream's own
     keep_up: bool = True  # partials no sooner than twice the last one took (False: every update_every, however slow)
+    # seconds of silence after which the final is decoded ahead, while end_silence is waited out (None: only
+    # once it has passed); sooner pays for a wasted decode at more of the pauses inside an utterance
+    speculate: float | None = 0.2
 
     def __post_init__(self) -> None:
         checked_vad(self.vad)
         times = (self.update_every, self.min_speech, self.end_silence, self.max_utterance)
-        if (min(times) <= 0 or self.partial_beam < 1 or self.pre_roll < 0 or self.prompt_chars < 0
+        if self.speculate is not None and self.speculate < 0:
+            raise ValueError(f"speculate must be None or not negative, not {self.speculate}")
+        if (min(times) <= 0 or self.partial_beam < 1 or min(self.pre_roll, self.post_roll, self.prompt_chars) < 0
                 or self.max_utterance < 2 * self.end_silence):
-            raise ValueError("update_every, min_speech, end_silence and max_utterance must be positive, pre_roll and "
-                             "prompt_chars not negative, and max_utterance at least twice end_silence (got "
-                             f"{self.update_every}, {self.min_speech}, {self.end_silence}, {self.max_utterance}, "
-                             f"{self.pre_roll}, {self.prompt_chars})")
+            raise ValueError("update_every, min_speech, end_silence and max_utterance must be positive, pre_roll, "
+                             "post_roll and prompt_chars not negative, and max_utterance at least twice end_silence "
+                             f"(got {self.update_every}, {self.min_speech}, {self.end_silence}, {self.max_utterance}, "
+                             f"{self.pre_roll}, {self.post_roll}, {self.prompt_chars})")
 
 
 @dataclass
@@ -121,6 +135,7 @@ class Stream:
         self.prompted: dict[tuple[str, bool], Search] = {}
         self.closed = False
         self.partial_seconds = 0.0  # wall time of the last partial decode
+        self.speculated: tuple[tuple[int, int, str], object] | None = None  # ((start, end, prompt), its final)
 
     # ------------------------------------------------------------------ input
 
@@ -172,6 +187,9 @@ class Stream:
             if self.utt_start is None and not self._open(events):
                 break
             end = self._end(final)
+            if end is None and o.speculate is not None and self.fed - self.last_speech > SILENCE_BEGUN * self.rate:
+                events += self._speculate()  # the trailing silence: the final ahead, or nothing (no partial)
+                break
             if end is None:
                 every = max(o.update_every, 2 * self.partial_seconds) if o.keep_up else o.update_every
                 if self.fed - self.decoded_to >= every * self.rate:
@@ -206,7 +224,7 @@ class Stream:
         speech = np.nonzero(self.frames[f_start:])[0]
         if len(speech):
             self.last_speech = max(self.last_speech, (self.frame0 + f_start + int(speech[-1])) * self.hop + self.win)
-        pad = int(o.pre_roll * self.rate)
+        pad = int(o.post_roll * self.rate)
         if final or self.fed - self.last_speech >= o.end_silence * self.rate:
             end = min(self.fed, self.last_speech + pad)
             return end, end
@@ -223,12 +241,30 @@ class Stream:
         cut = (self.frame0 + f_start + best) * self.hop if best is not None and best_len >= 5 else self.fed
         return cut, cut
 
+    def _speculate(self) -> list[Event]:
+        """In the trailing silence: once the final's audio is complete, decode it ahead (see the
+        module docstring) and show it as a partial; before that, and after, nothing."""
+        o = self.options
+        end = self.last_speech + int(o.post_roll * self.rate)
+        key = (self.utt_start, end, self.history)
+        if (self.fed < max(end, self.last_speech + int(o.speculate * self.rate))
+                or (self.speculated is not None and self.speculated[0] == key)):
+            return []
+        text = self._decode(self.utt_start, end, self.history, partial=False)
+        self.speculated, self.decoded_to = (key, text), self.fed
+        return [] if text.rejected is not None else self._shown(text, end)
+
     def _speech_after(self, sample: int) -> bool:
         return bool(self.frames[max(0, sample // self.hop - self.frame0):].any())
 
     def _finish(self, end: int, next_start: int) -> list[Event]:
         start = self.utt_start
-        text = self._decode(start, end, self.history, partial=False)
+        ahead = self.speculated
+        self.speculated = None
+        if ahead is not None and ahead[0] == (start, end, self.history):
+            text = ahead[1]
+        else:
+            text = self._decode(start, end, self.history, partial=False)
         self.utt_start = None
         self.decoded_to = next_start
         if text.text:
@@ -244,9 +280,12 @@ class Stream:
         start, end, began = self.utt_start, self.fed, time.perf_counter()
         text = self._decode(start, end, self.history, partial=True)
         self.decoded_to, self.partial_seconds = end, time.perf_counter() - began
-        if text.rejected is not None:
-            return []
-        words = text.text.split()
+        return [] if text.rejected is not None else self._shown(text, end)
+
+    def _shown(self, text, end: int) -> list[Event]:
+        """A decode of the open utterance up to `end` as a partial: LocalAgreement-2 commits the
+        words it shares with the decode before."""
+        start, words = self.utt_start, text.text.split()
         n = agreed(self.previous, words)
         if n > len(self.stable):
             self.stable = words[:n]

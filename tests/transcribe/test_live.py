@@ -67,8 +67,8 @@ def test_endpointing_splits_at_long_pauses_only():
     events = feed_all(stream, audio)
     finals = [e for e in events if e.kind == "final"]
     assert len(finals) == 2
-    assert finals[0].start == pytest.approx(1.0 - 0.3, abs=0.1) and finals[0].end == pytest.approx(3.4 + 0.3, abs=0.1)
-    assert finals[1].start == pytest.approx(4.9 - 0.3, abs=0.1) and finals[1].end == pytest.approx(6.1 + 0.3, abs=0.1)
+    assert finals[0].start == pytest.approx(1.0 - 0.3, abs=0.1) and finals[0].end == pytest.approx(3.4 + 0.1, abs=0.1)
+    assert finals[1].start == pytest.approx(4.9 - 0.3, abs=0.1) and finals[1].end == pytest.approx(6.1 + 0.1, abs=0.1)
     kinds = [e.kind for e in events]
     assert kinds[0] == "speech_started" and kinds.count("speech_started") == kinds.count("speech_stopped") == 2
     # nothing decoded in the silences around (a partial may reach end_silence into the trailing one)
@@ -126,6 +126,37 @@ def test_one_slow_partial_does_not_silence_the_next_utterances():
     feed_all(stream, audio)
     second = [e for s, e, partial in stream.decodes if partial and s > 4.0]
     assert len(second) >= 4  # 3 s of speech at one partial per 0.5 s
+
+
+def test_finals_are_decoded_while_the_silence_is_waited_out():
+    """speculate: after 0.2 s of silence the final's audio (speech + post_roll) is decoded, before
+    end_silence has passed, shown as a partial, and that decode is the final (one final decode per
+    utterance, no partial decode in the silence); a pause shorter than end_silence discards it and
+    the final covers both stretches of speech. Without speculate the final is decoded when the
+    silence is long enough."""
+    class Timed(ScriptedStream):
+        def _decode(self, start, end, prompt, partial):
+            self.at = getattr(self, "at", []) + [(self.fed / SR, partial)]
+            return super()._decode(start, end, prompt, partial)
+
+    audio = bursts([("q", 1.0), ("s", 1.0), ("q", 0.6), ("s", 1.0), ("q", 2.0)])
+    stream = Timed(LiveOptions(vad="energy", end_silence=0.8, update_every=0.3))
+    events = feed_all(stream, audio)
+    finals = [e for e in events if e.kind == "final"]
+    assert len(finals) == 1 and finals[0].start == pytest.approx(0.7, abs=0.1)
+    assert finals[0].end == pytest.approx(3.6 + 0.1, abs=0.1)
+    full = [(a, t) for (a, p), t in zip(stream.at, stream.decodes) if not p]
+    # one decode ahead in the short pause (discarded), one at the end that became the final
+    assert len(full) == 2 and full[0][1][1] == pytest.approx(2.0 + 0.1, abs=0.1)
+    assert 3.6 + 0.2 - 0.05 <= full[1][0] < 3.6 + 0.8 - 0.15 and full[1][1][:2] == (finals[0].start, finals[0].end)
+    assert not any(p and a > 3.6 + 0.1 for a, p in stream.at)  # no partial decode in the trailing silence
+    last = [e for e in events if e.kind == "partial"][-1]
+    assert last.end == finals[0].end  # the final's decode shown ahead, as a partial (its committed words kept)
+
+    late = Timed(LiveOptions(vad="energy", end_silence=0.8, update_every=0.3, speculate=None))
+    feed_all(late, audio)
+    (when,) = [a for a, p in late.at if not p]
+    assert when >= 3.6 + 0.8 - 0.05
 
 
 def test_local_agreement_and_options():
