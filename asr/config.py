@@ -142,6 +142,10 @@ class ModelConfig:
     block: str = "transformer"
     conv_kernel: int = 15
     ctc: bool = True  # a CTC head on the encoder; imported models have none until fine-tuned
+    # what the CTC head emits: "tokens" (the decoder's vocabulary) or "letters" (asr.text.tokenizers.Letters:
+    # the normalized transcript spelled out, 29 symbols; for a decoder with a large vocabulary, Whisper's)
+    ctc_vocab: str = "tokens"
+    ctc_layers: int = 0  # encoder blocks of the CTC head's own between the encoder and its output (0: linear)
     # (decoder layer, head) pairs whose cross-attention follows the audio: Whisper's word timing
     alignment_heads: list[tuple[int, int]] = field(default_factory=list)
     # streaming (WeNet's dynamic chunk training): half the training batches see full context, the rest

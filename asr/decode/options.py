@@ -44,6 +44,8 @@ class DecodeOptions:
     no_speech_threshold: float | None = None  # P(<|nospeech|>) above this, and avg log prob below
     logprob_threshold: float = -1.0  # ... this: no speech (Whisper's rule)
     min_ctc_logprob: float | None = None  # the CTC head's log P(text | audio) per token below this: no speech
+    # ... at least this: speech, whatever Whisper's rule says (a short real utterance it would empty is kept)
+    ctc_speech_logprob: float | None = None
     # the audio played backwards reads better than this much (log prob per token): no speech (speech played
     # backwards); None or inf = off (recipes/benchmarks/README.md, Non-speech, measures the default)
     reversed_margin: float | None = 0.0
@@ -109,9 +111,10 @@ class DecodeOptions:
             raise ValueError(f"no_speech_threshold must be in [0, 1], not {self.no_speech_threshold}")
         if self.reversed_margin is not None and self.reversed_margin < 0:
             raise ValueError(f"reversed_margin must be >= 0, not {self.reversed_margin}")
-        if self.logprob_threshold > 0 or self.min_ctc_logprob is not None and self.min_ctc_logprob > 0:
-            raise ValueError("logprob_threshold and min_ctc_logprob are log probabilities: at most 0 "
-                             f"(got {self.logprob_threshold}, {self.min_ctc_logprob})")
+        logprobs = (self.logprob_threshold, self.min_ctc_logprob, self.ctc_speech_logprob)
+        if any(x is not None and x > 0 for x in logprobs):
+            raise ValueError("logprob_threshold, min_ctc_logprob and ctc_speech_logprob are log probabilities: "
+                             f"at most 0 (got {', '.join(map(str, logprobs))})")
         return self
 
 

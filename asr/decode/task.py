@@ -55,8 +55,10 @@ class Search:
         self.lm = NGramLM.load_arpa(options.lm, rec.tokenizer) if options.lm else None
         words = [w for w in (options.hotwords or "").split(",") if w.strip()]
         self.hotwords = HotwordTree.of(words, rec.tokenizer) if words else None
+        # a CTC head that spells (ctc_vocab: letters) scores the text of finished hypotheses, not each token
+        self.spells = rec.cfg.model.ctc and rec.cfg.model.ctc_vocab == "letters"
         if options.timestamps:  # the first timestamp within 1 s (openai-whisper's max_initial_timestamp)
-            if rec.cfg.model.ctc or self.lm is not None:  # they score text tokens, not timestamps
+            if (rec.cfg.model.ctc and not self.spells) or self.lm is not None:  # they score text tokens, not timestamps
                 raise ValueError("decoding with timestamp tokens is for a model without a CTC head and "
                                  "without an LM (imported Whisper): turn timestamps off")
             self.rules = self.rules.with_timestamps(round(1.0 / rec.frame_seconds))
@@ -121,7 +123,7 @@ class Search:
         if o.compression_ratio_threshold is not None:
             self._guard_loops(enc, hyps)
         if enc.ctc_logits is not None:
-            note_ctc_logprob(hyps, enc.ctc_logits, enc.lengths, self.rules.blank)
+            note_ctc_logprob(hyps, enc.ctc_logits, enc.lengths, self.rec.ctc_blank, self.rec.ctc_targets)
         self._reject_non_speech(hyps)
         if o.reversed_margin not in (None, math.inf) and wav is not None:  # inf: off (where None means "keep")
             self._reject_reversed(enc, wav, wav_lens, hyps)
@@ -132,6 +134,9 @@ class Search:
         """The search proper; `cap`: at most this many tokens per row; `rules`: other than the search's."""
         memory, mem_lens, ctc_logits = enc
         rules = rules or self.rules
+        spelled = ctc_logits if self.spells else None
+        if self.spells:  # letters: no token-level guard or prefix scores; the n best are rescored instead
+            ctc_logits, o = None, dataclasses.replace(o, ctc_length_guard=False)
         best_path = (
             ctc_greedy(ctc_logits, mem_lens, rules.blank) if o.ctc_length_guard and ctc_logits is not None else None
         )
@@ -144,14 +149,40 @@ class Search:
                 for (h,), ref in zip(hyps, best_path):
                     h.tokens = trim_repetitions(h.tokens, ref)
         else:
+            joint = spelled is not None and o.ctc_weight > 0
+            wide = dataclasses.replace(o, n_best=o.beam_size) if joint else o  # the whole beam, to rescore
             hyps = beam_search(
-                self.rec.model, memory, mem_lens, ctc_logits, o, self.lm if o.lm else None, max_lens, rules,
+                self.rec.model, memory, mem_lens, ctc_logits, wide, self.lm if o.lm else None, max_lens, rules,
                 self.hotwords if o.hotwords else None,
             )
+            if joint:
+                hyps = self._rescore(hyps, spelled, mem_lens, o)
         for nbest in hyps:
             for h in nbest:
                 h.text = self.rec.tokenizer.decode(h.tokens)  # (timestamp tokens stay in h.tokens, not in the text)
         return hyps
+
+    def _rescore(self, hyps: list[list[Hypothesis]], ctc_logits: Tensor, mem_lens: Tensor,
+                 o: DecodeOptions) -> list[list[Hypothesis]]:
+        """Joint CTC/attention scores for a CTC head that spells: each finished hypothesis of the beam
+        gets (1 - ctc_weight) x its decoder log probability + ctc_weight x the CTC head's log
+        P(its letters | audio), and the n best by that are kept. (Prefix scores token by token,
+        as for a head over the decoder's tokens, would need each token spelled alone; the
+        normalizer reads numbers across tokens.) A text the frames cannot hold is dropped."""
+        out = []
+        for b, nbest in enumerate(hyps):
+            rows, n = [[h] for h in nbest], len(nbest)
+            note_ctc_logprob(rows, ctc_logits[b : b + 1].expand(n, -1, -1), mem_lens[b : b + 1].expand(n),
+                             self.rec.ctc_blank, self.rec.ctc_targets, per_unit=False)
+            scored = []
+            for h in nbest:
+                if h.ctc_logprob is None:
+                    continue
+                lp = (1 - o.ctc_weight) * h.log_prob + o.ctc_weight * h.ctc_logprob
+                scored.append(dataclasses.replace(h, score=lp / (len(h.tokens) + 1) ** o.length_penalty,
+                                                  log_prob=lp, ctc_logprob=None))
+            out.append(sorted(scored, key=lambda h: -h.score)[: o.n_best] or nbest[: o.n_best])
+        return out
 
     def _guard_loops(self, enc: Encoded, hyps: list[list[Hypothesis]]) -> None:
         """Outputs whose text compresses too well (Whisper's sign of a loop) are decoded again by a
@@ -215,7 +246,7 @@ class Search:
         rev_enc = self.encode(reversed_audio(wav[idx], wav_lens[idx]), wav_lens[idx])
         backwards = self._search(rev_enc, greedy, cap, self.plain)
         if rev_enc.ctc_logits is not None:
-            note_ctc_logprob(backwards, rev_enc.ctc_logits, rev_enc.lengths, self.rules.blank)
+            note_ctc_logprob(backwards, rev_enc.ctc_logits, rev_enc.lengths, self.rec.ctc_blank, self.rec.ctc_targets)
         loop = self.options.compression_ratio_threshold or LOOP_RATIO
         for b, (rev, *_), limit in zip(rows, backwards, cap.tolist()):
             best = hyps[b][0]

@@ -12,7 +12,8 @@ feed-forward halves around attention and a convolution module). The plain transf
 
 The same network hosts OpenAI Whisper exactly (asr/importers.py fills it): Whisper's conv1d front
 end (2x), a stored encoder position table, learned decoder positions, no embedding scaling and
-no CTC head are ModelConfig options, never a second model class.
+no CTC head are ModelConfig options, never a second model class. A CTC head trained on it later
+spells letters (`ctc_vocab: letters`), through blocks of its own (`ctc_layers`) where the encoder stays frozen.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from torch import Tensor, nn
 
 from asr.config import ModelConfig
 from asr.model.masks import causal_mask, chunk_mask, key_padding_mask_or_none, lengths_to_mask
+from asr.text.tokenizers import LETTERS
 
 MIN_FRAMES = 7  # the conv front end needs 7 input frames to produce one output frame
 # Incremental decoding keeps cross-attention keys/values per utterance from this many encoder frames
@@ -425,6 +427,35 @@ class Decoder(nn.Module):
         return x @ self.token_embedding.weight.T if self.out is None else self.out(x)
 
 
+class CTCHead(nn.Module):
+    """A CTC head with blocks of its own above the encoder (`ctc_layers`), so an encoder kept as it
+    was (Whisper's, frozen) is spelled out by a few trained blocks rather than one linear map."""
+
+    def __init__(self, cfg: ModelConfig, size: int):
+        super().__init__()
+        self.blocks = nn.ModuleList(EncoderBlock(cfg) for _ in range(cfg.ctc_layers))
+        self.ln = nn.LayerNorm(cfg.d_model)
+        self.out = nn.Linear(cfg.d_model, size)
+
+    def forward(self, memory: Tensor, lens: Tensor) -> Tensor:
+        mask = key_padding_mask_or_none(lens, memory.shape[1])
+        for block in self.blocks:
+            memory = block(memory, mask)
+        return self.out(self.ln(memory))
+
+
+def make_ctc_head(cfg: ModelConfig, vocab_size: int) -> nn.Module | None:
+    """None without `ctc`; a linear map to the decoder's vocabulary or to letters, or a `CTCHead`."""
+    if not cfg.ctc:
+        return None
+    if cfg.ctc_vocab not in ("tokens", "letters"):
+        raise ValueError(f"model.ctc_vocab must be 'tokens' or 'letters', not {cfg.ctc_vocab!r}")
+    if cfg.ctc_layers and cfg.dynamic_chunk:
+        raise ValueError("model.ctc_layers attend over the whole utterance: not with dynamic_chunk (streaming)")
+    size = LETTERS.size if cfg.ctc_vocab == "letters" else vocab_size
+    return CTCHead(cfg, size) if cfg.ctc_layers else nn.Linear(cfg.d_model, size)
+
+
 class Encoded(NamedTuple):
     memory: Tensor  # (B, T', D) encoder output
     lengths: Tensor  # (B,) valid frames of each row
@@ -437,7 +468,7 @@ class ASRModel(nn.Module):
         self.cfg = cfg
         self.encoder = Encoder(cfg, n_feats)
         self.decoder = Decoder(cfg, vocab_size)
-        self.ctc_head = nn.Linear(cfg.d_model, vocab_size) if cfg.ctc else None
+        self.ctc_head = make_ctc_head(cfg, vocab_size)
 
     @property
     def subsampling(self) -> int:
@@ -448,7 +479,10 @@ class ASRModel(nn.Module):
         """(B, T, F) frames -> encoder output, its lengths and CTC logits (None without a CTC head);
         `chunk`: chunked attention (`Encoder.forward`)."""
         memory, mem_lens = self.encoder(feats, feat_lens, chunk)
-        return Encoded(memory, mem_lens, self.ctc_head(memory) if self.ctc_head is not None else None)
+        if self.ctc_head is None:
+            return Encoded(memory, mem_lens, None)
+        head = self.ctc_head
+        return Encoded(memory, mem_lens, head(memory, mem_lens) if isinstance(head, CTCHead) else head(memory))
 
     def forward(self, feats: Tensor, feat_lens: Tensor, tokens: Tensor, chunk: int = 0) -> tuple[Tensor, Encoded]:
         """Teacher forcing: -> decoder logits (B, L, V), and the encoder's output."""

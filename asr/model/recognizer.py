@@ -23,7 +23,7 @@ from asr.config import COMPUTE_TYPES, Config, from_dict, to_dict
 from asr.model.features import Features
 from asr.model.network import ASRModel, Encoded
 from asr.storage import atomic_save, read_jsonl
-from asr.text.tokenizers import Tokenizer, tokenizer_from_dict
+from asr.text.tokenizers import LETTERS, Tokenizer, tokenizer_from_dict
 
 FORMAT = "asr-model-v1"
 CHECKPOINT_PREFIX = "recognizer."  # the Recognizer's keys in a training checkpoint's state_dict
@@ -68,6 +68,15 @@ class Recognizer(nn.Module):
     def frame_seconds(self) -> float:
         """Duration of one encoder frame: the feature hop times the front end's subsampling."""
         return self.model.encoder.subsampling * self.cfg.features.hop_ms / 1000
+
+    @property
+    def ctc_blank(self) -> int:
+        return LETTERS.blank if self.cfg.model.ctc_vocab == "letters" else self.tokenizer.ctc_blank
+
+    def ctc_targets(self, tokens: list[int]) -> list[int]:
+        """What the CTC head emits for a transcript of the decoder's `tokens`: the same tokens, or
+        for a head that spells (`model.ctc_vocab: letters`), the letters of their normalized text."""
+        return LETTERS.encode(self.tokenizer.decode(tokens)) if self.cfg.model.ctc_vocab == "letters" else tokens
 
     @property
     def device(self) -> torch.device:

@@ -59,6 +59,27 @@ def _language_field(language: str) -> dict:
 # --------------------------------------------------------------------------- tokenizers
 
 
+class Letters:
+    """The alphabet of a CTC head that spells while its decoder speaks other tokens (`model.ctc_vocab:
+    letters`): Whisper's 51,864 byte-level tokens would make a head that costs more than the tiny
+    encoder itself on short clips; 29 symbols cost nothing. A transcript is spelled as `normalize`
+    writes it (lowercase a-z, apostrophes, single spaces; numbers as words), id 0 is the blank."""
+
+    symbols = "_ '" + "abcdefghijklmnopqrstuvwxyz"  # "_": the blank
+    blank = BLANK
+    size = len(symbols)
+    _ids = {c: i for i, c in enumerate(symbols) if i != BLANK}
+
+    def encode(self, text: str) -> list[int]:
+        return [self._ids[c] for c in normalizer("en")(text) if c in self._ids]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return "".join(self.symbols[i] for i in ids if 0 < i < self.size)
+
+
+LETTERS = Letters()
+
+
 class _Own:
     """What our own tokenizers share: their decoding rules, CTC blank and training targets."""
 

@@ -117,8 +117,9 @@ class ASRTask(L.LightningModule):
         if enc.ctc_logits is None:  # an imported model without a CTC head
             losses["loss"] = att
         else:
-            losses["ctc_loss"] = F.ctc_loss(enc.ctc_logits.float().log_softmax(-1).transpose(0, 1), batch.tokens,
-                                            enc.lengths, batch.token_lens, blank=self.recognizer.tokenizer.ctc_blank,
+            targets, target_lens = ctc_targets(self.recognizer, batch)
+            losses["ctc_loss"] = F.ctc_loss(enc.ctc_logits.float().log_softmax(-1).transpose(0, 1), targets,
+                                            enc.lengths, target_lens, blank=self.recognizer.ctc_blank,
                                             zero_infinity=True)
             w = self.cfg.optim.ctc_weight
             losses["loss"] = (1 - w) * att + w * losses["ctc_loss"]
@@ -345,11 +346,26 @@ def build_trainer(
     return L.Trainer(**kwargs), best
 
 
+def ctc_targets(rec: Recognizer, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """The CTC head's targets (B, L') and lengths: the batch's tokens, or their letters for a head
+    that spells (`model.ctc_vocab: letters`)."""
+    if rec.cfg.model.ctc_vocab != "letters":
+        return batch.tokens, batch.token_lens
+    spelled = [rec.ctc_targets(t[:n].tolist()) for t, n in zip(batch.tokens, batch.token_lens.tolist())]
+    lens = torch.tensor([len(s) for s in spelled], device=batch.tokens.device)
+    out = torch.zeros(len(spelled), max(1, int(lens.max())), dtype=torch.long, device=batch.tokens.device)
+    for row, s in zip(out, spelled):
+        row[: len(s)] = torch.tensor(s, dtype=torch.long)
+    return out, lens
+
+
 def fine_tuning_config(cfg: Config, init: Config) -> Config:
     """The config of a run that starts from a model: its features, network and decoding conventions,
     with this run's dropout and CTC head (a CTC head the model lacks is trained from scratch)."""
     m = cfg.model
     model = dataclasses.replace(init.model, ctc=m.ctc, dropout=m.dropout, attn_dropout=m.attn_dropout)
+    if m.ctc and not init.model.ctc:  # a new head: what it emits and its blocks are this run's to say
+        model = dataclasses.replace(model, ctc_vocab=m.ctc_vocab, ctc_layers=m.ctc_layers)
     if cfg.init_grow:
         if m.enc_layers < init.model.enc_layers or m.dec_layers < init.model.dec_layers:
             raise ValueError(f"init_grow: model.enc_layers/dec_layers {m.enc_layers}/{m.dec_layers} are fewer "
@@ -365,6 +381,10 @@ def fine_tuning_config(cfg: Config, init: Config) -> Config:
                                      max_segment=min(window, cfg.decode.max_segment))
         return dataclasses.replace(cfg, features=dataclasses.replace(init.features, pad_to_seconds=0.0),
                                    model=model, decode=decode)
+    if init.any_length:  # a model already taught to take any length: its rules stay, and so does the switch
+        decode = dataclasses.replace(init.decode, beam_size=cfg.decode.beam_size,
+                                     max_segment=min(init.decode.max_segment, cfg.decode.max_segment))
+        return dataclasses.replace(cfg, any_length=True, features=init.features, model=model, decode=decode)
     if window > 0:  # a fixed window (Whisper): segments fill it, as it was trained
         decode = dataclasses.replace(decode, max_segment=window)
     return dataclasses.replace(cfg, features=init.features, model=model, decode=decode)
@@ -374,7 +394,7 @@ def start_from(rec: Recognizer, init: Recognizer) -> None:
     """Copy `init`'s weights into `rec`; only a new CTC head, or blocks on top of a stack that `rec`
     has more of (init_grow), may be missing from them. Added blocks are made identities."""
     missing, unexpected = rec.load_state_dict(init.state_dict(), strict=False)
-    added = {m.group(1) for k in missing if (m := re.match(r"(.*\.blocks\.\d+)\.", k))}
+    added = {m.group(1) for k in missing if (m := re.match(r"(.*\.blocks\.\d+)\.", k)) and "ctc_head" not in k}
     if unexpected or any(not k.startswith("model.ctc_head.") and ".blocks." not in k for k in missing):
         raise ValueError(f"--init model does not fit this network: missing {missing[:5]}, unexpected {unexpected[:5]}")
     modules = dict(rec.named_modules())

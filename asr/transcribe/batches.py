@@ -54,7 +54,7 @@ def _decode_batch(search: Search, segs: list[Segment], word_timestamps: bool) ->
             rest.append((j, tail))
             seconds = at  # this transcript's words lie before the rest
         tokens = search.rules.text_tokens(nbest[0].tokens)  # without Whisper's timestamp tokens
-        if (word_timestamps or seg.overlap or seg.overlap_after) and enc.ctc_logits is not None:
+        if (word_timestamps or seg.overlap or seg.overlap_after) and enc.ctc_logits is not None and not search.spells:
             out.words = words_from_alignment(rec, tokens, enc.ctc_logits[j, : int(enc.lengths[j])].cpu(), seg.start)
         elif (word_timestamps or seg.overlap or seg.overlap_after) and rec.cfg.model.alignment_heads:
             # no CTC head (imported Whisper): the alignment heads' cross-attention, over the audio it transcribed

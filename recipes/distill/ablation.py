@@ -8,7 +8,9 @@ Each row is a model on the same clips with the same decode settings (greedy, the
 - `padded`: whisper-tiny.en as imported, every segment padded to the 30 s window (today's default);
 - `unpadded`: the same weights fed only the audio there is (segments cut at pauses, at most
   --max-segment s), no training: what the decoder does on input shorter than it ever saw;
-- an experiment folder (or model file) trained by recipes/distill/run.sh: its own config decides;
+- an experiment folder, model file or model name (recipes/distill/run.sh trains them): its own config
+  decides, but for decode options after a colon: `exp/distill/ctc:beam_size=4,ctc_weight=0.3` (the
+  joint CTC/attention search of a model with a CTC head; values are numbers or `none`);
 - with --fw: faster-whisper tiny.en int8 (the same weights through CTranslate2), the speed reference.
 Sets: `short`, every clip of the manifest as its own file; `long`, the clips end to end (0.5 s apart,
 cycled to --long-minutes; recipes/benchmarks/whisper.py builds the same file). Columns: WER (both sides
@@ -55,12 +57,16 @@ def run_row(row: str, paths: list[str], compute_type: str, threads: int, batch_s
     from asr.transcribe.pipeline import SegmentOptions, recognize
 
     torch.set_num_threads(threads)
+    row, _, given = row.partition(":")
     if row in ("padded", "unpadded"):
         rec = catalogue.load("whisper-tiny.en", "cpu", compute_type)
     else:
         path = Path(row) / "model.pt" if Path(row).is_dir() else Path(row)
-        rec = catalogue.load(path, "cpu", compute_type)
-    options = DecodeOptions.from_config(rec.cfg, beam_size=1)
+        rec = catalogue.load(path if path.exists() else row, "cpu", compute_type)
+    overrides = {k: None if v == "none" else float(v) if "." in v or "e" in v else int(v)
+                 for k, v in (kv.split("=") for kv in given.split(",") if kv)}
+    options = DecodeOptions.from_config(rec.cfg, **{"beam_size": 1, **overrides})  # (None there means keep)
+    options = dataclasses.replace(options, **{k: v for k, v in overrides.items() if v is None})
     if not reversal_check:
         options = dataclasses.replace(options, reversed_margin=None)
     segment = rec.cfg.decode.max_segment

@@ -3,6 +3,8 @@
 rules that find no speech in a segment."""
 
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -143,6 +145,22 @@ def test_whisper_rule_needs_both_no_speech_and_an_unlikely_text():
     assert non_speech(Hypothesis([5, 6, 7], 0, -2.0, no_speech_prob=0.4), o) is None  # likely text: speech
     assert non_speech(Hypothesis([5, 6, 7], 0, -4.0, no_speech_prob=0.2), o) is None
     assert non_speech(Hypothesis([5, 6, 7], 0, -4.0), o) is None  # a model without a no-speech token
+    # a CTC head that supports the text overrules it (a short real word the decoder doubts is kept) ...
+    heard = dataclasses.replace(o, ctc_speech_logprob=-0.5)
+    assert non_speech(Hypothesis([5, 6, 7], 0, -4.0, no_speech_prob=0.4, ctc_logprob=-0.3), heard) is None
+    # ... and one that hardly does, or is absent, does not
+    assert non_speech(Hypothesis([5, 6, 7], 0, -4.0, no_speech_prob=0.4, ctc_logprob=-0.9), heard) is not None
+    assert non_speech(Hypothesis([5, 6, 7], 0, -4.0, no_speech_prob=0.4), heard) is not None
+    with pytest.raises(ValueError, match="ctc_speech_logprob"):
+        DecodeOptions(ctc_speech_logprob=0.5).checked()
+
+
+def test_letters_spell_the_normalized_text_and_targets_follow_the_head():
+    from asr.text.tokenizers import LETTERS
+
+    ids = LETTERS.encode(" Ask not, 42 times!")
+    assert LETTERS.decode(ids) == "ask not forty two times" and LETTERS.blank not in ids
+    assert LETTERS.encode("¿—!") == [] and LETTERS.size == 29
 
 
 def test_reversed_audio_plays_each_row_backwards_within_its_length():

@@ -2,6 +2,7 @@
 window, `teach` caches the teacher's transcripts and top-k distributions, the KL to them falls while a
 student trains (asr.train.distill), and L2-SP pulls toward the start."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,46 @@ def test_teach_resumes_and_adds_without_teaching_twice(whisper_file, tiny_corpus
     assert len(read_manifest(manifest)) == len(second)
     with pytest.raises(ValueError, match="another teacher"):
         teach(teacher, entries, tmp_path, top_k=8)
+
+
+@pytest.mark.slow
+def test_a_spelling_ctc_head_learns_on_a_frozen_whisper_and_joins_the_search(whisper_file, tiny_corpus, tmp_path):  # noqa: F811
+    """configs/distill_whisper_ctc.yaml: a CTC head over letters (one block of its own) learns on a
+    frozen Whisper-shaped model; the rest stays bit-exact; the search notes the head's support per
+    letter, and joint scoring re-ranks the beam toward the text the head spells."""
+    from asr.decode.options import DecodeOptions
+    from asr.decode.task import Search
+    from asr.results import Hypothesis
+    from asr.text.tokenizers import LETTERS
+
+    cfg = load_config(Config, ROOT / "configs/distill_whisper_ctc.yaml", [
+        f"init={whisper_file}", f"data.train={tiny_corpus / 'train.jsonl'}", f"data.dev={tiny_corpus / 'dev.jsonl'}",
+        "max_minutes=0", "max_steps=40", "optim.lr=3e-3", "optim.warmup_steps=5", "data.max_frames_per_batch=4000",
+        "augment.nonspeech_prob=0.0", "augment.gain_prob=0.0", "augment.band_prob=0.0", "augment.room_prob=0.0",
+        "augment.noise_prob=0.0", "specaugment.freq_masks=0", "specaugment.time_masks=0",
+        "checkpoint_every_steps=1000", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
+        "trainer.log_every_n_steps=1", "trainer.check_val_every_n_epoch=1000"])
+    rec = Recognizer.load(train(cfg, tmp_path / "exp")).eval()
+    ctc = logged(tmp_path / "exp", "train/ctc_loss")
+    assert len(ctc) >= 30 and sum(ctc[-5:]) / 5 < 0.7 * sum(ctc[:5]) / 5  # it learns to spell
+    assert rec.cfg.model.ctc_vocab == "letters" and rec.model.ctc_head.out.out_features == LETTERS.size
+    init = Recognizer.load(whisper_file).model.state_dict()
+    assert all(torch.equal(init[k], v) for k, v in rec.model.state_dict().items() if not k.startswith("ctc_head."))
+
+    wav = torch.randn(1, 16000) * 0.1
+    enc = rec.encode(wav, torch.tensor([16000]))
+    assert enc.ctc_logits.shape[-1] == LETTERS.size
+    search = Search(rec, DecodeOptions.from_config(rec.cfg, beam_size=3, ctc_weight=0.5, n_best=3))
+    assert search.spells and len(search(enc)[0]) >= 1  # the joint path runs end to end
+    # joint scores: the decoder prefers "go" by 2 nats, the head's frames spell "stop" alone
+    frames = torch.full((1, 40, LETTERS.size), -10.0)
+    frames[0, :, LETTERS.blank] = 0.0
+    for i, c in enumerate(LETTERS.encode("stop")):
+        frames[0, 5 + 6 * i : 8 + 6 * i, c], frames[0, 5 + 6 * i : 8 + 6 * i, LETTERS.blank] = 10.0, -10.0
+    tok = rec.tokenizer.encode_transcript
+    nbest = [Hypothesis(tok("go"), -1.0, -1.0), Hypothesis(tok("stop"), -3.0, -3.0)]
+    (best, *_), = search._rescore([nbest], frames, torch.tensor([40]), search.options)
+    assert best.tokens == tok("stop")
+    alone = Search(rec, DecodeOptions.from_config(rec.cfg, beam_size=3, ctc_weight=0.0))._rescore(
+        [nbest], frames, torch.tensor([40]), dataclasses.replace(search.options, ctc_weight=0.0))
+    assert alone[0][0].tokens == tok("go")  # without the head's weight the decoder's choice stands
