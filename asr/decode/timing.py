@@ -2,6 +2,7 @@
 cross-attention (Whisper's) for models without a CTC head.
 
     words_from_alignment(rec, tokens, ctc_logits, start) -> [Word, ...] or None
+    words_from_letters(rec, tokens, ctc_logits, start) -> [Word, ...] or None
     words_from_attention(rec, tokens, memory, audio_seconds, start) -> [Word, ...]
 
 openai-whisper's `timing.find_alignment`: one teacher-forced decoder pass over prompt + tokens +
@@ -10,7 +11,8 @@ alignment_heads`, decoder layer and head pairs that follow the audio); softmax o
 that hold audio, each head normalized per frame (mean 0, std 1), a width-7 median filter over
 time, averaged over heads; dynamic time warping over -attention pairs each token with a run of
 frames, and a word starts at the first frame of its first token and ends where the next word
-starts. Models with a CTC head get word times from CTC forced alignment instead.
+starts. Models with a CTC head get word times from CTC forced alignment instead (of their
+tokens, or of each word's letters where the head spells).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from torch import Tensor
 from asr.decode.ctc import align_tokens
 from asr.model.recognizer import Recognizer
 from asr.results import Word
+from asr.text.tokenizers import LETTERS
 
 MEDIAN_WIDTH = 7
 PUNCTUATION_AFTER = set("\"'.。,，!！?？:：”)]}、")  # attached to the word before (Whisper's append_punctuations)
@@ -84,15 +87,21 @@ def attention_matrix(rec: Recognizer, tokens: list[int], memory: Tensor, frames:
 
 
 def split_words(rec: Recognizer, tokens: list[int]) -> list[tuple[str, list[int]]]:
-    """Tokens -> (word, its token indices): a word starts at a token with a leading space;
-    punctuation tokens join the word before."""
+    """Tokens -> (word, its token indices): a word starts at a token with a leading space (or
+    after a lone space token); punctuation tokens join the word before."""
     words: list[tuple[str, list[int]]] = []
+    spaced = False
     for k, t in enumerate(tokens):
         piece = rec.tokenizer.piece(t)
+        if spaced:
+            piece, spaced = " " + piece.lstrip(), False
+        if not piece.strip():
+            spaced = piece != ""
+            continue
         if words and (not piece.startswith(" ") or piece.strip() in PUNCTUATION_AFTER):
             words[-1] = (words[-1][0] + piece.strip() if piece.startswith(" ") else words[-1][0] + piece,
                          words[-1][1] + [k])
-        elif piece.strip():
+        else:
             words.append((piece.strip(), [k]))
     return words
 
@@ -114,6 +123,37 @@ def words_from_attention(rec: Recognizer, tokens: list[int], memory: Tensor, aud
         begin, end = times[idx[0]], times[idx[-1] + 1]
         score = float(logprobs[idx].mean())  # mean log probability of its tokens
         out.append(Word(text, start + float(begin), start + float(max(end, begin)), score))
+    return out
+
+
+def words_from_letters(rec: Recognizer, tokens: list[int], ctc_logits: torch.Tensor, start: float) -> list[Word] | None:
+    """Word times from a CTC head that spells (`model.ctc_vocab: letters`): each word of the
+    transcript (`split_words`) spelled as the normalizer writes it, the letters of all of them
+    aligned at once with a space between words; a word spans its letters' frames. A word with no
+    letters ("&", a dash) is placed where the word before it ended. None if it cannot be aligned."""
+    words = split_words(rec, tokens)
+    seq: list[int] = []
+    owner: list[int] = []
+    for i, (text, _) in enumerate(words):
+        letters = LETTERS.encode(text)
+        if letters and seq:
+            seq.append(LETTERS.space)
+            owner.append(-1)
+        seq += letters
+        owner += [i] * len(letters)
+    spans = align_tokens(ctc_logits, seq, LETTERS.blank)
+    if spans is None or len(spans) != len(seq):
+        return None
+    frames: dict[int, list] = {}
+    for span, i in zip(spans, owner):
+        if i >= 0:
+            frames.setdefault(i, []).append(span)
+    fs, out, at = rec.frame_seconds, [], 0
+    for i, (text, _) in enumerate(words):
+        mine = frames.get(i, [])
+        begin, at = (mine[0].start, mine[-1].end) if mine else (at, at)
+        score = float(np.mean([s.score for s in mine])) if mine else 0.0
+        out.append(Word(text, start + begin * fs, start + at * fs, score))
     return out
 
 

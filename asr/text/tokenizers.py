@@ -69,6 +69,7 @@ class Letters:
     blank = BLANK
     size = len(symbols)
     _ids = {c: i for i, c in enumerate(symbols) if i != BLANK}
+    space = _ids[" "]
 
     def encode(self, text: str) -> list[int]:
         return [self._ids[c] for c in normalizer("en")(text) if c in self._ids]

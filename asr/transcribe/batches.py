@@ -13,7 +13,7 @@ import torch
 
 from asr.audio.segment import Segment
 from asr.decode.task import Search
-from asr.decode.timing import words_from_alignment, words_from_attention
+from asr.decode.timing import words_from_alignment, words_from_attention, words_from_letters
 from asr.results import Hypothesis, SegmentText
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,9 @@ def _decode_batch(search: Search, segs: list[Segment], word_timestamps: bool) ->
             rest.append((j, tail))
             seconds = at  # this transcript's words lie before the rest
         tokens = search.rules.text_tokens(nbest[0].tokens)  # without Whisper's timestamp tokens
-        if (word_timestamps or seg.overlap or seg.overlap_after) and enc.ctc_logits is not None and not search.spells:
-            out.words = words_from_alignment(rec, tokens, enc.ctc_logits[j, : int(enc.lengths[j])].cpu(), seg.start)
+        if (word_timestamps or seg.overlap or seg.overlap_after) and enc.ctc_logits is not None:
+            align = words_from_letters if search.spells else words_from_alignment  # a head that spells, or tokens
+            out.words = align(rec, tokens, enc.ctc_logits[j, : int(enc.lengths[j])].cpu(), seg.start)
         elif (word_timestamps or seg.overlap or seg.overlap_after) and rec.cfg.model.alignment_heads:
             # no CTC head (imported Whisper): the alignment heads' cross-attention, over the audio it transcribed
             out.words = words_from_attention(rec, tokens, enc.memory[j, : int(enc.lengths[j])], seconds, seg.start)

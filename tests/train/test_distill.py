@@ -204,3 +204,15 @@ def test_a_spelling_ctc_head_learns_on_a_frozen_whisper_and_joins_the_search(whi
     alone = Search(rec, DecodeOptions.from_config(rec.cfg, beam_size=3, ctc_weight=0.0))._rescore(
         [nbest], frames, torch.tensor([40]), dataclasses.replace(search.options, ctc_weight=0.0))
     assert alone[0][0].tokens == tok("go")  # without the head's weight the decoder's choice stands
+    # word times from the letters: "go, stop" where the frames spell "go stop"; the comma joins "go"
+    from asr.decode.timing import words_from_letters
+
+    frames = torch.full((40, LETTERS.size), -10.0)
+    frames[:, LETTERS.blank] = 0.0
+    for f, c in zip([2, 4, 12, 20, 22, 24, 26], LETTERS.encode("go stop")):
+        frames[f, c], frames[f, LETTERS.blank] = 10.0, -10.0
+    words = words_from_letters(rec, tok("go, stop"), frames, start=1.0)
+    fs = rec.frame_seconds
+    assert [w.text for w in words] == ["go,", "stop"]
+    assert words[0].start == pytest.approx(1.0 + 2 * fs) and words[0].end == pytest.approx(1.0 + 5 * fs)
+    assert words[1].start == pytest.approx(1.0 + 20 * fs) and words[1].end == pytest.approx(1.0 + 27 * fs)
