@@ -24,7 +24,8 @@ FORBIDDEN = {
     "evaluate": {"train", "onnx"},
     "onnx": {"train", "evaluate", "transcribe"},
 }
-TORCH_FREE = ["asr.onnx.runtime", "asr.onnx.search", "asr.decode.options", "asr.decode.interfaces"]
+TORCH_FREE = ["asr.onnx.runtime", "asr.onnx.search", "asr.decode.options", "asr.decode.interfaces",
+              "asr.decode.nonspeech"]
 
 
 def module_name(path: Path) -> str:

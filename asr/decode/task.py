@@ -22,16 +22,9 @@ import torch
 from torch import Tensor
 
 from asr.decode.ctc import ctc_greedy, length_limits
-from asr.decode.guards import (
-    LOOP_RATIO,
-    MAX_TOKENS_PER_SECOND,
-    emptied,
-    non_speech,
-    note_ctc_logprob,
-    plausibility,
-    reversed_audio,
-)
+from asr.decode.guards import MAX_TOKENS_PER_SECOND, note_ctc_logprob, reversed_audio
 from asr.decode.hotwords import HotwordTree
+from asr.decode.nonspeech import LOOP_RATIO, emptied, non_speech, plausibility
 from asr.decode.options import AUTO, DecodeOptions, Rules
 from asr.decode.repetition import compression_ratio, trim_repetitions
 from asr.decode.search import beam_search, greedy_hypotheses

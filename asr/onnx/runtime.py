@@ -14,6 +14,7 @@ model's `decode.max_segment`. Nothing imported here imports torch (tests/test_on
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import warnings
@@ -23,10 +24,12 @@ import numpy as np
 import onnxruntime as ort
 
 from asr.config import Config, from_dict
+from asr.decode.nonspeech import emptied, non_speech
 from asr.decode.options import DecodeOptions, Rules
-from asr.onnx.search import Encoded, guards_set, search, supported
+from asr.decode.repetition import compression_ratio, trim_repetitions
+from asr.onnx.search import Encoded, ctc_log_likelihood, guards_set, log_softmax, search, supported
 from asr.results import Hypothesis, Result
-from asr.text.tokenizers import tokenizer_from_dict
+from asr.text.tokenizers import LETTERS, tokenizer_from_dict
 
 FORMAT = "asr-onnx-v1"  # asr.onnx.export.FORMAT (that module imports torch)
 
@@ -44,9 +47,10 @@ class OrtModel:
         self.rules = Rules.of(meta["rules"])
         self.io, self.dims = meta["io"], meta["dims"]
         self.options = supported(DecodeOptions.from_config(self.cfg, **options))
+        self.spells = self.cfg.model.ctc and self.cfg.model.ctc_vocab == "letters"
         if guards_set(self.options):
-            warnings.warn(f"the loop and no-speech guards ({', '.join(guards_set(self.options))}) are not applied "
-                          "on ONNX Runtime", stacklevel=2)
+            warnings.warn(f"the reversal check ({', '.join(guards_set(self.options))}) is not run on ONNX Runtime",
+                          stacklevel=2)
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads  # 0: onnxruntime's default (the physical cores)
         so.log_severity_level = 3
@@ -89,9 +93,37 @@ class OrtModel:
     # ------------------------------------------------------------------ search
 
     def decode(self, wav: np.ndarray, wav_lens: np.ndarray, **options) -> list[list[Hypothesis]]:
-        """(B, S) padded waveforms -> for each, its n best hypotheses (options override the model's)."""
+        """(B, S) padded waveforms -> for each, its n best hypotheses (options override the model's),
+        checked by the guards."""
         o = supported(self.options.replaced(**options))
-        return search(self, self.encode(wav, wav_lens), o, self.rules, self.cfg.model.max_target_len, self.tokenizer)
+        if self.spells:  # a CTC head over letters scores no tokens (the joint rescoring is not ported)
+            o = dataclasses.replace(o, ctc_weight=0.0, ctc_length_guard=False)
+        enc = self.encode(wav, wav_lens)
+        hyps = search(self, enc, o, self.rules, self.cfg.model.max_target_len, self.tokenizer)
+        self._guard(hyps, enc, o)
+        return hyps
+
+    def _guard(self, hyps: list[list[Hypothesis]], enc: Encoded, o: DecodeOptions) -> None:
+        """asr.decode.task.Search's guards after the search, as far as they need no second decode: a
+        loop loses its repeated tail (the torch search first decodes it again without repeating a
+        3-gram), the CTC head's support is noted, and a segment with no speech by the rules of
+        asr.decode.nonspeech keeps one empty hypothesis that says why. The reversal check is not run."""
+        blank = LETTERS.blank if self.spells else self.rules.blank
+        for b, nbest in enumerate(hyps):
+            best = nbest[0]
+            limit = o.compression_ratio_threshold
+            if limit is not None and compression_ratio(best.text) > limit:
+                kept = trim_repetitions(best.tokens, [], min_repeats=2)
+                best.log_prob *= (len(kept) + 1) / (len(best.tokens) + 1)  # its mean per token, as decoded
+                best.tokens, best.text = kept, self.tokenizer.decode(kept)
+            if enc.ctc_logits is not None and best.tokens:
+                targets = LETTERS.encode(best.text) if self.spells else best.tokens
+                frames = log_softmax(enc.ctc_logits[b, : int(enc.lengths[b])].astype(np.float64))
+                ll = ctc_log_likelihood(frames, targets, blank)
+                best.ctc_logprob = ll / (len(targets) + 1) if np.isfinite(ll) else None
+            reason = non_speech(best, o, len(self.rules.text_tokens(best.tokens)))
+            if reason is not None:
+                nbest[:] = [emptied(best, reason)]
 
     def read(self, path: str | Path) -> np.ndarray:
         """A file -> (S,) float32 mono waveform at the model's rate."""

@@ -7,12 +7,14 @@ hypotheses of an utterance are consecutive rows), so that an exported model find
 its torch original finds; tests/onnx/ check that. The decoder is anything with
 `step(tokens, memory_lens, self_kv, cross_kv) -> (logits, self_kv)` and `empty_cache(rows)`:
 asr.onnx.runtime's ONNX Runtime session. Not ported: n-gram LM fusion, the n-gram ban, timestamp
-tokens, and the guards that run after the search (`UNSUPPORTED` says which options).
+tokens (`NOT_PORTED` says which options). asr.onnx.runtime applies the guards after the search,
+but for the reversal check (`GUARDS`).
 Nothing here imports torch (asr.decode.search and asr.decode.ctc do, hence this second copy of their logic).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
@@ -28,8 +30,8 @@ NEG_INF = float("-inf")
 # option -> its value that turns it off (and language: detection is not ported, only English or none)
 NOT_PORTED = {"lm": None, "no_repeat_ngram": 0, "timestamps": False, "task": "transcribe", "prompt": None,
               "hotwords": None, "chunk": 0}
-# run by asr.decode.task.Search after its search, not here (an ONNX export's model.json records them)
-GUARDS = ("compression_ratio_threshold", "no_speech_threshold", "min_ctc_logprob", "reversed_margin")
+# run by asr.decode.task.Search after its search, not by asr.onnx.runtime (it decodes the audio backwards)
+GUARDS = ("reversed_margin",)
 
 
 def supported(o: DecodeOptions) -> DecodeOptions:
@@ -168,12 +170,23 @@ class CTCPrefixScorer:
 class DecoderScorer:
     """Full scorer: the decoder's log probabilities; owns the KV cache and reorders it."""
 
-    def __init__(self, decoder: Decoder, cross_kv: list[np.ndarray], mem_lens: np.ndarray, prompt: np.ndarray):
+    def __init__(self, decoder: Decoder, cross_kv: list[np.ndarray], mem_lens: np.ndarray, prompt: np.ndarray,
+                 rules: Rules | None = None):
         self.decoder, self.cross_kv, self.mem_lens = decoder, cross_kv, mem_lens
         self.tokens = self.pending = prompt  # (N, L) every token so far / not yet seen by the decoder
         self.self_kv = decoder.empty_cache(prompt.shape[0])
+        # Whisper's P(<|nospeech|>) after the start token: the graph gives the last position's logits only,
+        # so the first call feeds the prompt up to the start token, then the rest
+        self.no_speech, self.start_at = (None, 0) if rules is None else (rules.no_speech, rules.start_at)
+        self.no_speech_probs: np.ndarray | None = None
 
     def logits(self) -> np.ndarray:
+        if self.no_speech is not None and self.no_speech_probs is None:
+            head, self.pending = self.pending[:, : self.start_at + 1], self.pending[:, self.start_at + 1 :]
+            logits, self.self_kv = self.decoder.step(head, self.mem_lens, self.self_kv, self.cross_kv)
+            self.no_speech_probs = np.exp(log_softmax(logits.astype(np.float32))[:, self.no_speech])
+            if not self.pending.shape[1]:
+                return logits
         logits, self.self_kv = self.decoder.step(self.pending, self.mem_lens, self.self_kv, self.cross_kv)
         return logits
 
@@ -207,6 +220,22 @@ class CTCScorer:
 # --------------------------------------------------------------------------- search
 
 
+def ctc_log_likelihood(log_probs: np.ndarray, targets: list[int], blank: int = BLANK) -> float:
+    """log P(targets | frames) for one utterance's CTC log-probabilities (T, V): the forward recursion
+    over the targets with blanks between them (torch's ctc_loss, negated); -inf where they cannot fit."""
+    ext = np.full(2 * len(targets) + 1, blank, dtype=np.int64)
+    ext[1::2] = targets
+    skip = np.zeros(len(ext), dtype=bool)  # a label may follow the one two back across a blank
+    skip[2:] = (ext[2:] != blank) & (ext[2:] != ext[:-2])
+    alpha = np.full(len(ext), NEG_INF)
+    alpha[: min(2, len(ext))] = log_probs[0, ext[:2]]
+    for t in range(1, log_probs.shape[0]):
+        one = np.concatenate([[NEG_INF], alpha])[: len(alpha)]
+        two = np.where(skip, np.concatenate([[NEG_INF, NEG_INF], alpha])[: len(alpha)], NEG_INF)
+        alpha = np.logaddexp(np.logaddexp(alpha, one), two) + log_probs[t, ext]
+    return float(np.logaddexp(alpha[-1], alpha[-2]) if len(ext) > 1 else alpha[-1])
+
+
 def _limits(mem_lens: np.ndarray, o: DecodeOptions, rules: Rules, max_target_len: int,
             max_lens: np.ndarray | None) -> np.ndarray:
     limits = (mem_lens.astype(np.float32) * o.max_len_ratio).astype(np.int64) + 8
@@ -225,10 +254,13 @@ def greedy_hypotheses(decoder: Decoder, enc: Encoded, o: DecodeOptions, rules: R
     results = [Hypothesis([], 0.0, 0.0) for _ in range(len(limits))]
     rows = np.nonzero(limits > 0)[0]
     limits, logp = limits[rows], np.zeros(len(rows), dtype=np.float32)
-    dec = DecoderScorer(decoder, [t[rows] for t in enc.cross_kv], enc.lengths[rows], _prompt(rules, len(rows)))
-    step, start = 0, len(rules.prompt)
+    dec = DecoderScorer(decoder, [t[rows] for t in enc.cross_kv], enc.lengths[rows], _prompt(rules, len(rows)), rules)
+    step, start, first_rows = 0, len(rules.prompt), rows
     while len(rows):
         logits = dec.logits().astype(np.float32)
+        if step == 0 and dec.no_speech_probs is not None:
+            for r, p in zip(first_rows.tolist(), dec.no_speech_probs.tolist()):
+                results[r].no_speech_prob = p
         logits[:, list(rules.suppress) + (list(rules.suppress_at_start) if step == 0 else [])] = NEG_INF
         next_tok = logits.argmax(-1)
         logp += take(log_softmax(logits), next_tok[:, None])[:, 0]
@@ -238,7 +270,8 @@ def greedy_hypotheses(decoder: Decoder, enc: Encoded, o: DecodeOptions, rules: R
             seq = dec.tokens[r, start:].tolist() + [int(next_tok[r])]
             seq = seq[:-1] if seq[-1] == rules.eos else seq
             lp = float(logp[r])
-            results[rows[r]] = Hypothesis(seq, lp / (len(seq) + 1) ** o.length_penalty, lp)
+            results[rows[r]] = dataclasses.replace(results[rows[r]], tokens=seq, log_prob=lp,
+                                                   score=lp / (len(seq) + 1) ** o.length_penalty)
         keep = np.nonzero(~done)[0]
         if len(keep) == 0:
             break
@@ -273,6 +306,7 @@ def beam_search(decoder: Decoder, enc: Encoded, o: DecodeOptions, rules: Rules, 
     utts = np.nonzero(limits > 0)[0]
     limits, n = limits[utts], len(utts)
     full, partial = _scorers(decoder, enc, utts, o, rules)
+    first_utts = utts
     C = max(K, int(o.pre_beam * K)) if partial else K
     scores = np.full((n, K), NEG_INF, dtype=np.float32)
     scores[:, 0] = 0.0
@@ -295,6 +329,10 @@ def beam_search(decoder: Decoder, enc: Encoded, o: DecodeOptions, rules: Rules, 
         for _, scorer in full + partial:
             scorer.advance(rows, new_tok, keep if len(keep) < n else None)
         utts, limits = utts[keep], limits[keep]
+    probs = full[0][1].no_speech_probs
+    for u, p in zip(first_utts.tolist(), [] if probs is None else probs[::K].tolist()):
+        for h in finished[u]:
+            h.no_speech_prob = p
     return [sorted(h, key=lambda h: -h.score)[: o.n_best] for h in finished]
 
 
@@ -305,7 +343,8 @@ def _scorers(
     use_ctc = o.ctc_weight > 0 and enc.ctc_logits is not None
     cross = [t[utts] for t in enc.cross_kv]
     full = [
-        (1 - o.ctc_weight if use_ctc else 1.0, DecoderScorer(decoder, cross, enc.lengths[utts], _prompt(rules, rows)))
+        (1 - o.ctc_weight if use_ctc else 1.0,
+         DecoderScorer(decoder, cross, enc.lengths[utts], _prompt(rules, rows), rules))
     ]
     partial = (
         [(o.ctc_weight, CTCScorer(enc.ctc_logits[utts], enc.lengths[utts], rules.eos, o.beam_size))] if use_ctc else []

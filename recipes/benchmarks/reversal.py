@@ -22,7 +22,7 @@ import torch
 
 from asr.audio.read import load_audio
 from asr.data.manifest import read_manifest
-from asr.decode.guards import LOOP_RATIO, plausibility
+from asr.decode.nonspeech import LOOP_RATIO, plausibility
 from asr.decode.options import DecodeOptions
 from asr.decode.repetition import compression_ratio
 from asr.decode.task import Search

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from asr.config import ModelConfig
-from asr.decode.guards import non_speech, plausibility, reversed_audio
 from asr.decode.guards import note_ctc_logprob as _note_ctc_logprob
+from asr.decode.guards import reversed_audio
+from asr.decode.nonspeech import non_speech, plausibility
 from asr.decode.options import DecodeOptions
 from asr.decode.repetition import trim_repetitions
 from asr.decode.search import beam_search, greedy_search

@@ -145,6 +145,54 @@ def test_search_finds_the_torch_hypotheses(exported, ort_model, name):
     for g, w in zip(got, want):
         assert [h.text for h in g] == [h.text for h in w]
         assert [h.score for h in g] == pytest.approx([h.score for h in w], abs=1e-3)
+        assert g[0].ctc_logprob == pytest.approx(w[0].ctc_logprob, abs=1e-3)  # the CTC head's support, noted alike
+
+
+def test_numpy_ctc_likelihood_matches_torch():
+    from asr.onnx.search import ctc_log_likelihood
+
+    gen = torch.Generator().manual_seed(0)
+    logp = (torch.randn(12, 6, generator=gen) * 2).log_softmax(-1)
+    for targets in ([2, 3, 3, 4], [5], [], [2, 2, 2, 2, 2, 2, 2]):  # repeats need blanks between; the last cannot fit
+        want = -torch.nn.functional.ctc_loss(logp[:, None], torch.tensor([targets], dtype=torch.long),
+                                             torch.tensor([12]), torch.tensor([len(targets)]), reduction="sum").item()
+        got = ctc_log_likelihood(logp.double().numpy(), targets, BLANK)
+        assert got == pytest.approx(want, abs=1e-4) if np.isfinite(want) else got == -np.inf
+
+
+@torch.no_grad()
+def test_whisper_shaped_models_run_on_onnx_runtime_with_their_guards(tmp_path):
+    """A Whisper-shaped model (Whisper's front end, position table, tied output, no CTC head) fed
+    only the audio there is: ORT finds the torch search's tokens, Whisper's P(no speech) and the
+    no-speech verdicts (the reversal check, which decodes again, is the one guard left out)."""
+    import tests.model.test_importers as W
+    from asr.model.catalogue import import_model
+    from asr.onnx.runtime import OrtModel
+    from tests.train.test_finetune import DIMS, tiny_tokenizer_json
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(W, "DIMS", DIMS)
+    try:
+        src = W.write_openai(W.random_whisper(), tmp_path / "openai", tiny_tokenizer_json())
+    finally:
+        mp.undo()
+    rec = Recognizer.load(import_model(src, tmp_path / "whisper.pt"))
+    rec.cfg.features.pad_to_seconds = 0.0  # any length (a model trained with any_length: true)
+    # the loop guard decodes again on torch and only trims here: off, so the texts judged are the same
+    rec.cfg.decode = dataclasses.replace(rec.cfg.decode, timestamps=False, reversed_margin=None,
+                                         compression_ratio_threshold=None, no_speech_threshold=0.0,
+                                         logprob_threshold=-2.0)
+    rec.save(tmp_path / "any.pt")
+    assert main(["export", "-m", str(tmp_path / "any.pt"), "--onnx", str(tmp_path / "onnx")]) == 0
+    wav, lens = waves([16000, 9000, 24000], seed=3)
+    for beam in (1, 2):
+        want = Search(rec, DecodeOptions.from_config(rec.cfg, beam_size=beam)).decode(torch.from_numpy(wav),
+                                                                                      torch.from_numpy(lens))
+        got = OrtModel.load(tmp_path / "onnx").decode(wav, lens, beam_size=beam)
+        assert [nb[0].tokens for nb in got] == [nb[0].tokens for nb in want]
+        assert [nb[0].no_speech_prob for nb in got] == pytest.approx([nb[0].no_speech_prob for nb in want], abs=1e-4)
+        assert [nb[0].rejected for nb in got] == [nb[0].rejected for nb in want]
+        assert all(nb[0].no_speech_prob is not None for nb in got)
 
 
 def test_numpy_ctc_prefix_scores_match_torch():
