@@ -239,7 +239,10 @@ class Config:
     # equal-compute comparisons, and fixed-length runs on hardware of unknown speed (recipes/gpu)
     max_minutes: float = 0.0
     checkpoint_every_steps: int = 200  # last.ckpt is rewritten (atomically) this often, mid-epoch too
-    keep_best: int = 5  # best-{step}.ckpt: the best this many by val/wer are kept (`asr average --by best`)
+    keep_best: int = 5  # best-{step}.ckpt: the best this many by select_by are kept (`asr average --by best`)
+    # what checkpoints are chosen by: "val/wer" (the decoder's dev WER), or "val/loss" where the decoder is
+    # frozen and only a CTC head learns (its WER does not move)
+    select_by: str = "val/wer"
     keep_last: int = 5  # step-{step}.ckpt every checkpoint_every_steps: the latest this many (`--by last`)
     compile: bool = False  # torch.compile encoder and decoder for training (minutes of compiling first)
     # Fine-tuning: start from a model file or a named model (`asr models`): its network, features and

@@ -20,7 +20,7 @@ import torch
 
 from asr.model.recognizer import Recognizer
 
-MONITOR = "val/wer"  # what the best-{step}.ckpt checkpoints were chosen by (train.build_trainer)
+MONITORS = ("val/wer", "val/loss")  # what best-{step}.ckpt checkpoints may be chosen by (Config.select_by)
 
 
 def _load(path: Path) -> dict:
@@ -28,13 +28,13 @@ def _load(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
 
 
-def _score(ckpt: dict, path: Path) -> float:
-    """The monitored value this checkpoint was saved with (kept in its ModelCheckpoint state)."""
+def _score(ckpt: dict, path: Path) -> tuple[float, str]:
+    """The monitored value this checkpoint was saved with (kept in its ModelCheckpoint state), and its name."""
     for key, state in ckpt.get("callbacks", {}).items():
-        if key.startswith("ModelCheckpoint") and state.get("monitor") == MONITOR:
+        if key.startswith("ModelCheckpoint") and state.get("monitor") in MONITORS:
             if state.get("current_score") is not None:
-                return float(state["current_score"])
-    raise ValueError(f"{path}: no {MONITOR} score recorded in the checkpoint")
+                return float(state["current_score"]), state["monitor"]
+    raise ValueError(f"{path}: no {' or '.join(MONITORS)} score recorded in the checkpoint")
 
 
 def select_checkpoints(exp_dir: str | Path, n: int, by: str = "best") -> list[tuple[Path, str]]:
@@ -46,8 +46,9 @@ def select_checkpoints(exp_dir: str | Path, n: int, by: str = "best") -> list[tu
         scored = []
         for p in ckpt_dir.glob("best-*.ckpt"):
             ckpt = _load(p)
-            scored.append((_score(ckpt, p), -ckpt["global_step"], p))
-        chosen = [(p, f"step {-step}, {MONITOR} {score:.2f}") for score, step, p in sorted(scored)[:n]]
+            score, monitor = _score(ckpt, p)
+            scored.append((score, -ckpt["global_step"], p, monitor))
+        chosen = [(p, f"step {-step}, {monitor} {score:.2f}") for score, step, p, monitor in sorted(scored)[:n]]
     elif by == "last":
         names = ((re.fullmatch(r"step-(\d+)\.ckpt", p.name), p) for p in ckpt_dir.glob("step-*.ckpt"))
         steps = [(int(m[1]), p) for m, p in names if m]

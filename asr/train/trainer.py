@@ -44,6 +44,7 @@ from asr.text.metrics import error_counts
 from asr.text.normalize import normalizer
 from asr.text.tokenizers import Tokenizer, tokenizer_from_dict
 from asr.train.augment import Augmenter
+from asr.train.average import MONITORS
 from asr.train.distill import anchors, kl_loss, l2sp_penalty, load_cache, load_memory, memory_loss
 from asr.train.inputs import estimate_cmvn, prepare_tokenizer, with_durations
 from asr.train.optim import Clock, build_optimizer
@@ -321,7 +322,9 @@ def build_trainer(
     ckpt_dir = exp_dir / "checkpoints"
     # only right after a validation: at the end of a partial last epoch Lightning would otherwise
     # save best-{step} under the previous validation's score
-    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best-{step}", monitor="val/wer", mode="min",
+    if cfg.select_by not in MONITORS:
+        raise ValueError(f"select_by must be one of {', '.join(MONITORS)}, not {cfg.select_by!r}")
+    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best-{step}", monitor=cfg.select_by, mode="min",
                            save_top_k=cfg.keep_best, auto_insert_metric_name=False, save_on_train_epoch_end=False)
     last = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=0, save_last=True,
                            every_n_train_steps=cfg.checkpoint_every_steps)
@@ -474,11 +477,11 @@ def train(cfg: Config, exp_dir: str | Path, callbacks: list[Callback] | None = N
     if task.validated_step != trainer.global_step and not trainer.interrupted:
         # max_steps fell mid-epoch: validate the final weights too, so the steps since the last
         # validation are not thrown away when they did better
-        score = trainer.validate(task, datamodule=data, verbose=False)[0].get("val/wer")
+        score = trainer.validate(task, datamodule=data, verbose=False)[0].get(cfg.select_by)
         if score is not None and (best.best_model_score is None or score < float(best.best_model_score)):
             chosen = str(exp_dir / "checkpoints" / "final.ckpt")
             trainer.save_checkpoint(chosen)
-        log.info("final weights (step %d): val/wer %s; best so far %s", trainer.global_step, score,
+        log.info("final weights (step %d): %s %s; best so far %s", trainer.global_step, cfg.select_by, score,
                  None if best.best_model_score is None else float(best.best_model_score))
     path = export(chosen, exp_dir / "model.pt") if trainer.is_global_zero else exp_dir / "model.pt"  # one rank exports
     _leave_process_group()

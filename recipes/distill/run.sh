@@ -10,6 +10,8 @@
 # Students, each from whisper-tiny.en's weights, fed unpadded audio (configs/distill_whisper.yaml):
 #   kd-more        the decoder blocks learn the teacher's distributions (KL) and transcripts, 800 steps (shipped)
 #   kd-memory      every block learns, the encoder also the teacher's encoder output (distill.memory), L2-SP
+# and on the shipped student (whisper-tiny.en-any), a CTC head that spells (configs/distill_whisper_ctc.yaml):
+#   ctc            one block and 29 letters on the frozen encoder, the teacher's non-empty transcripts, 25 min
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -41,10 +43,15 @@ if run 2; then
     -c configs/distill_whisper.yaml --exp $exp/$name max_steps="$steps" "$@"; }
   train kd-more max_steps=800 distill.memory= optim.l2sp=0.0 "freeze=[encoder,decoder.token_embedding]"
   train kd-memory
+  # the CTC head learns from the transcripts the teacher wrote something for
+  python -c "import json,sys; [print(l, end='') for l in open(sys.argv[1]) if json.loads(l).get('text')]" \
+    $data/taught/train.jsonl > $data/taught/train_text.jsonl
+  [ -f $exp/ctc/model.pt ] || nice $asr train -c configs/distill_whisper_ctc.yaml --exp $exp/ctc
 fi
 if run 3; then
   rows=(padded unpadded)
-  for m in kd-more kd-memory; do [ -f $exp/$m/model.pt ] && rows+=($exp/$m); done
+  for m in kd-more kd-memory ctc; do [ -f $exp/$m/model.pt ] && rows+=($exp/$m); done
+  [ -f $exp/ctc/model.pt ] && rows+=("$exp/ctc:beam_size=4,ctc_weight=0.3" "$exp/kd-more:beam_size=4")
   python recipes/distill/ablation.py --manifest data/real/heldout.jsonl --rows "${rows[@]}" --fw \
     --json $exp/ablation.json | tee $exp/ablation.txt
 fi

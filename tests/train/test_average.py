@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 FAST = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "trainer.log_every_n_steps=1"]
 
 
-def fake_checkpoint(path: Path, task_args: dict, seed: int, step: int, wer: float) -> dict[str, torch.Tensor]:
+def fake_checkpoint(path: Path, task_args: dict, seed: int, step: int, wer: float,
+                    monitor: str = "val/wer") -> dict[str, torch.Tensor]:
     """A checkpoint shaped like Lightning's (what average reads), with weights drawn from `seed`."""
     torch.manual_seed(seed)
     task = ASRTask(**task_args)
@@ -29,9 +30,9 @@ def fake_checkpoint(path: Path, task_args: dict, seed: int, step: int, wer: floa
         for t in [*task.parameters(), *task.buffers()]:  # (shared modules appear under two names)
             t.normal_()
     state = {k: v.clone() for k, v in task.state_dict().items()}
-    key = "ModelCheckpoint{'monitor': 'val/wer', 'mode': 'min', 'every_n_train_steps': 0}"
+    key = f"ModelCheckpoint{{'monitor': '{monitor}', 'mode': 'min', 'every_n_train_steps': 0}}"
     torch.save({"hyper_parameters": task_args, "state_dict": state, "global_step": step,
-                "callbacks": {key: {"monitor": "val/wer", "current_score": torch.tensor(wer)}}}, path)
+                "callbacks": {key: {"monitor": monitor, "current_score": torch.tensor(wer)}}}, path)
     return state
 
 
@@ -49,6 +50,7 @@ def test_average_of_known_weights_is_their_exact_mean(tmp_path, task_args):
     fake_checkpoint(ckpts / "best-20.ckpt", task_args, seed=3, step=20, wer=55.0)  # the worst: left out
     chosen = select_checkpoints(tmp_path / "exp", 2, "best")
     assert [p.name for p, _ in chosen] == ["best-30.ckpt", "best-10.ckpt"]
+    assert chosen[0][1] == "step 30, val/wer 20.00"
 
     out = average(tmp_path / "exp", tmp_path / "avg.pt", n=2, by="best")
     blob = torch.load(out, weights_only=True)
@@ -117,3 +119,13 @@ def test_average_a_real_run_loads_and_transcribes(tiny_corpus, tmp_path, capsys)
     w20, w30 = (torch.load(ckpts / f"step-{s}.ckpt", weights_only=False)["state_dict"]
                 [f"recognizer.{key}"] for s in (20, 30))
     assert not torch.equal(w20, w30) and torch.equal(averaged, ((w20.double() + w30.double()) / 2).float())
+
+
+def test_checkpoints_chosen_by_dev_loss_are_ranked_by_it(tmp_path, task_args):
+    """select_by: val/loss (a CTC head on a frozen decoder): the best are the lowest losses, and say so."""
+    ckpts = tmp_path / "exp" / "checkpoints"
+    ckpts.mkdir(parents=True)
+    for step, loss in ((10, 2.5), (20, 0.9), (30, 1.4)):
+        fake_checkpoint(ckpts / f"best-{step}.ckpt", task_args, seed=step, step=step, wer=loss, monitor="val/loss")
+    chosen = select_checkpoints(tmp_path / "exp", 2, "best")
+    assert [note for _, note in chosen] == ["step 20, val/loss 0.90", "step 30, val/loss 1.40"]
