@@ -20,12 +20,11 @@ MAX_TOKENS_PER_SECOND = 8  # the reversal check's backwards reading stops here: 
 
 
 def note_ctc_logprob(hyps: list[list[Hypothesis]], ctc_logits: Tensor, lengths: Tensor, blank: int,
-                     targets_of: Callable[[list[int]], list[int]] = list, per_unit: bool = True) -> None:
+                     targets_of: Callable[[list[int]], list[int]] = list) -> None:
     """Each utterance's best hypothesis gets the CTC head's log P(tokens | audio) per token (end
     included): how well the audio supports the text, whatever the decoder thought of it. A
     transcript the frames cannot hold (too long) gets none. `targets_of`: the hypothesis's tokens
-    as the head's symbols (its letters, for a head that spells: then per letter); `per_unit` False:
-    the total log probability."""
+    as the head's symbols (its letters, for a head that spells: then per letter)."""
     rows = [b for b, nbest in enumerate(hyps) if nbest[0].tokens]
     if not rows:
         return
@@ -35,7 +34,7 @@ def note_ctc_logprob(hyps: list[list[Hypothesis]], ctc_logits: Tensor, lengths: 
     nll = torch.nn.functional.ctc_loss(log_probs, torch.cat(targets).to(ctc_logits.device), lengths[idx].cpu(),
                                        torch.tensor([len(t) for t in targets]), blank, reduction="none")
     for b, t, loss in zip(rows, targets, nll.tolist()):
-        hyps[b][0].ctc_logprob = (-loss / (len(t) + 1) if per_unit else -loss) if math.isfinite(loss) else None
+        hyps[b][0].ctc_logprob = -loss / (len(t) + 1) if math.isfinite(loss) else None
 
 
 def reversed_audio(wav: Tensor, wav_lens: Tensor) -> Tensor:

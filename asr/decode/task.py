@@ -19,6 +19,7 @@ import dataclasses
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from asr.decode.ctc import ctc_greedy, length_limits
@@ -164,16 +165,17 @@ class Search:
         normalizer reads numbers across tokens.) A text the frames cannot hold is dropped."""
         out = []
         for b, nbest in enumerate(hyps):
-            rows, n = [[h] for h in nbest], len(nbest)
-            note_ctc_logprob(rows, ctc_logits[b : b + 1].expand(n, -1, -1), mem_lens[b : b + 1].expand(n),
-                             self.rec.ctc_blank, self.rec.ctc_targets, per_unit=False)
+            targets = [torch.tensor(self.rec.ctc_targets(h.tokens), dtype=torch.long) for h in nbest]
+            frames = ctc_logits[b : b + 1, : int(mem_lens[b])].float().log_softmax(-1).transpose(0, 1)
+            nll = F.ctc_loss(frames.expand(-1, len(nbest), -1), torch.cat(targets).to(frames.device),
+                             mem_lens[b : b + 1].expand(len(nbest)).cpu(), torch.tensor([len(t) for t in targets]),
+                             self.rec.ctc_blank, reduction="none").tolist()
             scored = []
-            for h in nbest:
-                if h.ctc_logprob is None:
-                    continue
-                lp = (1 - o.ctc_weight) * h.log_prob + o.ctc_weight * h.ctc_logprob
-                scored.append(dataclasses.replace(h, score=lp / (len(h.tokens) + 1) ** o.length_penalty,
-                                                  log_prob=lp, ctc_logprob=None))
+            for h, loss in zip(nbest, nll):
+                if math.isfinite(loss):  # (an empty transcript is scored too: all blanks)
+                    lp = (1 - o.ctc_weight) * h.log_prob - o.ctc_weight * loss
+                    scored.append(dataclasses.replace(h, score=lp / (len(h.tokens) + 1) ** o.length_penalty,
+                                                      log_prob=lp))
             out.append(sorted(scored, key=lambda h: -h.score)[: o.n_best] or nbest[: o.n_best])
         return out
 

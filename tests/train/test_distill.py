@@ -195,9 +195,11 @@ def test_a_spelling_ctc_head_learns_on_a_frozen_whisper_and_joins_the_search(whi
     # joint scores: the decoder prefers "go" by 2 nats, the head's frames spell "stop" alone
     frames = torch.full((1, 40, LETTERS.size), -10.0)
     frames[0, :, LETTERS.blank] = 0.0
+    tok = rec.tokenizer.encode_transcript
+    quiet = [Hypothesis(tok("go"), -1.0, -1.0), Hypothesis([], -2.0, -2.0)]  # frames of blanks: nothing said
+    assert search._rescore([quiet], frames, torch.tensor([40]), search.options)[0][0].tokens == []
     for i, c in enumerate(LETTERS.encode("stop")):
         frames[0, 5 + 6 * i : 8 + 6 * i, c], frames[0, 5 + 6 * i : 8 + 6 * i, LETTERS.blank] = 10.0, -10.0
-    tok = rec.tokenizer.encode_transcript
     nbest = [Hypothesis(tok("go"), -1.0, -1.0), Hypothesis(tok("stop"), -3.0, -3.0)]
     (best, *_), = search._rescore([nbest], frames, torch.tensor([40]), search.options)
     assert best.tokens == tok("stop")
