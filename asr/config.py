@@ -47,6 +47,12 @@ class SpecAugmentConfig:
     time_masks: int = 2
     time_width: float = 0.05  # at most this fraction of the utterance per time mask
     max_time_width: int = 40  # ... and never more than this many frames
+    # A talker of another size, on the features: the frequency axis of an utterance stretched by a factor
+    # drawn from warp_factors, with probability warp_prob (VTLP on filterbanks, Jaitly & Hinton 2013). Formants
+    # and harmonics move together, as between speakers; it costs an interpolation per batch, where the
+    # waveform talker augmentation (augment.pitch_prob, vtlp_prob) costs the loader a phase vocoder or LPC
+    warp_prob: float = 0.0
+    warp_factors: tuple[float, float] = (0.85, 1.15)
 
 
 @dataclass

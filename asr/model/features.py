@@ -142,14 +142,32 @@ class Features(nn.Module):
         return count
 
 
+def warp_frequencies(x: Tensor, factors: Tensor) -> Tensor:
+    """(B, T, F) features with each row's frequency axis stretched by factors (B,): bin f takes the
+    value at f / factor (linear interpolation; past the top, the top bin). 1 leaves a row as it was."""
+    F = x.shape[2]
+    src = (torch.arange(F, device=x.device, dtype=x.dtype)[None, :] / factors[:, None].to(x.dtype)).clamp(0, F - 1)
+    lo = src.floor().long()
+    hi = (lo + 1).clamp(max=F - 1)
+    w = (src - lo.to(x.dtype))[:, None, :]
+    expand = (-1, x.shape[1], -1)
+    return x.gather(2, lo[:, None, :].expand(expand)) * (1 - w) + x.gather(2, hi[:, None, :].expand(expand)) * w
+
+
 def spec_augment(x: Tensor, lens: Tensor, cfg: SpecAugmentConfig, generator: torch.Generator | None = None) -> Tensor:
-    """Zero random frequency bands and time spans of (B, T, F) normalized features (training only)."""
+    """Zero random frequency bands and time spans of (B, T, F) normalized features (training only);
+    first, with `warp_prob`, stretch some rows' frequency axes (`warp_frequencies`)."""
     B, T_, F = x.shape
     x = x.clone()
     dev = x.device
 
     def rand(n: int) -> Tensor:
         return torch.rand(n, generator=generator).to(dev)
+
+    if cfg.warp_prob > 0:
+        lo, hi = cfg.warp_factors
+        factors = torch.where(rand(B) < cfg.warp_prob, lo + (hi - lo) * rand(B), torch.ones(B, device=dev))
+        x = warp_frequencies(x, factors)
 
     freqs = torch.arange(F, device=dev)
     for _ in range(cfg.freq_masks):

@@ -71,3 +71,24 @@ def test_spec_augment_masks_only_within_length_and_keeps_shape():
 def test_unknown_feature_kind_is_an_error():
     with pytest.raises(ValueError, match="logmel"):
         Features(FeatureConfig(kind="spectrogram"))
+
+
+def test_frequency_warp_moves_a_formant_by_its_factor():
+    """warp_frequencies: a peak at bin 20 goes to bin 24 at 1.2 and 16 at 0.8, a factor of 1 changes
+    nothing; spec_augment warps with warp_prob (and only then draws random numbers)."""
+    from asr.model.features import warp_frequencies
+
+    x = torch.zeros(3, 5, 80)
+    x[:, :, 20] = 1.0
+    y = warp_frequencies(x, torch.tensor([1.2, 1.0, 0.8]))
+    assert y.shape == x.shape and torch.equal(y[1], x[1])
+    assert int(y[0, 0].argmax()) == 24 and int(y[2, 0].argmax()) == 16
+    lens = torch.tensor([5, 5, 5])
+    always = SpecAugmentConfig(freq_masks=0, time_masks=0, warp_prob=1.0, warp_factors=(1.1, 1.2))
+    warped = spec_augment(x, lens, always)
+    assert all(22 <= int(warped[b, 0].argmax()) <= 24 for b in range(3))
+    torch.manual_seed(0)
+    plain = spec_augment(x, lens, SpecAugmentConfig(freq_masks=0, time_masks=0))
+    after = torch.rand(1)
+    torch.manual_seed(0)
+    assert torch.equal(plain, x) and torch.equal(after, torch.rand(1))  # no warp drew nothing: runs stay as they were
