@@ -24,11 +24,10 @@ that will not change before the final, `text` all of it), "final" (one utterance
 - **Finals**: the whole utterance decoded once more at its end, with full context; what a file
   transcription of that stretch gives. The final's audio ends `post_roll` after the last speech, so
   it is complete well before `end_silence` has passed: it is decoded after `speculate` seconds of
-  silence, while the
-  stream waits to see whether the speech resumes; its text is shown as a partial at once, and the
-  final is sent the moment the silence is long enough. No partial is decoded in the silence before
-  it (it would only delay that decode). Speech that resumes in time discards the decode (the work
-  is lost, not the text).
+  silence, while the stream waits to see whether the speech resumes; its text is shown as a
+  partial at once, and the final is sent the moment the silence is long enough. No partial is
+  decoded in the silence before it (it would only delay that decode). Speech that resumes in time
+  discards the decode (the work is lost, not the text).
   Whisper models are prompted with the last `prompt_chars` characters of the finals before
   (whisper_streaming's 200), as `--prompt` would.
 """
