@@ -54,6 +54,9 @@ class OrtModel:
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads  # 0: onnxruntime's default (the physical cores)
         so.log_severity_level = 3
+        # no memory arena: it keeps the largest batch's buffers for good (whisper-tiny.en-any, 16 clips a
+        # batch: peak 586 MB with it, 477 MB without, at the same speed; recipes/distill/README.md)
+        so.enable_cpu_mem_arena = False
         suffix = ".int8.onnx" if int8 else ".onnx"
         self.encoder = ort.InferenceSession(str(folder / f"encoder{suffix}"), so, providers=["CPUExecutionProvider"])
         self.decoder = ort.InferenceSession(str(folder / f"decoder{suffix}"), so, providers=["CPUExecutionProvider"])
