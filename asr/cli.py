@@ -366,7 +366,7 @@ def add_live_command(sub) -> None:
     lv.add_argument("--vad", choices=["silero", "energy"], help="speech detector (default silero)")
     lv.add_argument("--update-every", type=float, help="seconds of audio between partial updates (1.0)")
     lv.add_argument("--min-speech", type=float, help="seconds of speech that start an utterance (0.25)")
-    lv.add_argument("--end-silence", type=float, help="seconds of silence that end an utterance (0.8)")
+    lv.add_argument("--end-silence", type=float, help="seconds of silence that end an utterance (0.6)")
     lv.add_argument("--max-utterance", type=float, help="longest utterance in seconds (20)")
     lv.add_argument("--device", default="auto", help="auto, cpu, cuda")
     add_compute_type(lv)

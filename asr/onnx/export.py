@@ -143,8 +143,8 @@ def quantize(src: Path, dst: Path) -> None:
     level = logging.getLogger().level
     logging.getLogger().setLevel(logging.ERROR)  # the quantizer logs a line per tensor it leaves alone
     try:
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm", "Gather"],
-                         nodes_to_exclude=features)
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8,
+                         op_types_to_quantize=["MatMul", "Gemm", "Gather"], nodes_to_exclude=features)
     finally:
         logging.getLogger().setLevel(level)
 

@@ -61,7 +61,7 @@ class LiveOptions:
     vad: str = "silero"  # "silero" (energy where silero-vad is missing) or "energy"
     update_every: float = 1.0  # new audio between two partial decodes of an utterance
     min_speech: float = 0.25  # speech that opens an utterance
-    end_silence: float = 0.8  # non-speech that closes one
+    end_silence: float = 0.6  # non-speech that closes one (OpenAI's server VAD: 0.5)
     max_utterance: float = 20.0  # longest utterance (Whisper's window is 30 s)
     pre_roll: float = 0.3  # audio kept before the first speech frame
     post_roll: float = 0.1  # ... and after the last: where the final's audio ends
@@ -70,7 +70,7 @@ class LiveOptions:
     keep_up: bool = True  # partials no sooner than twice the last one took (False: every update_every, however slow)
     # seconds of silence after which the final is decoded ahead, while end_silence is waited out (None: only
     # once it has passed); sooner pays for a wasted decode at more of the pauses inside an utterance
-    speculate: float | None = 0.2
+    speculate: float | None = 0.1
 
     def __post_init__(self) -> None:
         checked_vad(self.vad)

@@ -4,7 +4,7 @@ transcription events, so clients written for it need only the URL changed.
 Client -> server (JSON text frames):
     {"type": "transcription_session.update", "session": {"input_audio_format": "pcm16",
         "sample_rate": 16000, "input_audio_transcription": {"language": "fr", "prompt": "..."},
-        "turn_detection": {"silence_duration_ms": 800}}}       (every field optional)
+        "turn_detection": {"silence_duration_ms": 600}}}       (every field optional)
     {"type": "input_audio_buffer.append", "audio": "<base64 of 16-bit little-endian mono PCM>"}
     {"type": "input_audio_buffer.commit"}                       the utterance so far is final now
     {"type": "input_audio_buffer.clear"}                        drop what was not yet final

@@ -112,7 +112,8 @@ def non_speech(model, seconds: float = 60.0) -> int:
     return words
 
 
-def worker(name: str, everies: list[float], vad: str, path: str, placed_json: str, end_silence: float) -> None:
+def worker(name: str, everies: list[float], vad: str, path: str, placed_json: str, end_silence: float,
+           speculate: float | None) -> None:
     """One model in this (fresh) process: a JSON line per update interval."""
     import asr
     from asr.audio.read import load_audio
@@ -126,7 +127,8 @@ def worker(name: str, everies: list[float], vad: str, path: str, placed_json: st
     file_rtf = rtf(time.perf_counter() - t, len(audio) / SR)
     quiet = non_speech(model)
     for every in everies:
-        emitted, compute, behind = simulate(model.stream(update_every=every, vad=vad, end_silence=end_silence), audio)
+        stream = model.stream(update_every=every, vad=vad, end_silence=end_silence, speculate=speculate)
+        emitted, compute, behind = simulate(stream, audio)
         first, final = latencies(placed, emitted)
         live_text = " ".join(e.text for e, _ in emitted if e.kind == "final")
         print(json.dumps({"model": name, "every": every, "first": first, "final": final,
@@ -142,12 +144,15 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--update-every", nargs="+", type=float, default=[1.0])
     ap.add_argument("--vad", default="silero")
-    ap.add_argument("--end-silence", type=float, default=0.8)
+    ap.add_argument("--end-silence", type=float, default=0.6)
+    ap.add_argument("--speculate", type=float, default=0.1,
+                    help="seconds of silence before the final is decoded ahead (negative: not ahead)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)  # one model, in a fresh process
     args = ap.parse_args()
     path, placed_json = ROOT / "data/bench/live.wav", ROOT / "data/bench/live.json"
     if args.worker:
-        worker(args.worker, args.update_every, args.vad, str(path), str(placed_json), args.end_silence)
+        worker(args.worker, args.update_every, args.vad, str(path), str(placed_json), args.end_silence,
+               None if args.speculate < 0 else args.speculate)
         return
     from asr.data.manifest import read_manifest
 
@@ -156,13 +161,16 @@ def main() -> None:
     placed_json.write_text(json.dumps(placed))
     seconds = placed[-1]["end"]
     print(f"stream: {len(placed)} utterances, {seconds:.0f} s of audio ({path})\n")
-    print(f"end of utterance after {args.end_silence:g} s of silence\n")
+    print(f"end of utterance after {args.end_silence:g} s of silence; the final decoded ahead after "
+          f"{args.speculate:g} s\n" if args.speculate >= 0 else
+          f"end of utterance after {args.end_silence:g} s of silence; the final decoded then\n")
     print("| model | update every s | first text p50 / p90 s | final p50 / p90 s | WER % live | WER % file "
           "| flicker | stable % | RTF live | RTF file | behind s | peak RSS MB | non-speech words |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     p = lambda xs, q: float(np.percentile(xs, q)) if xs else float("nan")  # noqa: E731
     for name in args.models:
         cmd = [sys.executable, __file__, "--worker", name, "--vad", args.vad, "--end-silence", str(args.end_silence),
+               "--speculate", str(args.speculate),
                "--update-every", *map(str, args.update_every)]
         out, rss = run_fresh(cmd, cwd=ROOT)
         for line in out.splitlines():
