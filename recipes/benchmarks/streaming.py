@@ -113,7 +113,7 @@ def non_speech(model, seconds: float = 60.0) -> int:
 
 
 def worker(name: str, everies: list[float], vad: str, path: str, placed_json: str, end_silence: float,
-           speculate: float | None) -> None:
+           speculate: float | None, prompt_chars: int) -> None:
     """One model in this (fresh) process: a JSON line per update interval."""
     import asr
     from asr.audio.read import load_audio
@@ -127,7 +127,8 @@ def worker(name: str, everies: list[float], vad: str, path: str, placed_json: st
     file_rtf = rtf(time.perf_counter() - t, len(audio) / SR)
     quiet = non_speech(model)
     for every in everies:
-        stream = model.stream(update_every=every, vad=vad, end_silence=end_silence, speculate=speculate)
+        stream = model.stream(update_every=every, vad=vad, end_silence=end_silence, speculate=speculate,
+                              prompt_chars=prompt_chars)
         emitted, compute, behind = simulate(stream, audio)
         first, final = latencies(placed, emitted)
         live_text = " ".join(e.text for e, _ in emitted if e.kind == "final")
@@ -147,12 +148,13 @@ def main() -> None:
     ap.add_argument("--end-silence", type=float, default=0.6)
     ap.add_argument("--speculate", type=float, default=0.1,
                     help="seconds of silence before the final is decoded ahead (negative: not ahead)")
+    ap.add_argument("--prompt-chars", type=int, default=200, help="Whisper: the finals before as the prompt (0: none)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)  # one model, in a fresh process
     args = ap.parse_args()
     path, placed_json = ROOT / "data/bench/live.wav", ROOT / "data/bench/live.json"
     if args.worker:
         worker(args.worker, args.update_every, args.vad, str(path), str(placed_json), args.end_silence,
-               None if args.speculate < 0 else args.speculate)
+               None if args.speculate < 0 else args.speculate, args.prompt_chars)
         return
     from asr.data.manifest import read_manifest
 
@@ -170,7 +172,7 @@ def main() -> None:
     p = lambda xs, q: float(np.percentile(xs, q)) if xs else float("nan")  # noqa: E731
     for name in args.models:
         cmd = [sys.executable, __file__, "--worker", name, "--vad", args.vad, "--end-silence", str(args.end_silence),
-               "--speculate", str(args.speculate),
+               "--speculate", str(args.speculate), "--prompt-chars", str(args.prompt_chars),
                "--update-every", *map(str, args.update_every)]
         out, rss = run_fresh(cmd, cwd=ROOT)
         for line in out.splitlines():
