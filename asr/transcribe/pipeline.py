@@ -252,8 +252,6 @@ class Transcriber:
         get partial and final text as events. `options`: `LiveOptions` fields (vad, update_every,
         end_silence, max_utterance, ...) and decode options for this stream (language, prompt, ...)."""
         live = {k: options.pop(k) for k in [k for k in options if k in LIVE_FIELDS]}
-        if self.recognizer.cfg.any_length:  # distilled without a prompt (asr teach): one doubles its live WER
-            live.setdefault("prompt_chars", 0)
         search = Search(self.recognizer, self.search.options.replaced(**options)) if options else self.search
         return Stream(search, LiveOptions(**live))
 

@@ -113,7 +113,7 @@ def non_speech(model, seconds: float = 60.0) -> int:
 
 
 def worker(name: str, everies: list[float], vad: str, path: str, placed_json: str, end_silence: float,
-           speculate: float | None, prompt_chars: int) -> None:
+           speculate: float | None, prompt_chars: int | None) -> None:
     """One model in this (fresh) process: a JSON line per update interval."""
     import asr
     from asr.audio.read import load_audio
@@ -148,13 +148,14 @@ def main() -> None:
     ap.add_argument("--end-silence", type=float, default=0.6)
     ap.add_argument("--speculate", type=float, default=0.1,
                     help="seconds of silence before the final is decoded ahead (negative: not ahead)")
-    ap.add_argument("--prompt-chars", type=int, default=200, help="Whisper: the finals before as the prompt (0: none)")
+    ap.add_argument("--prompt-chars", type=int, default=-1,
+                    help="Whisper: the finals before as the prompt (0: none; default: the stream's own choice)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)  # one model, in a fresh process
     args = ap.parse_args()
     path, placed_json = ROOT / "data/bench/live.wav", ROOT / "data/bench/live.json"
     if args.worker:
         worker(args.worker, args.update_every, args.vad, str(path), str(placed_json), args.end_silence,
-               None if args.speculate < 0 else args.speculate, args.prompt_chars)
+               None if args.speculate < 0 else args.speculate, None if args.prompt_chars < 0 else args.prompt_chars)
         return
     from asr.data.manifest import read_manifest
 

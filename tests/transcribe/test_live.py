@@ -45,12 +45,12 @@ def bursts(pattern: list[tuple[str, float]], seed: int = 0) -> np.ndarray:
 class ScriptedStream(Stream):
     """A stream whose decoder says how much audio it was given: the endpointing alone under test."""
 
-    def __init__(self, options: LiveOptions):
+    def __init__(self, options: LiveOptions, **config):
         from types import SimpleNamespace
 
         from asr.config import Config
 
-        search = SimpleNamespace(rec=SimpleNamespace(cfg=Config()), options=SimpleNamespace(beam_size=1))
+        search = SimpleNamespace(rec=SimpleNamespace(cfg=Config(**config)), options=SimpleNamespace(beam_size=1))
         super().__init__(search, options)
         self.decodes: list[tuple[float, float, bool]] = []
 
@@ -159,20 +159,21 @@ def test_finals_are_decoded_while_the_silence_is_waited_out():
     assert when >= 3.6 + 0.8 - 0.05
 
 
-def test_models_taught_without_a_prompt_stream_without_one(tmp_path):
+def test_models_taught_without_a_prompt_stream_without_one():
     """An any-length model (distilled with no prompt) gets none in live finals unless asked: with
     the finals before as its prompt, whisper-tiny.en-any's live WER was 26% against 14% for the file."""
-    from types import SimpleNamespace
+    from asr.transcribe.live import PROMPT_CHARS
 
-    from asr.config import Config
-    from asr.transcribe.pipeline import Transcriber
-
-    fake = SimpleNamespace(recognizer=SimpleNamespace(cfg=Config(any_length=True)),
-                           search=ScriptedStream(LiveOptions()).search)
-    assert Transcriber.stream(fake).options.prompt_chars == 0
-    assert Transcriber.stream(fake, prompt_chars=50).options.prompt_chars == 50
-    fake.recognizer.cfg.any_length = False
-    assert Transcriber.stream(fake).options.prompt_chars == LiveOptions().prompt_chars
+    audio = bursts([("q", 1.0), ("s", 1.0), ("q", 1.5), ("s", 1.0), ("q", 1.5)])
+    whisper = ScriptedStream(LiveOptions(vad="energy"))
+    feed_all(whisper, audio)
+    assert whisper.prompt_chars == PROMPT_CHARS and whisper.history  # the finals before, kept as a prompt
+    taught = ScriptedStream(LiveOptions(vad="energy"), any_length=True)
+    assert taught.prompt_chars == 0
+    feed_all(taught, audio)
+    assert taught.history == ""  # nothing kept for a prompt that is never given
+    asked = Stream(taught.search, LiveOptions(vad="energy", prompt_chars=50))
+    assert asked.prompt_chars == 50
 
 
 def test_local_agreement_and_options():
