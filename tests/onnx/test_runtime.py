@@ -21,6 +21,7 @@ from asr.decode.options import DecodeOptions
 from asr.decode.task import Search
 from asr.model.recognizer import Recognizer
 from asr.text.tokenizers import BLANK, SOS_EOS, CharTokenizer
+from tests.train.test_finetune import whisper_file  # noqa: F401  (a tiny random Whisper-shaped model file)
 
 ROOT = Path(__file__).resolve().parents[2]
 SR = 16000
@@ -161,22 +162,13 @@ def test_numpy_ctc_likelihood_matches_torch():
 
 
 @torch.no_grad()
-def test_whisper_shaped_models_run_on_onnx_runtime_with_their_guards(tmp_path):
+def test_whisper_shaped_models_run_on_onnx_runtime_with_their_guards(whisper_file, tmp_path):  # noqa: F811
     """A Whisper-shaped model (Whisper's front end, position table, tied output, no CTC head) fed
     only the audio there is: ORT finds the torch search's tokens, Whisper's P(no speech) and the
     no-speech verdicts (the reversal check, which decodes again, is the one guard left out)."""
-    import tests.model.test_importers as W
-    from asr.model.catalogue import import_model
     from asr.onnx.runtime import OrtModel
-    from tests.train.test_finetune import DIMS, tiny_tokenizer_json
 
-    mp = pytest.MonkeyPatch()
-    mp.setattr(W, "DIMS", DIMS)
-    try:
-        src = W.write_openai(W.random_whisper(), tmp_path / "openai", tiny_tokenizer_json())
-    finally:
-        mp.undo()
-    rec = Recognizer.load(import_model(src, tmp_path / "whisper.pt"))
+    rec = Recognizer.load(whisper_file)
     rec.cfg.features.pad_to_seconds = 0.0  # any length (a model trained with any_length: true)
     # the loop guard decodes again on torch and only trims here: off, so the texts judged are the same
     rec.cfg.decode = dataclasses.replace(rec.cfg.decode, timestamps=False, reversed_margin=None,
