@@ -159,6 +159,11 @@ class ModelConfig:
     # (decode.chunk: frames a chunk, 0 full context)
     dynamic_chunk: bool = False
 
+    @property
+    def spells(self) -> bool:
+        """Does the model's CTC head spell letters (while the decoder speaks other tokens)?"""
+        return self.ctc and self.ctc_vocab == "letters"
+
 
 @dataclass
 class TokenizerConfig:

@@ -49,10 +49,9 @@ class Search:
         self.lm = NGramLM.load_arpa(options.lm, rec.tokenizer) if options.lm else None
         words = [w for w in (options.hotwords or "").split(",") if w.strip()]
         self.hotwords = HotwordTree.of(words, rec.tokenizer) if words else None
-        # a CTC head that spells (ctc_vocab: letters) scores the text of finished hypotheses, not each token
-        self.spells = rec.cfg.model.ctc and rec.cfg.model.ctc_vocab == "letters"
         if options.timestamps:  # the first timestamp within 1 s (openai-whisper's max_initial_timestamp)
-            if (rec.cfg.model.ctc and not self.spells) or self.lm is not None:  # they score text tokens, not timestamps
+            # they score text tokens, not timestamps (a head that spells scores finished texts)
+            if (rec.cfg.model.ctc and not rec.cfg.model.spells) or self.lm is not None:
                 raise ValueError("decoding with timestamp tokens is for a model without a CTC head and "
                                  "without an LM (imported Whisper): turn timestamps off")
             self.rules = self.rules.with_timestamps(round(1.0 / rec.frame_seconds))
@@ -128,8 +127,9 @@ class Search:
         """The search proper; `cap`: at most this many tokens per row; `rules`: other than the search's."""
         memory, mem_lens, ctc_logits = enc
         rules = rules or self.rules
-        spelled = ctc_logits if self.spells else None
-        if self.spells:  # letters: no token-level guard or prefix scores; the n best are rescored instead
+        spells = self.rec.cfg.model.spells
+        spelled = ctc_logits if spells else None
+        if spells:  # letters: no token-level guard or prefix scores; the n best are rescored instead
             ctc_logits, o = None, dataclasses.replace(o, ctc_length_guard=False)
         best_path = (
             ctc_greedy(ctc_logits, mem_lens, rules.blank) if o.ctc_length_guard and ctc_logits is not None else None

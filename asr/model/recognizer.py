@@ -71,12 +71,12 @@ class Recognizer(nn.Module):
 
     @property
     def ctc_blank(self) -> int:
-        return LETTERS.blank if self.cfg.model.ctc_vocab == "letters" else self.tokenizer.ctc_blank
+        return LETTERS.blank if self.cfg.model.spells else self.tokenizer.ctc_blank
 
     def ctc_targets(self, tokens: list[int]) -> list[int]:
         """What the CTC head emits for a transcript of the decoder's `tokens`: the same tokens, or
         for a head that spells (`model.ctc_vocab: letters`), the letters of their normalized text."""
-        return LETTERS.encode(self.tokenizer.decode(tokens)) if self.cfg.model.ctc_vocab == "letters" else tokens
+        return LETTERS.encode(self.tokenizer.decode(tokens)) if self.cfg.model.spells else tokens
 
     @property
     def device(self) -> torch.device:

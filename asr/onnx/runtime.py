@@ -47,7 +47,6 @@ class OrtModel:
         self.rules = Rules.of(meta["rules"])
         self.io, self.dims = meta["io"], meta["dims"]
         self.options = supported(DecodeOptions.from_config(self.cfg, **options))
-        self.spells = self.cfg.model.ctc and self.cfg.model.ctc_vocab == "letters"
         if guards_set(self.options):
             warnings.warn(f"the reversal check ({', '.join(guards_set(self.options))}) is not run on ONNX Runtime",
                           stacklevel=2)
@@ -99,7 +98,7 @@ class OrtModel:
         """(B, S) padded waveforms -> for each, its n best hypotheses (options override the model's),
         checked by the guards."""
         o = supported(self.options.replaced(**options))
-        if self.spells:  # a CTC head over letters scores no tokens (the joint rescoring is not ported)
+        if self.cfg.model.spells:  # a CTC head over letters scores no tokens (the joint rescoring is not ported)
             o = dataclasses.replace(o, ctc_weight=0.0, ctc_length_guard=False)
         enc = self.encode(wav, wav_lens)
         hyps = search(self, enc, o, self.rules, self.cfg.model.max_target_len, self.tokenizer)
@@ -111,7 +110,8 @@ class OrtModel:
         loop loses its repeated tail (the torch search first decodes it again without repeating a
         3-gram), the CTC head's support is noted, and a segment with no speech by the rules of
         asr.decode.nonspeech keeps one empty hypothesis that says why. The reversal check is not run."""
-        blank = LETTERS.blank if self.spells else self.rules.blank
+        spells = self.cfg.model.spells
+        blank = LETTERS.blank if spells else self.rules.blank
         for b, nbest in enumerate(hyps):
             best = nbest[0]
             limit = o.compression_ratio_threshold
@@ -120,7 +120,7 @@ class OrtModel:
                 best.log_prob *= (len(kept) + 1) / (len(best.tokens) + 1)  # its mean per token, as decoded
                 best.tokens, best.text = kept, self.tokenizer.decode(kept)
             if enc.ctc_logits is not None and best.tokens:
-                targets = LETTERS.encode(best.text) if self.spells else best.tokens
+                targets = LETTERS.encode(best.text) if spells else best.tokens
                 frames = log_softmax(enc.ctc_logits[b, : int(enc.lengths[b])].astype(np.float64))
                 ll = ctc_log_likelihood(frames, targets, blank)
                 best.ctc_logprob = ll / (len(targets) + 1) if np.isfinite(ll) else None

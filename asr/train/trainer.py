@@ -352,7 +352,7 @@ def build_trainer(
 def ctc_targets(rec: Recognizer, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
     """The CTC head's targets (B, L') and lengths: the batch's tokens, or their letters for a head
     that spells (`model.ctc_vocab: letters`)."""
-    if rec.cfg.model.ctc_vocab != "letters":
+    if not rec.cfg.model.spells:
         return batch.tokens, batch.token_lens
     spelled = [rec.ctc_targets(t[:n].tolist()) for t, n in zip(batch.tokens, batch.token_lens.tolist())]
     lens = torch.tensor([len(s) for s in spelled], device=batch.tokens.device)

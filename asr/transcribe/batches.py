@@ -55,7 +55,7 @@ def _decode_batch(search: Search, segs: list[Segment], word_timestamps: bool) ->
             seconds = at  # this transcript's words lie before the rest
         tokens = search.rules.text_tokens(nbest[0].tokens)  # without Whisper's timestamp tokens
         if (word_timestamps or seg.overlap or seg.overlap_after) and enc.ctc_logits is not None:
-            align = words_from_letters if search.spells else words_from_alignment  # a head that spells, or tokens
+            align = words_from_letters if rec.cfg.model.spells else words_from_alignment  # letters, or tokens
             out.words = align(rec, tokens, enc.ctc_logits[j, : int(enc.lengths[j])].cpu(), seg.start)
         elif (word_timestamps or seg.overlap or seg.overlap_after) and rec.cfg.model.alignment_heads:
             # no CTC head (imported Whisper): the alignment heads' cross-attention, over the audio it transcribed

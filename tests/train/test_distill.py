@@ -191,7 +191,7 @@ def test_a_spelling_ctc_head_learns_on_a_frozen_whisper_and_joins_the_search(whi
     enc = rec.encode(wav, torch.tensor([16000]))
     assert enc.ctc_logits.shape[-1] == LETTERS.size
     search = Search(rec, DecodeOptions.from_config(rec.cfg, beam_size=3, ctc_weight=0.5, n_best=3))
-    assert search.spells and len(search(enc)[0]) >= 1  # the joint path runs end to end
+    assert rec.cfg.model.spells and len(search(enc)[0]) >= 1  # the joint path runs end to end
     # joint scores: the decoder prefers "go" by 2 nats, the head's frames spell "stop" alone
     frames = torch.full((1, 40, LETTERS.size), -10.0)
     frames[0, :, LETTERS.blank] = 0.0
