@@ -53,6 +53,12 @@ class SpecAugmentConfig:
     # waveform talker augmentation (augment.pitch_prob, vtlp_prob) costs the loader a phase vocoder or LPC
     warp_prob: float = 0.0
     warp_factors: tuple[float, float] = (0.85, 1.15)
+    # Another voice or microphone colour, on the features: with probability eq_prob, an utterance gets a smooth
+    # random curve added across its bins (eq_terms cosines, each of amplitude up to eq_scale in normalized
+    # units: 0.4 is about +-6 dB where log-mel bins spread ~15 dB), the same in every frame
+    eq_prob: float = 0.0
+    eq_scale: float = 0.4
+    eq_terms: int = 4
 
 
 @dataclass

@@ -154,9 +154,20 @@ def warp_frequencies(x: Tensor, factors: Tensor) -> Tensor:
     return x.gather(2, lo[:, None, :].expand(expand)) * (1 - w) + x.gather(2, hi[:, None, :].expand(expand)) * w
 
 
+def colour(x: Tensor, lens: Tensor, amps: Tensor) -> Tensor:
+    """(B, T, F) features plus, in each row's first lens frames, a smooth curve across the bins:
+    sum over k of amps[:, k-1] * cos(pi k (f + 1/2) / F), k = 1..K (a tilt, a bump, ...; no level change)."""
+    B, T_, F = x.shape
+    f = torch.arange(F, device=x.device, dtype=x.dtype) + 0.5
+    k = torch.arange(1, amps.shape[1] + 1, device=x.device, dtype=x.dtype)
+    curves = amps.to(x.dtype) @ torch.cos(torch.pi * k[:, None] * f[None, :] / F)  # (B, F)
+    return x + curves[:, None, :] * lengths_to_mask(lens, T_)[:, :, None]
+
+
 def spec_augment(x: Tensor, lens: Tensor, cfg: SpecAugmentConfig, generator: torch.Generator | None = None) -> Tensor:
     """Zero random frequency bands and time spans of (B, T, F) normalized features (training only);
-    first, with `warp_prob`, stretch some rows' frequency axes (`warp_frequencies`)."""
+    first, with `warp_prob`, stretch some rows' frequency axes (`warp_frequencies`), and with `eq_prob` colour
+    some rows' spectra (`colour`)."""
     B, T_, F = x.shape
     x = x.clone()
     dev = x.device
@@ -168,6 +179,10 @@ def spec_augment(x: Tensor, lens: Tensor, cfg: SpecAugmentConfig, generator: tor
         lo, hi = cfg.warp_factors
         factors = torch.where(rand(B) < cfg.warp_prob, lo + (hi - lo) * rand(B), torch.ones(B, device=dev))
         x = warp_frequencies(x, factors)
+    if cfg.eq_prob > 0:
+        amps = (2 * torch.rand(B, cfg.eq_terms, generator=generator) - 1) * cfg.eq_scale
+        amps = amps.to(dev) * (rand(B) < cfg.eq_prob)[:, None]
+        x = colour(x, lens, amps)
 
     freqs = torch.arange(F, device=dev)
     for _ in range(cfg.freq_masks):

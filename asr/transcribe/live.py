@@ -49,6 +49,7 @@ import numpy as np
 from asr.audio.segment import Segment
 from asr.audio.vad import FRAME, HOP, checked_vad, make_vad
 from asr.decode.task import Search
+from asr.results import SegmentText
 from asr.transcribe.batches import decode_segments
 from asr.transcribe.writers import timestamp
 
@@ -113,11 +114,20 @@ def agreed(a: list[str], b: list[str]) -> int:
     return n
 
 
+def decode_one(search: Search, seg: Segment) -> SegmentText:
+    """One segment's transcript, decoded at once on the calling thread."""
+    ((_, _, text),) = decode_segments(search, [(0, seg)], 1)
+    return text
+
+
 class Stream:
     """One live audio stream through a model's search (see the module docstring)."""
 
-    def __init__(self, search: Search, options: LiveOptions = LiveOptions()):
-        self.search, self.options = search, options
+    def __init__(self, search: Search, options: LiveOptions = LiveOptions(),
+                 decoder: Callable[[Search, Segment], SegmentText] | None = None):
+        """`decoder`: how a segment is decoded (default: at once, on this thread, `decode_one`); a service
+        passes one that batches the decodes of many streams (`asr.transcribe.realtime.SharedDecoder`)."""
+        self.search, self.options, self.decoder = search, options, decoder or decode_one
         self.rate = search.rec.cfg.features.sample_rate
         self.prompt_chars = options.prompt_chars if options.prompt_chars is not None else \
             0 if search.rec.cfg.any_length else PROMPT_CHARS
@@ -304,8 +314,7 @@ class Stream:
     def _decode(self, start: int, end: int, prompt: str, partial: bool):
         search = self._search(prompt, partial)
         seg = Segment(self._t(start), self.audio[start - self.base : end - self.base].copy(), self.rate)
-        ((_, _, text),) = decode_segments(search, [(0, seg)], 1)
-        return text
+        return self.decoder(search, seg)
 
     def _search(self, prompt: str, partial: bool) -> Search:
         """The (partial or final) search, prompted with the text before where the model takes a

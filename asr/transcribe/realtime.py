@@ -19,8 +19,10 @@ Server -> client:
     error                                                       {"error": {"type", "code", "message", "param"}}
 
 Audio is 24 kHz as OpenAI's pcm16 is, unless the session says `sample_rate`. A bad event gets an
-`error` event with a message and the session goes on. Decoding runs on the service's one model
-thread, between the batches of file requests.
+`error` event with a message and the session goes on. Each session's audio is judged (speech or
+not) on a thread of its own; its decodes go to the `SharedDecoder`, which gathers what the sessions ask
+for at about the same time into one batch on the service's one model thread, between the batches of
+file requests.
 """
 
 from __future__ import annotations
@@ -31,15 +33,21 @@ import binascii
 import dataclasses
 import json
 import logging
+import queue
+import threading
 import time
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 
 import numpy as np
+import torch
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from asr.audio.read import Resampler
+from asr.audio.segment import Segment
 from asr.decode.task import Search
-from asr.transcribe.live import Event, LiveOptions, Stream
+from asr.results import SegmentText
+from asr.transcribe.batches import decode_segments
+from asr.transcribe.live import Event, LiveOptions, Stream, decode_one
 
 log = logging.getLogger(__name__)
 MAX_APPEND = 15 << 20  # bytes of base64 audio in one event (OpenAI's limit)
@@ -90,13 +98,87 @@ class Session:
         return Session(rate, tr.get("language", self.language) or None, tr.get("prompt", self.prompt) or None, live)
 
 
+class SharedDecoder:
+    """The decodes of many live streams, batched: a stream's thread calls it with (search, segment)
+    and waits; the requests that arrive within `wait` seconds of the first (up to `max_batch`) are
+    decoded together on `worker` (the model's one thread), one batch per distinct search. Searches
+    that decode alike (same model, options and rules: the partial searches of unprompted streams, or
+    their finals) share a batch; a Whisper stream prompted with its own text before decodes alone.
+    `max_batch` 1 decodes each request on its own, in the order they came."""
+
+    def __init__(self, worker: Executor, max_batch: int = 8, wait: float = 0.015):
+        self.worker, self.max_batch, self.wait = worker, max_batch, wait
+        self.requests: queue.Queue[tuple[Search, Segment, Future]] = queue.Queue()
+        self.batches = self.decoded = self.largest = 0
+        self.gatherer: threading.Thread | None = None  # started by the first request
+        self.lock = threading.Lock()
+
+    def __call__(self, search: Search, seg: Segment) -> SegmentText:
+        if self.max_batch == 1:
+            return self.worker.submit(self._decode_one, search, seg).result()
+        with self.lock:
+            if self.gatherer is None:
+                self.gatherer = threading.Thread(target=self._gather, name="asr-live-batcher", daemon=True)
+                self.gatherer.start()
+        done: Future = Future()
+        self.requests.put((search, seg, done))
+        return done.result()
+
+    def _gather(self) -> None:
+        while True:
+            group = [self.requests.get()]
+            deadline = time.monotonic() + self.wait
+            while len(group) < self.max_batch:
+                try:
+                    group.append(self.requests.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    break
+            self.worker.submit(self._decode, group).result()
+
+    def _decode(self, group: list[tuple[Search, Segment, Future]]) -> None:
+        self.batches, self.decoded = self.batches + 1, self.decoded + len(group)
+        self.largest = max(self.largest, len(group))
+        kinds: dict[object, list[int]] = {}
+        for k, (search, _, _) in enumerate(group):
+            kinds.setdefault(_alike(search), []).append(k)
+        for ks in kinds.values():
+            search = group[ks[0]][0]
+            try:
+                with torch.inference_mode():
+                    for k, _, text in decode_segments(search, [(k, group[k][1]) for k in ks], len(ks)):
+                        group[k][2].set_result(text)
+            except Exception as e:  # those streams' sessions see it; the others go on
+                log.exception("decoding %d live segments failed", len(ks))
+                for k in ks:
+                    if not group[k][2].done():
+                        group[k][2].set_exception(e)
+
+    def _decode_one(self, search: Search, seg: Segment) -> SegmentText:
+        self.batches, self.decoded, self.largest = self.batches + 1, self.decoded + 1, 1
+        with torch.inference_mode():
+            return decode_one(search, seg)
+
+    def stats(self) -> dict:
+        return {"live_decodes": self.decoded, "live_batches": self.batches, "largest_live_batch": self.largest}
+
+
+def _alike(search: Search) -> object:
+    """Searches with equal keys decode a segment alike (one may decode for another)."""
+    key = (id(search.rec), search.options, search.rules, search.plain, search.detect)
+    try:
+        hash(key)
+    except TypeError:  # an option that cannot be hashed: this search batches with itself only
+        return id(search)
+    return key
+
+
 class Connection:
     """One client: its session, its stream, and the events it is sent. `max_seconds` of audio in
     all, and at most `burst` seconds ahead of real time, so one client cannot starve the others."""
 
-    def __init__(self, ws: WebSocket, search: Search, worker: Executor, max_seconds: float = 4 * 3600.0,
-                 burst: float = 60.0):
-        self.ws, self.base, self.worker = ws, search, worker
+    def __init__(self, ws: WebSocket, search: Search, feeds: Executor, decoder: SharedDecoder,
+                 max_seconds: float = 4 * 3600.0, burst: float = 60.0):
+        self.ws, self.base, self.feeds, self.decoder = ws, search, feeds, decoder
         self.session, self.items, self.sent_stable = Session(), 0, ""
         self._use(Session())
         self.max_seconds, self.burst = max_seconds, burst
@@ -108,7 +190,7 @@ class Connection:
         search = self.base
         if s.language or s.prompt:
             search = Search(self.base.rec, self.base.options.replaced(language=s.language, prompt=s.prompt))
-        stream = Stream(search, s.live)
+        stream = Stream(search, s.live, self.decoder)
         self.session, self.stream, self.resampler = s, stream, Resampler(s.sample_rate, stream.rate)
 
     async def send(self, kind: str, **fields) -> None:
@@ -165,7 +247,7 @@ class Connection:
         return self.resampler(np.frombuffer(data, "<i2").astype(np.float32) / 32768.0)
 
     async def _run(self, fn, *args) -> list[Event]:
-        return await asyncio.get_running_loop().run_in_executor(self.worker, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.feeds, fn, *args)
 
     async def emit(self, events: list[Event]) -> None:
         for e in events:
@@ -190,9 +272,11 @@ class Connection:
                                 **({"rejected": e.rejected} if e.rejected else {}))
 
 
-async def realtime(ws: WebSocket, search: Search, worker: Executor, options, service) -> None:
-    """Serve one WebSocket client until it goes away (`options`: the service's `ServeOptions`;
-    `service.live_sessions` counts the clients connected)."""
+async def realtime(ws: WebSocket, search: Search, feeds: Executor, decoder: SharedDecoder, options,
+                   service) -> None:
+    """Serve one WebSocket client until it goes away: its audio judged on `feeds` (a thread per
+    session), decoded through `decoder` (`options`: the service's `ServeOptions`; `service.live_sessions`
+    counts the clients connected)."""
     offered = [p.strip() for p in (ws.headers.get("sec-websocket-protocol") or "").split(",") if p.strip()]
     chosen = [p for p in offered if not p.startswith("openai-insecure-api-key.")]
     await ws.accept(subprotocol=("realtime" if "realtime" in chosen else chosen[0]) if chosen else None)
@@ -204,7 +288,7 @@ async def realtime(ws: WebSocket, search: Search, worker: Executor, options, ser
         return
     service.live_sessions += 1
     try:
-        await _serve(ws, Connection(ws, search, worker, options.max_session_seconds, options.live_burst))
+        await _serve(ws, Connection(ws, search, feeds, decoder, options.max_session_seconds, options.live_burst))
     finally:
         service.live_sessions -= 1
 

@@ -20,6 +20,7 @@ Batching: requests wait in an asyncio queue; after the first arrives the batcher
 `batch_wait` seconds for more (at most `max_batch`), then one worker thread decodes the whole
 group in one `recognize` call (torch is not async, and one thread owning the model keeps its
 memory flat). While the worker runs, the next group gathers. `max_batch=1` turns batching off.
+Live sessions' decodes are batched the same way, on the same thread (`realtime.SharedDecoder`).
 
 Keys: with `api_key` (`asr serve --api-key`, or ASR_API_KEY) every /v1 request must carry
 "Authorization: Bearer KEY" (a 401 otherwise); the page and /health stay open. Live sessions on
@@ -61,7 +62,7 @@ from asr.decode.task import Search
 from asr.model.recognizer import Recognizer
 from asr.results import Result
 from asr.transcribe.pipeline import SegmentOptions, recognize
-from asr.transcribe.realtime import realtime
+from asr.transcribe.realtime import SharedDecoder, realtime
 from asr.transcribe.upload import ApiError, checked_duration, named_source, read_upload
 from asr.transcribe.writers import render
 
@@ -218,6 +219,9 @@ class Batcher:
         self.searches: dict[tuple, Search] = {(None, "transcribe", None): search}
         self.queue: asyncio.Queue[Job] = asyncio.Queue()
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr-model")
+        # live sessions: each judged on a thread of its own, their decodes batched on the model's thread
+        self.feeds = ThreadPoolExecutor(max_workers=options.max_sessions, thread_name_prefix="asr-live")
+        self.live = SharedDecoder(self.worker, options.max_batch, options.batch_wait)
         self.batches = 0  # groups the worker decoded (one recognize call each)
         self.requests = 0  # requests in them
         self.largest = 0  # most requests in one group
@@ -274,7 +278,7 @@ class Batcher:
 
     def stats(self) -> dict:
         return {"requests": self.requests, "batches": self.batches, "largest_batch": self.largest,
-                "queued": self.queue.qsize()}
+                "queued": self.queue.qsize(), **self.live.stats()}
 
 
 def _settle(future: asyncio.Future, result: Result | None, error: Exception | None) -> None:
@@ -338,7 +342,7 @@ def create_app(rec: Recognizer, options: ServeOptions = ServeOptions(), **decode
                                   ws.headers.get("sec-websocket-protocol")):
             await ws.close(code=4001, reason="a valid API key is needed")  # before accepting: the handshake fails
             return
-        await realtime(ws, search, state.batcher.worker, options, state)
+        await realtime(ws, search, state.batcher.feeds, state.batcher.live, options, state)
 
     app.websocket("/v1/realtime")(live)
     app.get("/", response_class=HTMLResponse)(lambda: HTMLResponse(page))

@@ -16,7 +16,8 @@ Bounded: each level stops sending after --duration seconds (or --max-requests), 
 streaming.py builds (data/bench/live.wav: real clips with 1-2 s pauses, from its start) in 0.1 s
 pcm16 chunks at real time, for --duration seconds, then commits and waits for the last final.
 Per level: finalization latency (from an utterance's speech end in the stream to its completed
-event, p50/p90), error events and failed sessions, and the server's RSS; one server for all levels.
+event, p50/p90), error events and failed sessions, the decodes (partials and finals) and how many the
+model thread took at once, and the server's RSS; one server per batching setting, as above.
 """
 
 from __future__ import annotations
@@ -170,28 +171,35 @@ def run_live(args: argparse.Namespace) -> None:
         raise SystemExit("no data/bench/live.wav: run recipes/benchmarks/streaming.py first (it builds the stream)")
     audio, placed = load_audio(path), json.loads(placed_json.read_text())
     duration = min(args.duration, len(audio) / 16000)
-    server, url = start_server(args, args.max_batch, ["--max-sessions", str(max(args.clients))])
     rows = []
-    try:
-        for n in args.clients:
-            start_rss = rss_mb(server.pid)
-            out = {"latencies": [], "errors": 0, "failed": 0}
+    for name, max_batch in ((f"on ({args.max_batch})", args.max_batch), ("off (1)", 1)):
+        server, url = start_server(args, max_batch, ["--max-sessions", str(max(args.clients))])
+        try:
+            for n in args.clients:
+                start_rss, before = rss_mb(server.pid), httpx.get(f"{url}/health").json()
+                out = {"latencies": [], "errors": 0, "failed": 0}
 
-            async def level():
-                await asyncio.gather(*(live_client(url, audio, placed, duration, out) for _ in range(n)))
+                async def level():
+                    await asyncio.gather(*(live_client(url, audio, placed, duration, out) for _ in range(n)))
 
-            asyncio.run(level())
-            lat = np.array(out["latencies"] or [float("nan")])
-            p50, p90 = np.percentile(lat, 50), np.percentile(lat, 90)
-            rows.append(f"| {n} | {len(out['latencies'])} | {p50:.2f} | {p90:.2f} | {out['errors']} | {out['failed']} "
-                        f"| {start_rss:.0f} -> {rss_mb(server.pid):.0f} |")
-            print(rows[-1], flush=True)
-    finally:
-        server.terminate()
-        server.wait(30)
-    print(f"\nmodel {args.model}; live sessions of {duration:g} s of real speech at real time\n")
-    print("| sessions | finals | final latency p50 s | p90 s | error events | failed sessions | server RSS MB |")
-    print("|---|---|---|---|---|---|---|")
+                asyncio.run(level())
+                after = httpx.get(f"{url}/health").json()
+                decodes = after["live_decodes"] - before["live_decodes"]
+                per = decodes / max(1, after["live_batches"] - before["live_batches"])
+                lat = np.array(out["latencies"] or [float("nan")])
+                p50, p90 = np.percentile(lat, 50), np.percentile(lat, 90)
+                rss = f"{start_rss:.0f} -> {rss_mb(server.pid):.0f}"
+                rows.append(f"| {name} | {n} | {len(out['latencies'])} | {p50:.2f} | {p90:.2f} | {out['errors']} "
+                            f"| {out['failed']} | {decodes} | {per:.1f} | {rss} |")
+                print(rows[-1], flush=True)
+        finally:
+            server.terminate()
+            server.wait(30)
+    print(f"\nmodel {args.model}; live sessions of {duration:g} s of real speech at real time; wait "
+          f"{args.batch_wait_ms:g} ms\n")
+    print("| batching | sessions | finals | final latency p50 s | p90 s | error events | failed sessions | decodes "
+          "| decodes/batch | server RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 

@@ -2,14 +2,21 @@
 stream of real speech; and what it writes on a minute of silence, noise and music.
 
     python recipes/benchmarks/streaming.py [-m whisper-tiny.en whisper-base people-small] [--minutes 3]
-                                           [--update-every 0.5 1.0]
+                                           [--update-every 0.5 1.0] [--manifest data/real/dev.jsonl]
+    python recipes/benchmarks/streaming.py -m MODEL.pt MODEL.pt:chunk=16 MODEL.pt:chunk=8 \
+                                           --manifest data/synth/commands/test.jsonl
+
+A model is a name or a model file, optionally followed by decode options: `:chunk=16` decodes a
+streaming model (trained with `model.dynamic_chunk`) in chunks of 16 encoder frames (640 ms), its
+partials and finals alike; the file column decodes the same way.
 
 The stream: the real dev clips (data/real/dev.jsonl: warzone2100's recorded prompts and the ALSA
-channel names; `recipes/real`) one after another with 1-2 s pauses, built by `common.build_long`
-into data/bench/live.wav. It goes through the Python API (`Transcriber.stream`) in 0.1 s blocks on
-a simulated clock, as a microphone would feed it: block k arrives at (k + 1) x 0.1 s and is
-processed once it has arrived and the work before it is done. Latency thus counts waiting for
-audio and decoding it on this machine, without sleeping through the audio. Each model runs in a
+channel names; `recipes/real`), or another manifest's (`--manifest`), one after another with 1-2 s
+pauses, built by `common.build_long` into data/bench/live.wav. It goes through the Python API
+(`Transcriber.stream`) in 0.1 s blocks on a simulated clock, as a microphone would feed it: block k
+arrives at (k + 1) x 0.1 s and is processed once it has arrived and the work before it is done.
+Latency thus counts waiting for audio and decoding it on this machine, without sleeping through
+the audio. Each model runs in a
 fresh process (its own peak RSS), with torch's default threads (2 here). Columns:
 - first text: from an utterance's speech start to the first event with text that overlaps it (p50, p90)
 - final: from an utterance's speech end to its final text (p50, p90)
@@ -121,7 +128,10 @@ def worker(name: str, everies: list[float], vad: str, path: str, placed_json: st
     placed = json.loads(open(placed_json).read())
     audio = load_audio(path)
     refs = " ".join(u["text"] for u in placed)
-    model = asr.load_model(name, device="cpu")
+    name, _, given = name.partition(":")
+    options = {k: None if v == "none" else float(v) if "." in v else int(v) if v.lstrip("-").isdigit() else v
+               for k, v in (kv.split("=") for kv in given.split(",") if kv)}
+    model = asr.load_model(name, device="cpu", **options)
     t = time.perf_counter()
     (offline,) = list(model.transcribe(path))
     file_rtf = rtf(time.perf_counter() - t, len(audio) / SR)
@@ -144,6 +154,7 @@ def main() -> None:
     ap.add_argument("-m", "--models", nargs="+", default=["whisper-tiny.en", "whisper-base", "people-small"])
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--update-every", nargs="+", type=float, default=[1.0])
+    ap.add_argument("--manifest", default="data/real/dev.jsonl", help="the clips the stream is made of")
     ap.add_argument("--vad", default="silero")
     ap.add_argument("--end-silence", type=float, default=0.6)
     ap.add_argument("--speculate", type=float, default=0.1,
@@ -160,10 +171,10 @@ def main() -> None:
     from asr.data.manifest import read_manifest
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    placed = build_long(read_manifest(ROOT / "data/real/dev.jsonl"), args.minutes, path, gaps=(1.0, 2.0))
+    placed = build_long(read_manifest(ROOT / args.manifest), args.minutes, path, gaps=(1.0, 2.0))
     placed_json.write_text(json.dumps(placed))
     seconds = placed[-1]["end"]
-    print(f"stream: {len(placed)} utterances, {seconds:.0f} s of audio ({path})\n")
+    print(f"stream: {len(placed)} utterances of {args.manifest}, {seconds:.0f} s of audio ({path})\n")
     print(f"end of utterance after {args.end_silence:g} s of silence; the final decoded ahead after "
           f"{args.speculate:g} s\n" if args.speculate >= 0 else
           f"end of utterance after {args.end_silence:g} s of silence; the final decoded then\n")

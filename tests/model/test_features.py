@@ -92,3 +92,21 @@ def test_frequency_warp_moves_a_formant_by_its_factor():
     after = torch.rand(1)
     torch.manual_seed(0)
     assert torch.equal(plain, x) and torch.equal(after, torch.rand(1))  # no warp drew nothing: runs stay as they were
+
+
+def test_colour_adds_one_smooth_curve_per_utterance_inside_its_length():
+    """colour: the same curve in every valid frame of a row, none past its length, no level change;
+    spec_augment colours with eq_prob only."""
+    from asr.model.features import colour
+
+    x = torch.zeros(2, 6, 80)
+    lens = torch.tensor([6, 3])
+    y = colour(x, lens, torch.tensor([[0.5, 0.0], [0.0, -0.3]]))
+    assert torch.allclose(y[0, 0], y[0, 5]) and torch.equal(y[1, 3:], x[1, 3:])
+    assert float(y[0, 0, 0]) > 0.49 and float(y[0, 0, -1]) < -0.49  # one cosine: a tilt, high to low
+    assert abs(float(y[0, 0].mean())) < 1e-5 and abs(float(y[1, 0].mean())) < 1e-5
+    assert float((y[0, 0, 1:] - y[0, 0, :-1]).abs().max()) < 0.03  # smooth across bins
+    on = spec_augment(x, torch.tensor([6, 6]), SpecAugmentConfig(freq_masks=0, time_masks=0, eq_prob=1.0, eq_scale=0.4))
+    assert 0 < float(on.abs().max()) <= 0.4 * 4 and not torch.equal(on[0], on[1])
+    off = spec_augment(x, torch.tensor([6, 6]), SpecAugmentConfig(freq_masks=0, time_masks=0, eq_prob=0.0))
+    assert torch.equal(off, x)

@@ -185,3 +185,53 @@ def test_a_plain_websocket_client_against_the_real_server():
                 events.append(json.loads(ws.recv(timeout=120)))
     done = [e["transcript"] for e in events if e["type"] == "conversation.item.input_audio_transcription.completed"]
     assert jiwer.wer(JFK_TEXT, normalize(" ".join(done))) < 0.15
+
+
+def test_shared_decoder_batches_many_streams_and_gives_each_its_own_text(tmp_path):
+    """Six streams' threads ask at once: their segments are decoded in fewer model calls than
+    requests, each text what decoding it alone gives; searches that decode differently (greedy
+    partials, beam finals) never share a batch; max_batch 1 decodes each on its own."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    from asr.audio.segment import Segment
+    from asr.config import Config, load_config
+    from asr.decode.options import DecodeOptions
+    from asr.decode.task import Search
+    from asr.model.recognizer import Recognizer
+    from asr.text.tokenizers import CharTokenizer
+    from asr.transcribe.live import decode_one
+    from asr.transcribe.realtime import SharedDecoder
+
+    torch.manual_seed(0)
+    cfg = load_config(Config, ROOT / "configs/tiny.yaml", ["decode.beam_size=2"])
+    rec = Recognizer(cfg, CharTokenizer(list(" abcdefghijklmnopqrstuvwxyz'"))).eval()
+    final = Search(rec, DecodeOptions.from_config(cfg))
+    partial = Search(rec, final.options.replaced(beam_size=1))
+    rng = np.random.default_rng(0)
+    segs = [Segment(0.0, (0.3 * rng.standard_normal(int(16000 * s))).astype(np.float32), 16000)
+            for s in (0.6, 1.1, 0.8, 1.5, 0.7, 1.2)]
+    jobs = [(partial if k % 2 else final, seg) for k, seg in enumerate(segs)]
+    with torch.inference_mode():
+        alone = [decode_one(search, seg).text for search, seg in jobs]
+    assert len(set(alone)) > 1  # distinct texts: a mix-up between streams would show
+    worker = ThreadPoolExecutor(max_workers=1)
+    for max_batch in (8, 1):
+        shared = SharedDecoder(worker, max_batch=max_batch, wait=0.2)
+        start = threading.Barrier(len(jobs))
+
+        def ask(job):
+            start.wait()
+            return shared(*job).text
+
+        with ThreadPoolExecutor(max_workers=len(jobs)) as streams:
+            texts = list(streams.map(ask, jobs))
+        assert texts == alone
+        stats = shared.stats()
+        assert stats["live_decodes"] == len(jobs)
+        if max_batch == 1:
+            assert stats["largest_live_batch"] == 1 and stats["live_batches"] == len(jobs)
+        else:  # one gathering, two kinds of search in it (or a straggler in a second one)
+            assert stats["live_batches"] <= 2 and stats["largest_live_batch"] >= 3
