@@ -170,6 +170,11 @@ class ModelConfig:
         """Does the model's CTC head spell letters (while the decoder speaks other tokens)?"""
         return self.ctc and self.ctc_vocab == "letters"
 
+    @property
+    def ctc_tokens(self) -> bool:
+        """Does the model have a CTC head over the decoder's own tokens (prefix scores, its best path)?"""
+        return self.ctc and not self.spells
+
 
 @dataclass
 class TokenizerConfig:

@@ -27,7 +27,8 @@ class DecodeOptions:
     """How to search: beam, scorer weights, length rules, and the guards against loops and non-speech."""
 
     beam_size: int = 5  # 1 with no CTC, LM, n-gram ban or hotwords = greedy
-    ctc_weight: float = 0.3  # weight of CTC prefix scores (the decoder gets 1 - ctc_weight)
+    # weight of CTC prefix scores (the decoder gets 1 - ctc_weight); 1 with beam 1: the CTC head's best path alone
+    ctc_weight: float = 0.3
     lm: str | None = None  # an n-gram LM (ARPA over the model's tokens, `asr lm`) for shallow fusion
     lm_weight: float = 0.4  # weight of the LM's log probabilities when one is given
     length_penalty: float = 1.0  # hypotheses ranked by log prob / (tokens + 1) ** length_penalty
@@ -95,6 +96,11 @@ class DecodeOptions:
         """The most likely token at every step is the search: one hypothesis, one scorer."""
         no_lm = self.lm is None or self.lm_weight == 0
         return self.beam_size == 1 and self.ctc_weight == 0 and no_lm and not self.no_repeat_ngram and not self.hotwords
+
+    @property
+    def ctc_only(self) -> bool:
+        """The CTC head's best path is the search (no decoder pass): beam 1, all weight on CTC."""
+        return self.beam_size == 1 and self.ctc_weight == 1.0
 
     def checked(self) -> DecodeOptions:
         if self.task not in TASKS:

@@ -6,7 +6,8 @@
 
 `Search` assembles the roles: the model's `Rules` (its prompt, end token, suppressed tokens; with
 Whisper's timestamp grammar when asked), an n-gram LM where one is given, the search proper
-(`asr.decode.search`: greedy, or beam over scorers), the CTC length guard, and after it the
+(`asr.decode.search`: greedy, or beam over scorers; or the CTC head's best path alone, with
+`ctc_weight` 1 and beam 1: no decoder pass), the CTC length guard, and after it the
 guards (`asr.decode.guards`): a loop decoded again, a segment the model hears no speech in
 (Whisper's no-speech probability, or how unlikely a CTC head finds the text) and speech played
 backwards keep an empty hypothesis that says why.
@@ -29,6 +30,7 @@ from asr.decode.nonspeech import LOOP_RATIO, emptied, non_speech, plausibility
 from asr.decode.options import AUTO, DecodeOptions, Rules
 from asr.decode.repetition import compression_ratio, trim_repetitions
 from asr.decode.search import beam_search, greedy_hypotheses
+from asr.model.masks import lengths_to_mask
 from asr.model.recognizer import Encoded, Recognizer
 from asr.results import Hypothesis
 from asr.text.lm import NGramLM
@@ -39,6 +41,9 @@ class Search:
 
     def __init__(self, rec: Recognizer, options: DecodeOptions):
         self.rec, self.options = rec, options
+        if options.ctc_only and not rec.cfg.model.ctc_tokens:
+            raise ValueError("ctc_weight 1 with beam 1 decodes the CTC head's best path: this model has no CTC "
+                             "head over its tokens")
         rules = Rules.of(rec.tokenizer.decoding_rules()).with_language(options.language).with_task(options.task)
         if options.prompt:
             rules = rules.with_prompt(rec.tokenizer.encode(" " + options.prompt.strip()))
@@ -51,7 +56,7 @@ class Search:
         self.hotwords = HotwordTree.of(words, rec.tokenizer) if words else None
         if options.timestamps:  # the first timestamp within 1 s (openai-whisper's max_initial_timestamp)
             # they score text tokens, not timestamps (a head that spells scores finished texts)
-            if (rec.cfg.model.ctc and not rec.cfg.model.spells) or self.lm is not None:
+            if rec.cfg.model.ctc_tokens or self.lm is not None:
                 raise ValueError("decoding with timestamp tokens is for a model without a CTC head and "
                                  "without an LM (imported Whisper): turn timestamps off")
             self.rules = self.rules.with_timestamps(round(1.0 / rec.frame_seconds))
@@ -137,7 +142,12 @@ class Search:
         max_lens = length_limits(best_path, mem_lens.device) if best_path is not None else None
         if cap is not None:
             max_lens = cap.to(mem_lens.device) if max_lens is None else torch.minimum(max_lens, cap.to(max_lens.device))
-        if o.greedy:
+        if o.ctc_only and ctc_logits is not None:  # the best path: live partials of a model with a token head
+            paths = best_path if best_path is not None else ctc_greedy(ctc_logits, mem_lens, rules.blank)
+            frames = lengths_to_mask(mem_lens, ctc_logits.shape[1])
+            lps = (ctc_logits.float().log_softmax(-1).amax(-1) * frames).sum(-1).tolist()  # the path's log prob
+            hyps = [[Hypothesis(p, lp / (len(p) + 1) ** o.length_penalty, lp)] for p, lp in zip(paths, lps)]
+        elif o.greedy:
             hyps = [[h] for h in greedy_hypotheses(self.rec.model, memory, mem_lens, o, max_lens, rules)]
             if best_path is not None:  # cut loops the CTC path does not support
                 for (h,), ref in zip(hyps, best_path):

@@ -17,7 +17,8 @@ that will not change before the final, `text` all of it), "final" (one utterance
   its last third (at the end where there is none); the rest starts the next utterance. No audio is
   decoded outside utterances, so silence stays empty.
 - **Partials**: every `update_every` seconds of new speech the utterance so far is decoded again
-  (greedy, without the reversal check), but no sooner than twice the utterance's last partial
+  (greedy, without the reversal check; a model with a CTC head over its tokens reads the head's best
+  path, `partial_ctc`), but no sooner than twice the utterance's last partial
   decode took, so a slow model on a slow machine updates less often instead of falling behind. Words that
   two successive decodes agree on from the start are committed (LocalAgreement-2, the policy of
   whisper_streaming): a partial's `stable` words only ever grow.
@@ -72,6 +73,9 @@ class LiveOptions:
     # Whisper models: the finals before, as the prompt of the next (0: none; None: 200, or 0 for an any_length model)
     prompt_chars: int | None = None
     partial_beam: int = 1  # beam of the partial decodes (1: greedy, the fastest); finals use the stream's own
+    # partials of a model with a CTC head over its tokens from that head's best path (no decoder pass: WeNet's
+    # CTC partials), with partial_beam 1; the finals still use the joint search
+    partial_ctc: bool = True
     keep_up: bool = True  # partials no sooner than twice the last one took (False: every update_every, however slow)
     # seconds of silence after which the final is decoded ahead, while end_silence is waited out (None: only
     # once it has passed); sooner pays for a wasted decode at more of the pauses inside an utterance
@@ -320,8 +324,9 @@ class Stream:
         """The (partial or final) search, prompted with the text before where the model takes a
         prompt (Whisper) and was given none of its own."""
         if partial not in self.searches:  # greedy (partial_beam), without the reversal check (the final runs it)
+            ctc = self.options.partial_ctc and self.options.partial_beam == 1 and self.search.rec.cfg.model.ctc_tokens
             options = self.search.options.replaced(beam_size=self.options.partial_beam, n_best=1,
-                                                   reversed_margin=math.inf)
+                                                   reversed_margin=math.inf, ctc_weight=1.0 if ctc else None)
             self.searches[True] = Search(self.search.rec, options)
         search = self.searches[partial]
         if not prompt or not self.prompt_chars or search.rules.previous is None or search.options.prompt:

@@ -309,3 +309,29 @@ def test_a_stream_that_holds_one_utterance_reads_as_the_file(tiny_en):
     events = stream.feed(np.concatenate([np.zeros(SR, np.float32), wav])) + stream.close()
     (final,) = [e for e in events if e.kind == "final"]
     assert normalize(final.text) == normalize(offline)
+
+
+def test_partials_of_a_model_with_a_token_ctc_head_read_its_best_path():
+    """partial_ctc: the partial search of our own models is the CTC best path (beam 1, all weight on
+    CTC: no decoder pass); the final keeps the stream's joint search; partial_ctc off or a wider partial
+    beam leaves the decoder in the partials."""
+    import torch
+
+    from asr.config import Config, load_config
+    from asr.decode.options import DecodeOptions
+    from asr.decode.task import Search
+    from asr.model.recognizer import Recognizer
+    from asr.text.tokenizers import CharTokenizer
+
+    torch.manual_seed(0)
+    cfg = load_config(Config, ROOT / "configs/tiny.yaml", ["decode.beam_size=3"])
+    rec = Recognizer(cfg, CharTokenizer(list(" abcdefghijklmnopqrstuvwxyz'"))).eval()
+    search = Search(rec, DecodeOptions.from_config(cfg))
+    stream = Stream(search, LiveOptions(vad="energy"))
+    assert stream._search("", partial=True).options.ctc_only and not stream._search("", partial=False).options.ctc_only
+    for other in (LiveOptions(vad="energy", partial_ctc=False), LiveOptions(vad="energy", partial_beam=2)):
+        assert not Stream(search, other)._search("", partial=True).options.ctc_only
+    burst = (0.3 * np.random.default_rng(0).standard_normal(SR)).astype(np.float32)
+    events = feed_all(Stream(search, LiveOptions(vad="energy", update_every=0.3)),
+                      np.concatenate([np.zeros(SR // 2, np.float32), burst, np.zeros(SR, np.float32)]))
+    assert [e.kind for e in events].count("final") == 1 and "partial" in [e.kind for e in events]
