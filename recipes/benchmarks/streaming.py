@@ -12,11 +12,11 @@ partials and finals alike; the file column decodes the same way.
 
 The stream: the real dev clips (data/real/dev.jsonl: warzone2100's recorded prompts and the ALSA
 channel names; `recipes/real`), or another manifest's (`--manifest`), one after another with 1-2 s
-pauses, built by `common.build_long` into data/bench/live.wav. It goes through the Python API
-(`Transcriber.stream`) in 0.1 s blocks on a simulated clock, as a microphone would feed it: block k
-arrives at (k + 1) x 0.1 s and is processed once it has arrived and the work before it is done.
-Latency thus counts waiting for audio and decoding it on this machine, without sleeping through
-the audio. Each model runs in a
+pauses, built by `common.build_long` into data/bench/live.wav (another manifest: live-FOLDER-NAME.wav).
+It goes through the Python API (`Transcriber.stream`) in 0.1 s blocks on a simulated clock, as a
+microphone would feed it: block k arrives at (k + 1) x 0.1 s and is processed once it has arrived and
+the work before it is done. Latency thus counts waiting for audio and decoding it on this machine,
+without sleeping through the audio. Each model runs in a
 fresh process (its own peak RSS), with torch's default threads (2 here). Columns:
 - first text: from an utterance's speech start to the first event with text that overlaps it (p50, p90)
 - final: from an utterance's speech end to its final text (p50, p90)
@@ -35,11 +35,14 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from common import ROOT, SR, build_long, rtf, run_fresh, wer
 
 from asr.text.normalize import normalize
+
+MANIFEST = "data/real/dev.jsonl"
 
 
 def simulate(stream, audio: np.ndarray, block: float = 0.1) -> tuple[list[tuple[object, float]], float, float]:
@@ -154,7 +157,7 @@ def main() -> None:
     ap.add_argument("-m", "--models", nargs="+", default=["whisper-tiny.en", "whisper-base", "people-small"])
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--update-every", nargs="+", type=float, default=[1.0])
-    ap.add_argument("--manifest", default="data/real/dev.jsonl", help="the clips the stream is made of")
+    ap.add_argument("--manifest", default=MANIFEST, help="the clips the stream is made of")
     ap.add_argument("--vad", default="silero")
     ap.add_argument("--end-silence", type=float, default=0.6)
     ap.add_argument("--speculate", type=float, default=0.1,
@@ -163,7 +166,9 @@ def main() -> None:
                     help="Whisper: the finals before as the prompt (0: none; default: the stream's own choice)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)  # one model, in a fresh process
     args = ap.parse_args()
-    path, placed_json = ROOT / "data/bench/live.wav", ROOT / "data/bench/live.json"
+    # the default stream is data/bench/live.wav (serve_load.py --live sends it); another manifest's its own
+    name = "live" if args.manifest == MANIFEST else "live-" + "-".join(Path(args.manifest).with_suffix("").parts[-2:])
+    path, placed_json = ROOT / f"data/bench/{name}.wav", ROOT / f"data/bench/{name}.json"
     if args.worker:
         worker(args.worker, args.update_every, args.vad, str(path), str(placed_json), args.end_silence,
                None if args.speculate < 0 else args.speculate, None if args.prompt_chars < 0 else args.prompt_chars)

@@ -69,9 +69,11 @@ def ort_model(exported):
 
 @pytest.fixture(scope="module")
 def exported_options(tmp_path_factory) -> tuple[Recognizer, Path]:
-    """The encoder options together: Conformer blocks, rotary positions in encoder and decoder."""
+    """The encoder options together: Conformer blocks, rotary positions in encoder and decoder, features
+    normalized per utterance."""
     tmp = tmp_path_factory.mktemp("onnx_options")
-    rec = make_recognizer(0, "model.block=conformer", "model.enc_positions=rope", "model.dec_positions=rope")
+    rec = make_recognizer(0, "model.block=conformer", "model.enc_positions=rope", "model.dec_positions=rope",
+                          "features.normalize=utterance")
     rec.save(tmp / "model.pt")
     assert main(["export", "-m", str(tmp / "model.pt"), "--onnx", str(tmp / "onnx")]) == 0
     return Recognizer.load(tmp / "model.pt"), tmp / "onnx"
