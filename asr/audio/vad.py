@@ -102,14 +102,14 @@ class SileroVAD:
 
     name = "silero"
     WARM = 16  # chunks (0.5 s) a row hears before its own
-    _local = threading.local()  # one loaded model per thread (its state belongs to one recording)
+    _local = threading.local()  # one loaded model per thread (its state belongs to one call), fetched per call
 
     def __init__(self, sample_rate: int, threshold: float = 0.5):
         if sample_rate not in (8000, 16000):
             raise ValueError(f"silero-vad runs at 8 or 16 kHz, not {sample_rate} Hz")
         self.sample_rate, self.threshold = sample_rate, threshold
         self.chunk = sample_rate // 1000 * 32
-        self.model = self._load()
+        self._load()  # here, so that a missing silero-vad is known at once (the caller falls back to energy)
         self.start()
 
     @classmethod
@@ -162,9 +162,10 @@ class SileroVAD:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            self.model.reset_states()
+            model = self._load()  # this thread's: a detector made on one thread may score on another (a server's)
+            model.reset_states()
             with torch.inference_mode():
-                p = torch.cat([self.model(torch.from_numpy(x[:, k]), self.sample_rate) for k in range(warm + per)], 1)
+                p = torch.cat([model(torch.from_numpy(x[:, k]), self.sample_rate) for k in range(warm + per)], 1)
         finally:
             torch.set_num_threads(threads)
         self.probs = np.concatenate([self.probs, p[:, warm:].reshape(-1)[:n].numpy()])

@@ -39,6 +39,7 @@ import numpy as np
 from asr.data.manifest import read_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
+SERVER_LOG = ROOT / "data/bench/serve_load-server.log"  # the server's log (the latest server's)
 
 
 @dataclass
@@ -82,11 +83,13 @@ def start_server(args: argparse.Namespace, max_batch: int, more: list[str] = ())
     cmd = [sys.executable, "-m", "asr", "serve", "-m", args.model, "--host", "127.0.0.1", "--port", str(port),
            "--max-batch", str(max_batch), "--batch-wait-ms", str(args.batch_wait_ms), "--device", "cpu"]
     cmd += (["--vad", args.vad] if args.vad else []) + list(more)
-    server = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    SERVER_LOG.parent.mkdir(parents=True, exist_ok=True)
+    log = SERVER_LOG.open("w")  # a file, not a pipe: a pipe nobody reads fills up and stalls the server
+    server = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log, text=True)
     url, deadline = f"http://127.0.0.1:{port}", time.time() + args.startup
     while time.time() < deadline:
         if server.poll() is not None:
-            raise SystemExit(f"the server exited: {server.stderr.read()[-2000:]}")
+            raise SystemExit(f"the server exited: {SERVER_LOG.read_text()[-2000:]}")
         try:
             if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                 return server, url
@@ -183,6 +186,9 @@ def run_live(args: argparse.Namespace) -> None:
                     await asyncio.gather(*(live_client(url, audio, placed, duration, out) for _ in range(n)))
 
                 asyncio.run(level())
+                if server.poll() is not None:
+                    raise SystemExit(f"the server died with {n} sessions (exit {server.returncode}): "
+                                     f"{SERVER_LOG.read_text()[-3000:]}")
                 after = httpx.get(f"{url}/health").json()
                 decodes = after["live_decodes"] - before["live_decodes"]
                 per = decodes / max(1, after["live_batches"] - before["live_batches"])

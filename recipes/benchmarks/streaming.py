@@ -190,7 +190,7 @@ def main() -> None:
     for name in args.models:
         cmd = [sys.executable, __file__, "--worker", name, "--vad", args.vad, "--end-silence", str(args.end_silence),
                "--speculate", str(args.speculate), "--prompt-chars", str(args.prompt_chars),
-               "--update-every", *map(str, args.update_every)]
+               "--manifest", args.manifest, "--update-every", *map(str, args.update_every)]
         out, rss = run_fresh(cmd, cwd=ROOT)
         for line in out.splitlines():
             r = json.loads(line)

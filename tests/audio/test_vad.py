@@ -189,3 +189,35 @@ def test_energy_stands_in_when_silero_is_missing(monkeypatch, caplog):
     assert "silero VAD unavailable" in caplog.text
     with pytest.raises(ValueError, match="unknown voice activity detector"):
         make_vad("webrtc", SR)
+
+
+def test_silero_detectors_made_on_one_thread_score_at_once_on_others(utterances):
+    """A server makes each session's detector on its event loop and scores on the sessions' threads, at
+    the same time: each thread scores with its own model (one shared model crashed the process), and
+    every detector gives the scores it gives alone."""
+    pytest.importorskip("silero_vad")
+    clips = [np.concatenate([np.zeros(SR // 2, np.float32), u]) for u in utterances[:4]]
+
+    def scores(vad, clip):
+        out = []
+        for i in range(0, len(clip), 1600):
+            vad.feed(clip[i : i + 1600])
+            out.append(vad.scores(clip[i : i + 1600], vad.fed - len(clip[i : i + 1600])))
+        return np.concatenate(out)
+
+    alone = [scores(SileroVAD(SR), clip) for clip in clips]
+    vads = [SileroVAD(SR) for _ in clips]  # made here, scored there
+    start, results = threading.Barrier(len(clips)), [None] * len(clips)
+
+    def run(k):
+        start.wait()
+        results[k] = scores(vads[k], clips[k])
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(len(clips))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(results, alone):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+        assert want.max() > 0.5  # speech was heard: the comparison means something
