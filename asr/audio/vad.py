@@ -10,7 +10,6 @@ import threading
 import warnings
 
 import numpy as np
-import torch
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +113,8 @@ class SileroVAD:
 
     @classmethod
     def _load(cls):
+        import torch  # here: the energy detector and the segmenter need no torch (the ONNX Runtime path)
+
         if getattr(cls._local, "model", None) is None:
             threads = torch.get_num_threads()
             try:
@@ -159,6 +160,8 @@ class SileroVAD:
             first = h + r * per - warm  # the row's first chunk (warm-up included) in `audio`
             piece = audio[max(0, first) * c : (h + min(n, (r + 1) * per)) * c].reshape(-1, c)
             x[r, max(0, -first) : max(0, -first) + len(piece)] = piece
+        import torch
+
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:

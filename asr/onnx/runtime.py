@@ -1,15 +1,16 @@
 """Transcription on ONNX Runtime alone: graphs written by `asr export -m MODEL --onnx DIR`, no torch.
 
     model = OrtModel.load("DIR")                      # int8=True: the quantized graphs (--int8)
-    for r in model.transcribe(["a.wav", "b.flac"]):   # short clips: each file is one segment
+    for r in model.transcribe(["a.wav", "long.flac"]):  # files of any length
         print(r.path, r.text if r.error is None else f"FAILED: {r.error}")
     python -m asr.onnx DIR clip.wav ...                # the same from a shell
 
 Owns the sessions and the audio reading of this path: soundfile, mono by averaging channels,
 resampling with soxr (asr.audio uses torchaudio, so the two differ slightly on files that are not
-at the model's rate). The search is asr.onnx.search's numpy port of asr.decode. Long recordings
-are not cut at pauses here (asr.transcribe's segmentation needs torch): keep clips under the
-model's `decode.max_segment`. Nothing imported here imports torch (tests/test_onnx.py checks).
+at the model's rate). The search is asr.onnx.search's numpy port of asr.decode. A file longer than
+the model's `decode.max_segment` is cut at pauses by asr.audio.segment's `Segmenter` with the energy
+detector (silero needs torch), as `asr transcribe --vad energy` cuts it; a shorter one is one segment.
+Nothing imported here imports torch (tests/onnx/test_runtime.py checks).
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from asr.audio.segment import Segment, Segmenter, stitch
 from asr.config import Config, from_dict
 from asr.decode.nonspeech import emptied, non_speech
 from asr.decode.options import DecodeOptions, Rules
 from asr.decode.repetition import compression_ratio, trim_repetitions
 from asr.onnx.search import Encoded, ctc_log_likelihood, guards_set, log_softmax, search, supported
-from asr.results import Hypothesis, Result
+from asr.results import Hypothesis, Result, SegmentText
 from asr.text.tokenizers import LETTERS, tokenizer_from_dict
 
 FORMAT = "asr-onnx-v1"  # asr.onnx.export.FORMAT (that module imports torch)
@@ -140,26 +142,44 @@ class OrtModel:
             wav = soxr.resample(wav, rate, self.sample_rate).astype(np.float32)
         return wav
 
-    def transcribe(self, paths: list[str | Path], batch_size: int | None = None, **options) -> list[Result]:
-        """Short audio files -> one Result each, in input order; an unreadable file gets its error."""
-        wavs: dict[int, np.ndarray] = {}
+    def transcribe(self, paths: list[str | Path], batch_size: int | None = None, max_segment: float | None = None,
+                   **options) -> list[Result]:
+        """Audio files -> one Result each, in input order; an unreadable file gets its error. A file up to
+        `max_segment` seconds (default: the model's `decode.max_segment`) is one segment; a longer one is
+        cut at pauses, its segments without speech skipped, and its pieces joined (`stitch`). All segments
+        are decoded in length-sorted batches."""
+        longest = max_segment or self.cfg.decode.max_segment
+        padded = self.cfg.features.pad_to_seconds > 0  # a padded window costs the same for any segment: fill it
+        segmenter = Segmenter(self.sample_rate, longest, min_segment=2 * longest / 3 if padded else 0.5,
+                              vad="energy")
         results = [Result(str(p)) for p in paths]
+        segments: list[tuple[int, Segment]] = []
         for i, p in enumerate(paths):
             try:
-                wavs[i] = self.read(p)
-                results[i].duration = len(wavs[i]) / self.sample_rate
-            except (
-                OSError,
-                RuntimeError,
-                ValueError,
-            ) as e:  # one broken file never stops a run (soundfile: RuntimeError)
+                wav = self.read(p)
+            except (OSError, RuntimeError, ValueError) as e:  # a broken file stops nothing (soundfile: RuntimeError)
                 results[i].error = f"{type(e).__name__}: {e}"
-        order = sorted(wavs, key=lambda i: len(wavs[i]))
+                continue
+            results[i].duration = len(wav) / self.sample_rate
+            if results[i].duration <= longest:
+                segments.append((i, Segment(0.0, wav, self.sample_rate)))
+            else:
+                segments += [(i, seg) for seg in segmenter.segments([wav]) if seg.has_speech()]
+        segments.sort(key=lambda item: len(item[1].samples))
+        pieces: list[list[SegmentText]] = [[] for _ in paths]
         size = batch_size or self.cfg.decode.batch_size
-        for b in range(0, len(order), size):
-            idx = order[b : b + size]
-            for i, nbest in zip(idx, self.decode(*pad([wavs[i] for i in idx]), **options)):
-                results[i].text = nbest[0].text
+        for b in range(0, len(segments), size):
+            batch = segments[b : b + size]
+            for (i, seg), nbest in zip(batch, self.decode(*pad([seg.samples for _, seg in batch]), **options)):
+                best = nbest[0]
+                pieces[i].append(SegmentText(seg.start, seg.end, best.text, best.score, overlap=seg.overlap,
+                                             rejected=best.rejected))
+        for i, result in enumerate(results):
+            if result.error is None:
+                kept = stitch(sorted((t for t in pieces[i] if t.rejected is None), key=lambda t: t.start))
+                result.segments = [t for t in kept if t.text]
+                result.rejected = [t for t in pieces[i] if t.rejected is not None]
+                result.text = " ".join(t.text for t in result.segments)
         return results
 
 

@@ -2,6 +2,7 @@
 compute what the torch model computes, and the numpy search finds the hypotheses asr.decode finds."""
 
 import dataclasses
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -246,3 +247,29 @@ def test_int8_graphs_load_and_decode(exported):
 def test_export_without_onnx_needs_checkpoint_and_output():
     with pytest.raises(SystemExit):
         main(["export", "only-one-argument.ckpt"])
+
+
+def test_long_files_are_cut_at_pauses_without_torch(exported, tmp_path):
+    """A file longer than max_segment: cut at its pauses (the energy detector) into segments no longer
+    than that, one per burst of sound, the silence after the last skipped; torch never imported. A short
+    file stays one segment, decoded whole."""
+    _rec, folder = exported
+    bursts, _ = waves([5 * SR] * 5, seed=3)
+    gap = np.zeros(SR, np.float32)
+    sf.write(tmp_path / "long.wav", np.concatenate([np.concatenate([b, gap]) for b in bursts]), SR)  # 30 s
+    sf.write(tmp_path / "short.wav", bursts[0][: 2 * SR], SR)
+    code = (
+        "import sys, json; from asr.onnx.runtime import OrtModel; "
+        "m = OrtModel.load(sys.argv[1], beam_size=1, ctc_weight=0.0); decode, seen = m.decode, []; "
+        "m.decode = lambda wav, lens, **o: (seen.extend(lens.tolist()), decode(wav, lens, **o))[1]; "
+        "rs = m.transcribe(sys.argv[2:], max_segment=8.0); assert 'torch' not in sys.modules, 'torch was imported'; "
+        "print(json.dumps([seen, [r.duration for r in rs], [r.text for r in rs]]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(folder), str(tmp_path / "long.wav"),
+                          str(tmp_path / "short.wav")], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert out.returncode == 0, out.stderr
+    seen, durations, texts = json.loads(out.stdout)
+    assert durations == pytest.approx([30.0, 2.0]) and all(isinstance(t, str) for t in texts)
+    assert 2 * SR in seen  # the short file whole
+    cut = sorted(n for n in seen if n != 2 * SR)
+    assert len(cut) == 5 and all(4.5 * SR <= n <= 5.5 * SR for n in cut)  # each burst (with its pad), no more
