@@ -12,7 +12,8 @@ Each row is a model on the same clips with the same decode settings (greedy, the
   decides, but for decode options after a colon: `exp/distill/ctc:beam_size=4,ctc_weight=0.3` (the
   joint CTC/attention search of a model with a CTC head; values are numbers or `none`);
 - `onnx:DIR`: a model exported by `asr export -m MODEL --onnx DIR --int8`, on ONNX Runtime without torch
-  (asr.onnx.runtime: each clip one segment, so short clips only; its guards but the reversal check);
+  (asr.onnx.runtime: a clip one segment, a long file cut at pauses by the energy detector into segments
+  of at most --max-segment s; its guards but the reversal check);
 - with --fw: faster-whisper tiny.en int8 (the same weights through CTranslate2), the speed reference.
 Sets: `short`, every clip of the manifest as its own file; `long`, the clips end to end (0.5 s apart,
 cycled to --long-minutes; recipes/benchmarks/whisper.py builds the same file). Columns: WER (both sides
@@ -83,13 +84,14 @@ def run_row(row: str, paths: list[str], compute_type: str, threads: int, batch_s
 
 
 def run_onnx(folder: str, paths: list[str], compute_type: str, threads: int,
-             batch_size: int) -> tuple[list[str], float]:
-    """asr.onnx.runtime alone (torch is never imported in this process)."""
+             batch_size: int, max_segment: float) -> tuple[list[str], float]:
+    """asr.onnx.runtime alone (torch is never imported in this process); a long file is cut at pauses
+    into segments of at most `max_segment` s by the energy detector."""
     from asr.onnx.runtime import OrtModel
 
     model = OrtModel.load(folder, int8=compute_type == "int8", threads=threads)
     start = time.perf_counter()
-    texts = [r.text or "" for r in model.transcribe(paths, batch_size=batch_size)]
+    texts = [r.text or "" for r in model.transcribe(paths, batch_size=batch_size, max_segment=max_segment)]
     return texts, time.perf_counter() - start
 
 
@@ -98,9 +100,8 @@ def child(args: argparse.Namespace) -> None:
     if args.row == "fw":
         hyps, seconds = run_fw(spec["paths"], 1, "int8", args.threads)
     elif args.row.startswith("onnx:"):
-        if spec["set"] != "short":
-            raise SystemExit("the ONNX runtime does not cut long recordings: short clips only")
-        hyps, seconds = run_onnx(args.row[5:], spec["paths"], args.compute_type, args.threads, args.batch_size)
+        hyps, seconds = run_onnx(args.row[5:], spec["paths"], args.compute_type, args.threads, args.batch_size,
+                                 args.max_segment)
     else:
         hyps, seconds = run_row(args.row, spec["paths"], args.compute_type, args.threads, args.batch_size,
                                 args.max_segment, not args.no_reversal_check)
