@@ -25,7 +25,7 @@ FORBIDDEN = {
     "onnx": {"train", "evaluate", "transcribe"},
 }
 TORCH_FREE = ["asr.onnx.runtime", "asr.onnx.search", "asr.decode.options", "asr.decode.interfaces",
-              "asr.decode.nonspeech"]
+              "asr.decode.nonspeech", "asr.audio.vad", "asr.audio.segment"]
 
 
 def module_name(path: Path) -> str:

@@ -2,8 +2,8 @@
 
 Voice activity is decided per 10 ms frame (25 ms long) by one of two detectors, each scoring a
 stretch of audio once and judging frames from the scores:
-- `SileroVAD` (transcription's default, `DecodeConfig.vad`): silero-vad's speech probability per
-  32 ms chunk, run once over the recording as it streams in. It says "no speech" for noise, music,
+- `SileroVAD` (`asr.audio.silero`; transcription's default, `DecodeConfig.vad`): silero-vad's speech
+  probability per 32 ms chunk, run once over the recording as it streams in. It says "no speech" for noise, music,
   tones and clicks, which the energy detector takes for speech. It hears speech in babble and in
   reversed speech too (they are made of speech sounds): only the search can reject those
   (`decoding.non_speech`).
@@ -29,7 +29,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from asr.audio.vad import FRAME, HOP, EnergyVAD, SileroVAD, frame_energy_db, make_vad, n_frames, pauses, speech_frames
+from asr.audio.vad import FRAME, HOP, Detector, EnergyVAD, frame_energy_db, n_frames, pauses, speech_frames
 from asr.results import SegmentText
 
 log = logging.getLogger(__name__)
@@ -77,13 +77,13 @@ class Segmenter:
     # cut at the last sentence-long pause before max_segment, not the first after min_segment: fewer,
     # fuller segments (for a model that pays per padded window and keeps its place in it: Whisper with timestamps)
     fill: bool = False
-    # which detector tells speech from pauses (one of VADS); energy here needs no model, while
-    # transcription's default (DecodeConfig.vad) is silero
-    vad: str = "energy"
-    detector: EnergyVAD | SileroVAD = field(init=False, repr=False)
+    # which detector tells speech from pauses: None is the energy detector (no model, no torch); transcription
+    # passes its own (`asr.audio.silero.make_vad(DecodeConfig.vad, ...)`: silero by default)
+    detector: Detector | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.detector = make_vad(self.vad, self.sample_rate, self.margin_db)
+        if self.detector is None:
+            self.detector = EnergyVAD(self.sample_rate, self.margin_db)
 
     def cut(
         self, window: np.ndarray, sentences_only: bool = False, scores: np.ndarray | None = None

@@ -48,7 +48,8 @@ from typing import Callable, Iterable, TextIO
 import numpy as np
 
 from asr.audio.segment import Segment
-from asr.audio.vad import FRAME, HOP, checked_vad, make_vad
+from asr.audio.silero import make_vad
+from asr.audio.vad import FRAME, HOP, checked_vad
 from asr.decode.task import Search
 from asr.results import SegmentText
 from asr.transcribe.batches import decode_segments

@@ -33,6 +33,7 @@ import torch
 from asr.audio.files import find_audio, scan_audio
 from asr.audio.read import AudioError, audio_duration, from_array, load_audio, stream_audio
 from asr.audio.segment import Segment, Segmenter, stitch
+from asr.audio.silero import make_vad
 from asr.audio.vad import checked_vad
 from asr.config import Config
 from asr.decode.options import DecodeOptions
@@ -192,8 +193,8 @@ def recognize(search: Search, sources: list[Source], options: SegmentOptions = S
     # keeps its place in a window of many utterances (Whisper with timestamps) fills its windows
     padded = search.rec.cfg.features.pad_to_seconds > 0
     shortest = 2 * o.max_segment / 3 if padded else Segmenter.min_segment
-    segmenter = Segmenter(sr, o.max_segment, min_segment=shortest, vad=o.vad,
-                          fill=padded and search.rules.timestamps is not None)
+    segmenter = Segmenter(sr, o.max_segment, min_segment=shortest, fill=padded and search.rules.timestamps is not None,
+                          detector=make_vad(o.vad, sr))
     files, pending = _InOrder(sources), []
     bar = _progress_bar(sources, o.progress)
     for i, seg, err in _segments(sources, sr, segmenter):

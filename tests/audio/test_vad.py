@@ -12,7 +12,8 @@ import pytest
 
 import asr
 from asr.audio.segment import Segmenter
-from asr.audio.vad import EnergyVAD, SileroVAD, make_vad
+from asr.audio.silero import SileroVAD, make_vad
+from asr.audio.vad import EnergyVAD
 from asr.text.normalize import normalize
 from tests.transcribe.test_pipeline import model_path  # noqa: F401 - the untrained model fixture
 
@@ -75,7 +76,7 @@ def test_non_speech_gives_empty_transcripts_and_speech_does_not(model, utterance
     speech = results[-1]
     assert speech.segments and all(s.speech_prob > 0.8 for s in speech.segments)
     for name in ("chords", "clicks"):  # the energy detector would decode these: why silero is the default
-        assert any(s.has_speech() for s in Segmenter(SR, vad="energy").segments([clips[name]])), name
+        assert any(s.has_speech() for s in Segmenter(SR).segments([clips[name]])), name
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +164,7 @@ def test_silero_cuts_in_pauses_and_keeps_all_speech(utterances):
         gaps.append((n + len(u), n + len(u) + g))
         n += len(u) + g
     wav = np.concatenate(parts)
-    seg = Segmenter(SR, max_segment=12.0, vad="silero")
+    seg = Segmenter(SR, max_segment=12.0, detector=make_vad("silero", SR))
     assert isinstance(seg.detector, SileroVAD)
     segments = list(seg.segments(wav[i : i + 7 * SR] for i in range(0, len(wav), 7 * SR)))
     kept = np.zeros(len(wav), bool)
