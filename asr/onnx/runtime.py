@@ -150,7 +150,8 @@ class OrtModel:
         are decoded in length-sorted batches."""
         longest = max_segment or self.cfg.decode.max_segment
         padded = self.cfg.features.pad_to_seconds > 0  # a padded window costs the same for any segment: fill it
-        segmenter = Segmenter(self.sample_rate, longest, min_segment=2 * longest / 3 if padded else Segmenter.min_segment)
+        shortest = 2 * longest / 3 if padded else Segmenter.min_segment
+        segmenter = Segmenter(self.sample_rate, longest, min_segment=shortest)
         results = [Result(str(p)) for p in paths]
         segments: list[tuple[int, Segment]] = []
         for i, p in enumerate(paths):
