@@ -13,6 +13,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def untrained_recognizer(*overrides: str, seed: int = 0):
+    """configs/tiny.yaml (plus `overrides`) with seeded, untrained weights and a character tokenizer:
+    for tests about plumbing (search, streams, batching), not accuracy."""
+    import torch
+
+    from asr.config import Config, load_config
+    from asr.model.recognizer import Recognizer
+    from asr.text.tokenizers import CharTokenizer
+
+    torch.manual_seed(seed)
+    cfg = load_config(Config, ROOT / "configs/tiny.yaml", list(overrides))
+    return Recognizer(cfg, CharTokenizer(list(" abcdefghijklmnopqrstuvwxyz'"))).eval()
+
+
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory) -> Path:
     """A few dozen synthesized command utterances with train/dev/test/test-unseen-voice manifests."""

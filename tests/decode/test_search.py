@@ -184,19 +184,13 @@ def test_no_speech_options_are_checked(bad):
 def test_ctc_only_search_is_the_best_path_without_a_decoder_pass(monkeypatch):
     """ctc_weight 1 with beam 1 (live partials): the CTC head's best path, scored by its log prob; the
     decoder never runs; a model without a CTC head over its tokens refuses the option."""
-    from pathlib import Path
-
-    from asr.config import Config, load_config
     from asr.decode.ctc import ctc_greedy
     from asr.decode.task import Search
-    from asr.model.recognizer import Recognizer
-    from asr.text.tokenizers import CharTokenizer
+    from tests.conftest import untrained_recognizer
 
-    torch.manual_seed(0)
-    cfg = load_config(Config, Path(__file__).resolve().parents[2] / "configs/tiny.yaml", [])
-    rec = Recognizer(cfg, CharTokenizer(list(" abcdefghijklmnopqrstuvwxyz'"))).eval()
-    options = DecodeOptions.from_config(cfg, beam_size=1, ctc_weight=1.0, ctc_length_guard=False)
-    assert options.ctc_only and not DecodeOptions.from_config(cfg, beam_size=2, ctc_weight=1.0).ctc_only
+    rec = untrained_recognizer()
+    options = DecodeOptions.from_config(rec.cfg, beam_size=1, ctc_weight=1.0, ctc_length_guard=False)
+    assert options.ctc_only and not DecodeOptions.from_config(rec.cfg, beam_size=2, ctc_weight=1.0).ctc_only
     wav, lens = 0.3 * torch.randn(3, 16000), torch.tensor([16000, 12000, 6000])
     with torch.no_grad():
         enc = rec.encode(wav, lens)
@@ -207,6 +201,5 @@ def test_ctc_only_search_is_the_best_path_without_a_decoder_pass(monkeypatch):
     for (h,), row, n in zip(hyps, enc.ctc_logits, enc.lengths.tolist()):
         assert h.log_prob == pytest.approx(float(row[:n].log_softmax(-1).max(-1).values.sum()), rel=1e-4)
         assert h.text == rec.tokenizer.decode(h.tokens)
-    no_head = load_config(Config, Path(__file__).resolve().parents[2] / "configs/tiny.yaml", ["model.ctc=false"])
     with pytest.raises(ValueError, match="best path"):
-        Search(Recognizer(no_head, rec.tokenizer), options)
+        Search(untrained_recognizer("model.ctc=false"), options)

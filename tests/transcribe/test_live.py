@@ -315,18 +315,12 @@ def test_partials_of_a_model_with_a_token_ctc_head_read_its_best_path():
     """partial_ctc: the partial search of our own models is the CTC best path (beam 1, all weight on
     CTC: no decoder pass); the final keeps the stream's joint search; partial_ctc off or a wider partial
     beam leaves the decoder in the partials."""
-    import torch
-
-    from asr.config import Config, load_config
     from asr.decode.options import DecodeOptions
     from asr.decode.task import Search
-    from asr.model.recognizer import Recognizer
-    from asr.text.tokenizers import CharTokenizer
+    from tests.conftest import untrained_recognizer
 
-    torch.manual_seed(0)
-    cfg = load_config(Config, ROOT / "configs/tiny.yaml", ["decode.beam_size=3"])
-    rec = Recognizer(cfg, CharTokenizer(list(" abcdefghijklmnopqrstuvwxyz'"))).eval()
-    search = Search(rec, DecodeOptions.from_config(cfg))
+    rec = untrained_recognizer("decode.beam_size=3")
+    search = Search(rec, DecodeOptions.from_config(rec.cfg))
     stream = Stream(search, LiveOptions(vad="energy"))
     assert stream._search("", partial=True).options.ctc_only and not stream._search("", partial=False).options.ctc_only
     for other in (LiveOptions(vad="energy", partial_ctc=False), LiveOptions(vad="energy", partial_beam=2)):

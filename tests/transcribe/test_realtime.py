@@ -197,18 +197,14 @@ def test_shared_decoder_batches_many_streams_and_gives_each_its_own_text(tmp_pat
     import torch
 
     from asr.audio.segment import Segment
-    from asr.config import Config, load_config
     from asr.decode.options import DecodeOptions
     from asr.decode.task import Search
-    from asr.model.recognizer import Recognizer
-    from asr.text.tokenizers import CharTokenizer
     from asr.transcribe.live import decode_one
     from asr.transcribe.realtime import SharedDecoder
+    from tests.conftest import untrained_recognizer
 
-    torch.manual_seed(0)
-    cfg = load_config(Config, ROOT / "configs/tiny.yaml", ["decode.beam_size=2"])
-    rec = Recognizer(cfg, CharTokenizer(list(" abcdefghijklmnopqrstuvwxyz'"))).eval()
-    final = Search(rec, DecodeOptions.from_config(cfg))
+    rec = untrained_recognizer("decode.beam_size=2")
+    final = Search(rec, DecodeOptions.from_config(rec.cfg))
     partial = Search(rec, final.options.replaced(beam_size=1))
     rng = np.random.default_rng(0)
     segs = [Segment(0.0, (0.3 * rng.standard_normal(int(16000 * s))).astype(np.float32), 16000)
