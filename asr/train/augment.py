@@ -28,7 +28,7 @@ from asr.audio.files import AUDIO_EXTENSIONS
 from asr.audio.read import AudioError, load_audio
 from asr.config import AugmentConfig
 from asr.storage import read_jsonl
-from asr.train.codec import CODECS, codec_roundtrip, nearest_bit_rate
+from asr.train.codec import CODECS, codec_roundtrip, missing_encoders, nearest_bit_rate
 from asr.train.rng import derive_seed
 from asr.train.room import Room, random_room, room_rir
 
@@ -291,6 +291,13 @@ class Augmenter:
         unknown = sorted(set(cfg.codecs) - set(CODECS))
         if cfg.codec_prob > 0 and (unknown or not cfg.codecs):
             raise ValueError(f"augment.codecs: {unknown or 'none'}; known: {', '.join(CODECS)}")
+        missing = missing_encoders(cfg.codecs) if cfg.codec_prob > 0 else []
+        if missing:
+            import av
+            raise ValueError(f"augment.codecs: the FFmpeg in PyAV {av.__version__} has no encoder for "
+                             f"{', '.join(f'{n} ({CODECS[n].encoder})' for n in missing)}; leave "
+                             f"{'it' if len(missing) == 1 else 'them'} out of augment.codecs, or install "
+                             "the PyAV this project pins (pip install -e .)")
 
     @property
     def enabled(self) -> bool:

@@ -41,6 +41,13 @@ CODECS = {
 _MAX_DELAY = 0.1  # seconds of codec delay searched for
 
 
+def missing_encoders(names: list[str]) -> list[str]:
+    """The codecs among `names` whose encoder the installed PyAV's FFmpeg lacks (PyAV 18.1.1's wheels
+    have no AMR-NB encoder)."""
+    import av
+    return [n for n in names if n in CODECS and CODECS[n].encoder not in av.codecs_available]
+
+
 def nearest_bit_rate(name: str, bit_rate: float) -> int:
     """The bit rate codec `name` offers that is closest to `bit_rate` (bit/s)."""
     offered = CODECS[name].bit_rates

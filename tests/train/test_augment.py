@@ -244,6 +244,17 @@ def test_misconfigured_effects_are_errors():
         Augmenter(AugmentConfig(codec_prob=0.5, codecs=["gsm"]), SR, 0)
 
 
+def test_a_codec_this_ffmpeg_cannot_encode_is_named_before_training(monkeypatch):
+    """PyAV 18.1.1's wheels lost the AMR-NB encoder: an FFmpeg without a configured codec's encoder
+    is an error at construction that names the codec and its encoder, not a crash mid-epoch."""
+    import asr.train.codec as codec
+    monkeypatch.setitem(codec.CODECS, "amr", codec.Codec("no_such_amr_encoder", "amrnb", (8000,), (4750,)))
+    with pytest.raises(ValueError, match=r"amr \(no_such_amr_encoder\)"):
+        Augmenter(AugmentConfig(codec_prob=0.5), SR, 0)
+    assert Augmenter(AugmentConfig(codec_prob=0.5, codecs=["mp3", "opus"]), SR, 0).enabled
+    assert Augmenter(AugmentConfig(codec_prob=0.0), SR, 0) is not None  # codecs off: nothing to encode
+
+
 def test_switching_an_effect_on_leaves_the_others_draws_alone():
     """Every later effect has a generator of its own: adding one (a 0 dB gain, the identity here)
     leaves what the others do, and the original four's shared draws, exactly as they were."""
