@@ -6,10 +6,14 @@ its alignment is monotonic and covers every frame. Search uses it in three ways:
 - `CTCPrefixScorer`: the probability that a transcript *starts with* a prefix, scored for a few
   candidate next tokens per hypothesis (joint CTC/attention decoding, Watanabe et al. 2017);
 - `align_tokens`: forced alignment of a finished transcript, for word timestamps.
+With all the weight on it (`ctc_weight` 1) the head is the whole search, no decoder pass: its best
+path at beam 1, `ctc_prefix_beam_search` wider (live partials of a streaming model, WeNet's way).
 """
 
 from __future__ import annotations
 
+import math
+from collections import defaultdict
 from dataclasses import dataclass
 
 import torch
@@ -28,6 +32,47 @@ def ctc_greedy(ctc_logits: Tensor, mem_lens: Tensor, blank: int = BLANK) -> list
     for frames, n in zip(best, mem_lens.tolist()):
         frames = frames[:n]
         out.append([t for i, t in enumerate(frames) if t != blank and (i == 0 or frames[i - 1] != t)])
+    return out
+
+
+def _lse(a: float, b: float) -> float:
+    """log(e^a + e^b) of two floats."""
+    if a < b:
+        a, b = b, a
+    return a if b == NEG_INF else a + math.log1p(math.exp(b - a))
+
+
+def ctc_prefix_beam_search(ctc_logits: Tensor, mem_lens: Tensor, beam: int, n_best: int = 1,
+                           blank: int = BLANK) -> list[list[tuple[list[int], float]]]:
+    """The `n_best` most probable transcripts of each utterance under the CTC head alone, with
+    log P(transcript | audio) summed over all its alignments (Hannun et al. 2014), where the best
+    path takes one alignment's. Frame by frame, each of the `beam` prefixes kept is extended by
+    the frame's `beam` likeliest tokens; a prefix's probability is split into alignments that end
+    in a blank and in a non-blank, so that a repeated token is a new one only after a blank."""
+    log_probs = ctc_logits.float().log_softmax(-1).cpu()
+    out = []
+    for lp, n in zip(log_probs, mem_lens.tolist()):
+        top_lp, top_id = lp[:n].topk(min(beam, lp.shape[-1]), -1)
+        rows, top_lp, top_id = lp[:n].tolist(), top_lp.tolist(), top_id.tolist()
+        kept: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, NEG_INF)}  # prefix: (ends blank, non-blank)
+        for row, cand_lp, cand in zip(rows, top_lp, top_id):
+            nxt: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [NEG_INF, NEG_INF])
+            for prefix, (p_b, p_nb) in kept.items():
+                both = _lse(p_b, p_nb)
+                stay = nxt[prefix]
+                stay[0] = _lse(stay[0], both + row[blank])  # a blank: the prefix unchanged
+                if prefix:  # its last token again, no blank between: still the same prefix
+                    stay[1] = _lse(stay[1], p_nb + row[prefix[-1]])
+                for c, c_lp in zip(cand, cand_lp):
+                    if c == blank:
+                        continue
+                    grown = nxt[prefix + (c,)]
+                    # the last token again is a new one only after a blank
+                    grown[1] = _lse(grown[1], (p_b if prefix and c == prefix[-1] else both) + c_lp)
+            best = sorted(nxt.items(), key=lambda kv: _lse(*kv[1]), reverse=True)[:beam]
+            kept = {prefix: (p_b, p_nb) for prefix, (p_b, p_nb) in best}
+        ranked = sorted(((list(p), _lse(*v)) for p, v in kept.items()), key=lambda x: x[1], reverse=True)
+        out.append(ranked[:n_best])
     return out
 
 

@@ -27,7 +27,8 @@ class DecodeOptions:
     """How to search: beam, scorer weights, length rules, and the guards against loops and non-speech."""
 
     beam_size: int = 5  # 1 with no CTC, LM, n-gram ban or hotwords = greedy
-    # weight of CTC prefix scores (the decoder gets 1 - ctc_weight); 1 with beam 1: the CTC head's best path alone
+    # weight of CTC prefix scores (the decoder gets 1 - ctc_weight); 1: the CTC head alone, no decoder pass (its
+    # best path with beam 1, its prefix beam search wider)
     ctc_weight: float = 0.3
     lm: str | None = None  # an n-gram LM (ARPA over the model's tokens, `asr lm`) for shallow fusion
     lm_weight: float = 0.4  # weight of the LM's log probabilities when one is given
@@ -99,8 +100,8 @@ class DecodeOptions:
 
     @property
     def ctc_only(self) -> bool:
-        """The CTC head's best path is the search (no decoder pass): beam 1, all weight on CTC."""
-        return self.beam_size == 1 and self.ctc_weight == 1.0
+        """The CTC head alone is the search (no decoder pass): all weight on CTC."""
+        return self.ctc_weight == 1.0
 
     def checked(self) -> DecodeOptions:
         if self.task not in TASKS:

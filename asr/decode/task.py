@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from asr.decode.ctc import ctc_greedy, length_limits
+from asr.decode.ctc import ctc_greedy, ctc_prefix_beam_search, length_limits
 from asr.decode.guards import MAX_TOKENS_PER_SECOND, note_ctc_logprob, reversed_audio
 from asr.decode.hotwords import HotwordTree
 from asr.decode.nonspeech import LOOP_RATIO, emptied, non_speech, plausibility
@@ -42,8 +42,8 @@ class Search:
     def __init__(self, rec: Recognizer, options: DecodeOptions):
         self.rec, self.options = rec, options
         if options.ctc_only and not rec.cfg.model.ctc_tokens:
-            raise ValueError("ctc_weight 1 with beam 1 decodes the CTC head's best path: this model has no CTC "
-                             "head over its tokens")
+            raise ValueError("ctc_weight 1 decodes with the CTC head alone: this model has no CTC head over its "
+                             "tokens")
         rules = Rules.of(rec.tokenizer.decoding_rules()).with_language(options.language).with_task(options.task)
         if options.prompt:
             rules = rules.with_prompt(rec.tokenizer.encode(" " + options.prompt.strip()))
@@ -142,11 +142,14 @@ class Search:
         max_lens = length_limits(best_path, mem_lens.device) if best_path is not None else None
         if cap is not None:
             max_lens = cap.to(mem_lens.device) if max_lens is None else torch.minimum(max_lens, cap.to(max_lens.device))
-        if o.ctc_only and ctc_logits is not None:  # the best path: live partials of a model with a token head
+        if o.ctc_only and ctc_logits is not None and o.beam_size == 1:  # the best path, scored by its log prob
             paths = best_path if best_path is not None else ctc_greedy(ctc_logits, mem_lens, rules.blank)
             frames = lengths_to_mask(mem_lens, ctc_logits.shape[1])
             lps = (ctc_logits.float().log_softmax(-1).amax(-1) * frames).sum(-1).tolist()  # the path's log prob
             hyps = [[Hypothesis(p, lp / (len(p) + 1) ** o.length_penalty, lp)] for p, lp in zip(paths, lps)]
+        elif o.ctc_only and ctc_logits is not None:  # the prefix beam: every alignment of each transcript counted
+            nbests = ctc_prefix_beam_search(ctc_logits, mem_lens, o.beam_size, o.n_best, rules.blank)
+            hyps = [[Hypothesis(p, lp / (len(p) + 1) ** o.length_penalty, lp) for p, lp in nb] for nb in nbests]
         elif o.greedy:
             hyps = [[h] for h in greedy_hypotheses(self.rec.model, memory, mem_lens, o, max_lens, rules)]
             if best_path is not None:  # cut loops the CTC path does not support

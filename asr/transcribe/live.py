@@ -74,8 +74,8 @@ class LiveOptions:
     # Whisper models: the finals before, as the prompt of the next (0: none; None: 200, or 0 for an any_length model)
     prompt_chars: int | None = None
     partial_beam: int = 1  # beam of the partial decodes (1: greedy, the fastest); finals use the stream's own
-    # partials of a model with a CTC head over its tokens from that head's best path (no decoder pass: WeNet's
-    # CTC partials), with partial_beam 1; the finals still use the joint search
+    # partials of a model with a CTC head over its tokens from that head alone (no decoder pass: WeNet's CTC
+    # partials): its best path, or its prefix beam search with partial_beam > 1; finals still use the joint search
     partial_ctc: bool = True
     keep_up: bool = True  # partials no sooner than twice the last one took (False: every update_every, however slow)
     # seconds of silence after which the final is decoded ahead, while end_silence is waited out (None: only
@@ -325,7 +325,7 @@ class Stream:
         """The (partial or final) search, prompted with the text before where the model takes a
         prompt (Whisper) and was given none of its own."""
         if partial not in self.searches:  # greedy (partial_beam), without the reversal check (the final runs it)
-            ctc = self.options.partial_ctc and self.options.partial_beam == 1 and self.search.rec.cfg.model.ctc_tokens
+            ctc = self.options.partial_ctc and self.search.rec.cfg.model.ctc_tokens
             options = self.search.options.replaced(beam_size=self.options.partial_beam, n_best=1,
                                                    reversed_margin=math.inf, ctc_weight=1.0 if ctc else None)
             self.searches[True] = Search(self.search.rec, options)

@@ -8,7 +8,8 @@ stream of real speech; and what it writes on a minute of silence, noise and musi
 
 A model is a name or a model file, optionally followed by decode options: `:chunk=16` decodes a
 streaming model (trained with `model.dynamic_chunk`) in chunks of 16 encoder frames (640 ms), its
-partials and finals alike; the file column decodes the same way.
+partials and finals alike; the file column decodes the same way. Options that are `LiveOptions`
+fields set the stream instead (`whisper-base:speculate=none,update_every=2`, `M:partial_beam=4`).
 
 The stream: the real dev clips (data/real/dev.jsonl: warzone2100's recorded prompts and the ALSA
 channel names; `recipes/real`), or another manifest's (`--manifest`), one after another with 1-2 s
@@ -32,6 +33,7 @@ fresh process (its own peak RSS), with torch's default threads (2 here). Columns
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -127,25 +129,28 @@ def worker(name: str, everies: list[float], vad: str, path: str, placed_json: st
     """One model in this (fresh) process: a JSON line per update interval."""
     import asr
     from asr.audio.read import load_audio
+    from asr.transcribe.live import LiveOptions
 
     placed = json.loads(open(placed_json).read())
     audio = load_audio(path)
     refs = " ".join(u["text"] for u in placed)
-    name, _, given = name.partition(":")
+    spec, (name, _, given) = name, name.partition(":")
     options = {k: None if v == "none" else float(v) if "." in v else int(v) if v.lstrip("-").isdigit() else v
                for k, v in (kv.split("=") for kv in given.split(",") if kv)}
+    fields = {f.name for f in dataclasses.fields(LiveOptions)}
+    live = {k: options.pop(k) for k in list(options) if k in fields}  # the stream's, not the search's
     model = asr.load_model(name, device="cpu", **options)
     t = time.perf_counter()
     (offline,) = list(model.transcribe(path))
     file_rtf = rtf(time.perf_counter() - t, len(audio) / SR)
     quiet = non_speech(model)
     for every in everies:
-        stream = model.stream(update_every=every, vad=vad, end_silence=end_silence, speculate=speculate,
-                              prompt_chars=prompt_chars)
+        stream = model.stream(**{"update_every": every, "vad": vad, "end_silence": end_silence,
+                                 "speculate": speculate, "prompt_chars": prompt_chars, **live})
         emitted, compute, behind = simulate(stream, audio)
         first, final = latencies(placed, emitted)
         live_text = " ".join(e.text for e, _ in emitted if e.kind == "final")
-        print(json.dumps({"model": name, "every": every, "first": first, "final": final,
+        print(json.dumps({"model": spec, "every": live.get("update_every", every), "first": first, "final": final,
                           "wer_live": wer([refs], [live_text]), "wer_file": wer([refs], [offline.text]),
                           "stable": stability(emitted), "flicker": flicker(emitted),
                           "rtf": rtf(compute, len(audio) / SR), "behind": behind, "file_rtf": file_rtf,

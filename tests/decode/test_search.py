@@ -182,15 +182,15 @@ def test_no_speech_options_are_checked(bad):
 
 
 def test_ctc_only_search_is_the_best_path_without_a_decoder_pass(monkeypatch):
-    """ctc_weight 1 with beam 1 (live partials): the CTC head's best path, scored by its log prob; the
-    decoder never runs; a model without a CTC head over its tokens refuses the option."""
+    """ctc_weight 1 with beam 1 (live partials): the CTC head's best path, scored by its log prob; wider,
+    its prefix beam search; the decoder never runs; a model without a CTC head over its tokens refuses it."""
     from asr.decode.ctc import ctc_greedy
     from asr.decode.task import Search
     from tests.conftest import untrained_recognizer
 
     rec = untrained_recognizer()
     options = DecodeOptions.from_config(rec.cfg, beam_size=1, ctc_weight=1.0, ctc_length_guard=False)
-    assert options.ctc_only and not DecodeOptions.from_config(rec.cfg, beam_size=2, ctc_weight=1.0).ctc_only
+    assert options.ctc_only and not DecodeOptions.from_config(rec.cfg, beam_size=2, ctc_weight=0.9).ctc_only
     wav, lens = 0.3 * torch.randn(3, 16000), torch.tensor([16000, 12000, 6000])
     with torch.no_grad():
         enc = rec.encode(wav, lens)
@@ -201,5 +201,10 @@ def test_ctc_only_search_is_the_best_path_without_a_decoder_pass(monkeypatch):
     for (h,), row, n in zip(hyps, enc.ctc_logits, enc.lengths.tolist()):
         assert h.log_prob == pytest.approx(float(row[:n].log_softmax(-1).max(-1).values.sum()), rel=1e-4)
         assert h.text == rec.tokenizer.decode(h.tokens)
-    with pytest.raises(ValueError, match="best path"):
+    wide = Search(rec, options.replaced(beam_size=4, n_best=2))(enc)  # the prefix beam: no decoder either
+    for nbest, row, n in zip(wide, enc.ctc_logits, enc.lengths.tolist()):
+        assert len(nbest) == 2 and nbest[0].log_prob >= nbest[1].log_prob
+        best_path_lp = float(row[:n].log_softmax(-1).max(-1).values.sum())
+        assert nbest[0].log_prob >= best_path_lp - 1e-3  # every alignment of it, not one path
+    with pytest.raises(ValueError, match="CTC head alone"):
         Search(untrained_recognizer("model.ctc=false"), options)
