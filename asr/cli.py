@@ -88,7 +88,8 @@ def cmd_live(args: argparse.Namespace) -> int:
         for index, name, rate in input_devices():
             print(f"{index:3d}  {name}  ({rate} Hz)")
         return 0
-    given = {k: getattr(args, k) for k in ("vad", "update_every", "end_silence", "max_utterance", "min_speech")}
+    given = {k: getattr(args, k) for k in ("vad", "update_every", "end_silence", "max_utterance", "min_speech",
+                                           "partial_beam")}
     live = LiveOptions(**{k: v for k, v in given.items() if v is not None})  # checked before the model loads
     if args.source is None and args.mic is None:
         print("asr live: give a file, - (standard input) or --mic [DEVICE]", file=sys.stderr)
@@ -267,7 +268,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 def add_decode_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("decoding (defaults: the model's decode config)")
     g.add_argument("--beam-size", type=int, help="1 = greedy")
-    g.add_argument("--ctc-weight", type=float, help="weight of CTC prefix scores in beam search (0 = attention only)")
+    g.add_argument("--ctc-weight", type=float, help="weight of CTC prefix scores in beam search (0 = attention only, "
+                                                      "1 = the CTC head alone: its prefix beam search, no decoder)")
     g.add_argument("--length-penalty", type=float, help="rank by log prob / length ** this")
     g.add_argument("--n-best", type=int, help="keep this many hypotheses per segment (json/jsonl: alternatives)")
     g.add_argument("--lm", help="n-gram LM (ARPA over the model's tokens, from `asr lm`) fused into beam search")
@@ -368,6 +370,8 @@ def add_live_command(sub) -> None:
     lv.add_argument("--min-speech", type=float, help="seconds of speech that start an utterance (0.25)")
     lv.add_argument("--end-silence", type=float, help="seconds of silence that end an utterance (0.6)")
     lv.add_argument("--max-utterance", type=float, help="longest utterance in seconds (20)")
+    lv.add_argument("--partial-beam", type=int, help="beam of the partial decodes (1: greedy; models with a CTC head "
+                                                      "over their tokens: its prefix beam search)")
     lv.add_argument("--device", default="auto", help="auto, cpu, cuda")
     add_compute_type(lv)
     add_decode_options(lv)

@@ -35,7 +35,11 @@ class FeatureConfig:
     win_ms: float = 25.0
     hop_ms: float = 10.0
     n_fft: int = 512
-    normalize: str = "global"  # "global" (train-set mean/var stored with the model), "utterance", "none"
+    # "global" (train-set mean/var stored with the model), "utterance" (each utterance's own), "running" (a
+    # frame's mean/var over the utterance up to it, starting from the global ones as running_prior frames:
+    # causal, so a streaming encoder caches what it has computed), "none"
+    normalize: str = "global"
+    running_prior: int = 100  # frames (1 s) of global statistics the running ones start from
     cmvn_max_utts: int = 2000  # utterances sampled to estimate global statistics
     pad_to_seconds: float = 0.0  # >0: every waveform zero-padded (or cut) to this window, as Whisper's 30 s
 

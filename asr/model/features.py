@@ -70,8 +70,10 @@ class Features(nn.Module):
             self.dim = cfg.n_mels
         else:
             raise ValueError(f"features.kind must be 'logmel', 'mfcc' or 'whisper_logmel', not {cfg.kind!r}")
-        if cfg.normalize not in ("global", "utterance", "none"):
-            raise ValueError(f"features.normalize must be global|utterance|none, not {cfg.normalize!r}")
+        if cfg.normalize not in ("global", "utterance", "running", "none"):
+            raise ValueError(f"features.normalize must be global|utterance|running|none, not {cfg.normalize!r}")
+        if cfg.normalize == "running" and cfg.running_prior < 1:
+            raise ValueError(f"features.running_prior must be at least 1 frame, not {cfg.running_prior}")
         # Global CMVN statistics, estimated on the training set and saved with the model.
         self.register_buffer("mean", torch.zeros(self.dim))
         self.register_buffer("std", torch.ones(self.dim))
@@ -118,6 +120,8 @@ class Features(nn.Module):
             mean = (x * valid).sum(1, keepdim=True) / n
             var = ((x - mean) ** 2 * valid).sum(1, keepdim=True) / n
             x = (x - mean) / (var.sqrt() + 1e-5)
+        elif self.cfg.normalize == "running":
+            x = running_normalized(x, self.mean, self.std, self.cfg.running_prior)
         return x * valid, lens
 
     @torch.no_grad()
@@ -140,6 +144,17 @@ class Features(nn.Module):
         self.mean.copy_(mean.float())
         self.std.copy_(std.float())
         return count
+
+
+def running_normalized(x: Tensor, mean: Tensor, std: Tensor, prior: int) -> Tensor:
+    """(B, T, F) frames, each normalized by the mean and variance of its utterance up to it, counted
+    from `prior` frames of the global `mean` and `std`: frame t never depends on a later one, so
+    frames computed while streaming stay what the whole utterance gives (padding after the end too)."""
+    x64 = x.double()
+    n = torch.arange(1, x.shape[1] + 1, device=x.device, dtype=torch.float64)[None, :, None] + prior
+    m = (x64.cumsum(1) + prior * mean.double()) / n
+    var = ((x64**2).cumsum(1) + prior * (std.double() ** 2 + mean.double() ** 2)) / n - m**2
+    return ((x64 - m) / (var.clamp(min=1e-8).sqrt() + 1e-5)).to(x.dtype)
 
 
 def warp_frequencies(x: Tensor, factors: Tensor) -> Tensor:

@@ -460,7 +460,7 @@ def train(cfg: Config, exp_dir: str | Path, callbacks: list[Callback] | None = N
     last_ckpt = exp_dir / "checkpoints" / "last.ckpt"
     if init is not None and not last_ckpt.exists():  # (a resumed run restores its own weights)
         start_from(task.recognizer, init)
-    elif cfg.features.normalize == "global" and not last_ckpt.exists():
+    elif cfg.features.normalize in ("global", "running") and not last_ckpt.exists():
         frames = estimate_cmvn(task.recognizer.features, train_entries, cfg)
         log.info("global CMVN estimated from %d frames", frames)
     if init is not None and cfg.optim.l2sp > 0:

@@ -14,6 +14,7 @@ import torch
 from asr.audio.segment import Segment
 from asr.decode.task import Search
 from asr.decode.timing import words_from_alignment, words_from_attention, words_from_letters
+from asr.model.network import Encoded
 from asr.results import Hypothesis, SegmentText
 
 log = logging.getLogger(__name__)
@@ -33,17 +34,24 @@ def decode_segments(search: Search, items: list[tuple[int, Segment]], batch_size
             yield i, seg, out
 
 
-def _decode_batch(search: Search, segs: list[Segment], word_timestamps: bool) -> list[SegmentText]:
-    """One batch of segments -> their transcripts. Whisper decoding with timestamps may stop before
-    a segment's speech does, opening an utterance it does not transcribe (mostly near the end of a
-    full window): the rest of that segment, from there, is decoded as a segment of its own (in one
-    more batch, and so on), and its text joins the segment's (openai-whisper's seek, batched)."""
+def decode_encoded(search: Search, seg: Segment, enc: Encoded) -> SegmentText:
+    """One segment's transcript from its encoder output, computed already (a streaming encoder's)."""
+    return _decode_batch(search, [seg], False, enc)[0]
+
+
+def _decode_batch(search: Search, segs: list[Segment], word_timestamps: bool,
+                  enc: Encoded | None = None) -> list[SegmentText]:
+    """One batch of segments (and their encoder output, where computed already) -> their transcripts.
+    Whisper decoding with timestamps may stop before a segment's speech does, opening an utterance it
+    does not transcribe (mostly near the end of a full window): the rest of that segment, from there,
+    is decoded as a segment of its own (in one more batch, and so on), and its text joins the
+    segment's (openai-whisper's seek, batched)."""
     rec = search.rec
     lens = torch.tensor([len(s.samples) for s in segs])
     wav = torch.zeros(len(segs), int(lens.max()))
     for j, s in enumerate(segs):
         wav[j, : len(s.samples)] = torch.from_numpy(s.samples)
-    enc = search.encode(wav, lens)
+    enc = search.encode(wav, lens) if enc is None else enc
     outs, rest = [], []
     for j, (seg, nbest) in enumerate(zip(segs, search(enc, wav, lens))):
         out = _segment_text(seg, nbest)

@@ -22,6 +22,9 @@ that will not change before the final, `text` all of it), "final" (one utterance
   decode took, so a slow model on a slow machine updates less often instead of falling behind. Words that
   two successive decodes agree on from the start are committed (LocalAgreement-2, the policy of
   whisper_streaming): a partial's `stable` words only ever grow.
+  A streaming model decoded in chunks keeps its encoder's cached chunks through the utterance
+  (`cache_encoder`, `asr.model.streaming`): a decode encodes only the audio that is new, and its
+  partials and final are still what the file gives for the same audio.
 - **Finals**: the whole utterance decoded once more at its end, with full context; what a file
   transcription of that stretch gives. The final's audio ends `post_roll` after the last speech, so
   it is complete well before `end_silence` has passed: it is decoded after `speculate` seconds of
@@ -51,8 +54,9 @@ from asr.audio.segment import Segment
 from asr.audio.silero import make_vad
 from asr.audio.vad import FRAME, HOP, checked_vad
 from asr.decode.task import Search
+from asr.model.streaming import EncoderStream, streams
 from asr.results import SegmentText
-from asr.transcribe.batches import decode_segments
+from asr.transcribe.batches import decode_encoded, decode_segments
 from asr.transcribe.writers import timestamp
 
 PROMPT_CHARS = 200  # the finals before that prompt a Whisper model's next (whisper_streaming's)
@@ -81,6 +85,10 @@ class LiveOptions:
     # seconds of silence after which the final is decoded ahead, while end_silence is waited out (None: only
     # once it has passed); sooner pays for a wasted decode at more of the pauses inside an utterance
     speculate: float | None = 0.1
+    # a streaming model decoded in chunks (DecodeOptions.chunk, `streams`): its encoder keeps the chunks already
+    # heard (keys, values and output; WeNet's cached left context) and each decode encodes only what is new;
+    # False: the utterance so far is encoded anew at every decode
+    cache_encoder: bool = True
 
     def __post_init__(self) -> None:
         checked_vad(self.vad)
@@ -156,6 +164,9 @@ class Stream:
         self.closed = False
         self.partial_seconds = 0.0  # wall time of the last partial decode
         self.speculated: tuple[tuple[int, int, str], object] | None = None  # ((start, end, prompt), its final)
+        chunk = search.options.chunk
+        self.caches = options.cache_encoder and streams(search.rec, chunk)
+        self.encoder: tuple[int, EncoderStream] | None = None  # (the utterance's first sample, its encoder)
 
     # ------------------------------------------------------------------ input
 
@@ -319,7 +330,11 @@ class Stream:
     def _decode(self, start: int, end: int, prompt: str, partial: bool):
         search = self._search(prompt, partial)
         seg = Segment(self._t(start), self.audio[start - self.base : end - self.base].copy(), self.rate)
-        return self.decoder(search, seg)
+        if not self.caches:
+            return self.decoder(search, seg)
+        if self.encoder is None or self.encoder[0] != start:  # a new utterance: a new cache
+            self.encoder = (start, EncoderStream(search.rec, search.options.chunk))
+        return decode_encoded(search, seg, self.encoder[1](seg.samples))
 
     def _search(self, prompt: str, partial: bool) -> Search:
         """The (partial or final) search, prompted with the text before where the model takes a

@@ -330,3 +330,27 @@ def test_partials_of_a_model_with_a_token_ctc_head_read_its_best_path():
     events = feed_all(Stream(search, LiveOptions(vad="energy", update_every=0.3)),
                       np.concatenate([np.zeros(SR // 2, np.float32), burst, np.zeros(SR, np.float32)]))
     assert [e.kind for e in events].count("final") == 1 and "partial" in [e.kind for e in events]
+
+
+def test_a_cached_streaming_encoder_gives_the_events_of_encoding_anew():
+    """A dynamic-chunk model with running normalization, decoded in chunks: with the encoder's cache
+    (the default) the stream's partials and finals are those of encoding each decode's audio anew,
+    and the cache was used (keep_up off: its pacing follows the wall clock)."""
+    from asr.decode.options import DecodeOptions
+    from asr.decode.task import Search
+    from tests.conftest import untrained_recognizer
+
+    rec = untrained_recognizer("model.dynamic_chunk=true", "features.normalize=running")
+    search = Search(rec, DecodeOptions.from_config(rec.cfg, chunk=4, beam_size=2))
+    rng = np.random.default_rng(3)
+    bursts = [(0.3 * rng.standard_normal(int(s * SR))).astype(np.float32) for s in (1.7, 2.6)]
+    audio = np.concatenate([np.zeros(SR // 2, np.float32), bursts[0], np.zeros(SR, np.float32), bursts[1],
+                            np.zeros(SR, np.float32)])
+    runs = {}
+    for cache in (True, False):
+        stream = Stream(search, LiveOptions(vad="energy", update_every=0.3, keep_up=False, cache_encoder=cache))
+        runs[cache] = [(e.kind, e.text, e.start, e.end) for e in feed_all(stream, audio)]
+        assert (stream.encoder is not None) == cache
+    assert runs[True] == runs[False]
+    kinds = [k for k, *_ in runs[True]]
+    assert kinds.count("final") == 2 and kinds.count("partial") >= 4
