@@ -174,16 +174,6 @@ class EncoderBlock(nn.Module):
         x = x + self.drop(self.attn(h, self.attn.project_kv(h, rope), mask, rope=rope))
         return x + self.drop(self.mlp(self.mlp_ln(x)))
 
-    def step(self, x: Tensor, past: tuple[Tensor, Tensor] | None, rope: Rotary | None) -> tuple[Tensor, tuple]:
-        """Streaming: new frames x attend to the keys/values of every frame before (`past`) and to
-        each other; -> their output and the keys/values with theirs appended."""
-        h = self.attn_ln(x)
-        k, v = self.attn.project_kv(h, rope)
-        if past is not None:
-            k, v = torch.cat([past[0], k], 2), torch.cat([past[1], v], 2)
-        x = x + self.attn(h, (k, v), None, rope=rope)
-        return x + self.mlp(self.mlp_ln(x)), (k, v)
-
 
 class ConvModule(nn.Module):
     """Conformer's convolution module: pointwise convolution and GLU, a depthwise convolution over time,
@@ -368,23 +358,6 @@ class Encoder(nn.Module):
             raise ValueError(f"{offset + length} encoder frames exceed the position table's "
                              f"{len(self.positional_embedding)}")
         return self.positional_embedding[offset : offset + length].to(x.dtype)
-
-    @property
-    def steps(self) -> bool:
-        """Can it encode a stream chunk by chunk with cached keys/values (`step`)? Transformer blocks
-        after the conv2d front end (a Conformer's convolution would need a cache of its own)."""
-        return isinstance(self.frontend, Conv2dSubsampling) and not self.convolves
-
-    def step(self, x: Tensor, past: list[tuple[Tensor, Tensor] | None]) -> Tensor:
-        """Streaming: (B, C, D) front-end output for the next C encoder frames -> their encoder output,
-        each attending to every frame before (each block's keys/values in `past`, grown here) and to
-        the other C: what `forward` with chunk C gives for frames that form one chunk."""
-        offset = 0 if past[0] is None else past[0][0].shape[2]
-        rope = Rotary.at(x.shape[1], self.head_dim, offset, x.device) if self.rope else None
-        x = x * self.xscale if self.rope else x * self.xscale + self.positions(x.shape[1], x, offset)
-        for i, block in enumerate(self.blocks):
-            x, past[i] = block.step(x, past[i], rope)
-        return self.ln_post(x)
 
     def forward(self, feats: Tensor, feat_lens: Tensor, chunk: int = 0) -> tuple[Tensor, Tensor]:
         """(B, T, F) frames -> (B, T', D) memory and its lengths. `chunk` > 0: chunked attention, each

@@ -19,14 +19,37 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from asr.model.network import MIN_FRAMES, Encoded
+from asr.model.network import MIN_FRAMES, Conv2dSubsampling, Encoded, Encoder, EncoderBlock, Rotary
 from asr.model.recognizer import Recognizer
 
 
 def streams(rec: Recognizer, chunk: int) -> bool:
-    """Can `rec` encode an utterance chunk by chunk with cached left context?"""
-    return (chunk > 0 and rec.cfg.model.dynamic_chunk and rec.model.encoder.steps
+    """Can `rec` encode an utterance chunk by chunk with cached left context? Transformer blocks after
+    the conv2d front end (a Conformer's convolution would need a cache of its own), causal features."""
+    if chunk <= 0 or not rec.cfg.model.dynamic_chunk:
+        return False
+    enc = rec.model.encoder
+    return (isinstance(enc.frontend, Conv2dSubsampling)
+            and all(isinstance(b, EncoderBlock) for b in enc.blocks)
             and rec.cfg.features.normalize in ("running", "global", "none") and rec.cfg.features.pad_to_seconds == 0)
+
+
+def encoder_step(enc: Encoder, x: Tensor, past: list[tuple[Tensor, Tensor] | None]) -> Tensor:
+    """(B, C, D) front-end output for the next C encoder frames -> their encoder output, each attending
+    to every frame before (each block's keys/values in `past`, grown here) and to the other C: what
+    `Encoder.forward` with chunk C gives for frames that form one chunk."""
+    offset = 0 if past[0] is None else past[0][0].shape[2]
+    rope = Rotary.at(x.shape[1], enc.head_dim, offset, x.device) if enc.rope else None
+    x = x * enc.xscale if enc.rope else x * enc.xscale + enc.positions(x.shape[1], x, offset)
+    for i, block in enumerate(enc.blocks):
+        h = block.attn_ln(x)
+        k, v = block.attn.project_kv(h, rope)
+        if past[i] is not None:
+            k, v = torch.cat([past[i][0], k], 2), torch.cat([past[i][1], v], 2)
+        past[i] = (k, v)
+        x = x + block.attn(h, (k, v), None, rope=rope)
+        x = x + block.mlp(block.mlp_ln(x))
+    return enc.ln_post(x)
 
 
 class EncoderStream:
@@ -85,7 +108,7 @@ class EncoderStream:
     def _chunk(self, feats: Tensor, past: list) -> Tensor:
         x, _ = self.rec.model.encoder.frontend(feats, torch.tensor([feats.shape[1]]))
         self.computed += x.shape[1]
-        return self.rec.model.encoder.step(x, past)
+        return encoder_step(self.rec.model.encoder, x, past)
 
     def _ctc(self, memory: Tensor) -> Tensor | None:
         head = self.rec.model.ctc_head

@@ -17,14 +17,16 @@ that will not change before the final, `text` all of it), "final" (one utterance
   its last third (at the end where there is none); the rest starts the next utterance. No audio is
   decoded outside utterances, so silence stays empty.
 - **Partials**: every `update_every` seconds of new speech the utterance so far is decoded again
-  (greedy, without the reversal check; a model with a CTC head over its tokens reads the head's best
-  path, `partial_ctc`), but no sooner than twice the utterance's last partial
+  (greedy, without the reversal check; a model with a CTC head over its tokens reads that head alone,
+  `partial_ctc`: its best path, or its prefix beam search with `partial_beam` > 1), but no sooner than
+  twice the utterance's last partial
   decode took, so a slow model on a slow machine updates less often instead of falling behind. Words that
   two successive decodes agree on from the start are committed (LocalAgreement-2, the policy of
   whisper_streaming): a partial's `stable` words only ever grow.
   A streaming model decoded in chunks keeps its encoder's cached chunks through the utterance
   (`cache_encoder`, `asr.model.streaming`): a decode encodes only the audio that is new, and its
-  partials and final are still what the file gives for the same audio.
+  partials and final are still what the file gives for the same audio. (Such decodes run where the
+  stream is fed, outside a service's shared batches: the cache belongs to the stream.)
 - **Finals**: the whole utterance decoded once more at its end, with full context; what a file
   transcription of that stretch gives. The final's audio ends `post_roll` after the last speech, so
   it is complete well before `end_silence` has passed: it is decoded after `speculate` seconds of
