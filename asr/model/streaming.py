@@ -8,9 +8,10 @@ the chunks after them. Asked for the audio so far, it returns what `Recognizer.e
 returns for the same audio: the cached chunks, and the chunk still growing computed afresh (not kept).
 
 Features must be causal for this: `features.normalize` running, global or none (not `utterance`, whose
-statistics move with every new frame); the front end conv2d and the blocks transformer
-(`Encoder.steps`). A feature frame is complete once its window (centred, n_fft samples) lies inside
-the audio; conv2d reads feature frames 4j..4j+6 for encoder frame j.
+statistics move with every new frame); the front end conv2d and the blocks transformer (`streams`).
+A feature frame is complete once its window (centred, n_fft samples) lies inside the audio; conv2d
+reads feature frames 4j..4j+6 for encoder frame j, so a chunk of encoder frames [j, j + C) is final
+once feature frame 4(j + C) + 2 is complete.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ class EncoderStream:
             return rec.model.encode(feats, lens, self.chunk)
         complete = min(n, (len(samples) - self.n_fft // 2) // self.hop + 1)  # frames inside the audio
         while self.memory and 4 * self.cached + 3 > complete:  # less audio than before (a final ending
-            self.memory.pop(), self.ctc.pop()  # before the last partial's audio did): forget what it cut
+            self.memory.pop()  # before the last partial's audio did): forget the chunks it cut
+            self.ctc.pop()
             self.past = [(k[:, :, : self.cached], v[:, :, : self.cached]) for k, v in self.past]
         while True:  # cache whole chunks whose feature frames are all complete
             j = self.cached

@@ -135,7 +135,8 @@ def worker(name: str, everies: list[float], vad: str, path: str, placed_json: st
     audio = load_audio(path)
     refs = " ".join(u["text"] for u in placed)
     spec, (name, _, given) = name, name.partition(":")
-    options = {k: None if v == "none" else float(v) if "." in v else int(v) if v.lstrip("-").isdigit() else v
+    words = {"none": None, "true": True, "false": False}
+    options = {k: words[v] if v in words else float(v) if "." in v else int(v) if v.lstrip("-").isdigit() else v
                for k, v in (kv.split("=") for kv in given.split(",") if kv)}
     fields = {f.name for f in dataclasses.fields(LiveOptions)}
     live = {k: options.pop(k) for k in list(options) if k in fields}  # the stream's, not the search's

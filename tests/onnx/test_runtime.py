@@ -80,14 +80,25 @@ def exported_options(tmp_path_factory) -> tuple[Recognizer, Path]:
     return Recognizer.load(tmp / "model.pt"), tmp / "onnx"
 
 
-@pytest.fixture(params=["transformer", "conformer+rope"])
+@pytest.fixture(scope="module")
+def exported_running(tmp_path_factory) -> tuple[Recognizer, Path]:
+    """A streaming model's features: normalized by running statistics (a cumulative sum in the graph)."""
+    tmp = tmp_path_factory.mktemp("onnx_running")
+    rec = make_recognizer(0, "model.dynamic_chunk=true", "features.normalize=running")
+    rec.features.mean.fill_(-3.0), rec.features.std.fill_(2.0)  # statistics the graph must carry
+    rec.save(tmp / "model.pt")
+    assert main(["export", "-m", str(tmp / "model.pt"), "--onnx", str(tmp / "onnx")]) == 0
+    return Recognizer.load(tmp / "model.pt"), tmp / "onnx"
+
+
+@pytest.fixture(params=["transformer", "conformer+rope", "running"])
 def graphs(request):
-    """(exported, ort_model) for the default network and for the encoder options."""
+    """(exported, ort_model) for the default network, the encoder options and running normalization."""
     from asr.onnx.runtime import OrtModel
 
     if request.param == "transformer":
         return request.getfixturevalue("exported"), request.getfixturevalue("ort_model")
-    exported = request.getfixturevalue("exported_options")
+    exported = request.getfixturevalue("exported_options" if request.param == "conformer+rope" else "exported_running")
     return exported, OrtModel.load(exported[1])
 
 
