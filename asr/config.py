@@ -42,6 +42,9 @@ class FeatureConfig:
     running_prior: int = 100  # frames (1 s) of global statistics the running ones start from
     cmvn_max_utts: int = 2000  # utterances sampled to estimate global statistics
     pad_to_seconds: float = 0.0  # >0: every waveform zero-padded (or cut) to this window, as Whisper's 30 s
+    # >0: shorter waveforms zero-padded to this many seconds, longer ones left as they are (an any-length
+    # Whisper given some of the silence it was trained to see after speech)
+    min_seconds: float = 0.0
 
 
 @dataclass

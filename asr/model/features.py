@@ -81,6 +81,8 @@ class Features(nn.Module):
     def num_frames(self, num_samples: Tensor) -> Tensor:
         if self.cfg.pad_to_seconds > 0:  # every utterance fills the window
             num_samples = torch.full_like(num_samples, self.window_samples)
+        elif self.cfg.min_seconds > 0:  # ... or at least the shortest window
+            num_samples = num_samples.clamp(min=self.min_samples)
         if self.cfg.kind == "whisper_logmel":
             return num_samples // self.hop  # center=True framing, the last frame dropped
         return num_samples // self.hop + 1  # center=True framing
@@ -88,6 +90,10 @@ class Features(nn.Module):
     @property
     def window_samples(self) -> int:
         return int(round(self.cfg.pad_to_seconds * self.cfg.sample_rate))
+
+    @property
+    def min_samples(self) -> int:
+        return int(round(self.cfg.min_seconds * self.cfg.sample_rate))
 
     def fill_window(self, wav: Tensor) -> Tensor:
         """(B, S) -> (B, window) waveforms: zero-padded, or cut (as Whisper's pad_or_trim) where longer."""
@@ -98,6 +104,8 @@ class Features(nn.Module):
         """(B, S) waveforms -> un-normalized (B, T, F) frames and their lengths."""
         if self.cfg.pad_to_seconds > 0:
             wav = self.fill_window(wav)
+        elif wav.shape[1] < self.min_samples:
+            wav = F.pad(wav, (0, self.min_samples - wav.shape[1]))
         with torch.autocast(device_type=wav.device.type, enabled=False):
             if self.cfg.kind == "whisper_logmel":
                 lens = self.num_frames(wav_lens).clamp(max=wav.shape[1] // self.hop)

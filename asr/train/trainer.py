@@ -382,8 +382,8 @@ def fine_tuning_config(cfg: Config, init: Config) -> Config:
         # (cfg.decode.max_segment, capped by `train`) nor the window
         decode = dataclasses.replace(init.decode, beam_size=cfg.decode.beam_size, timestamps=False,
                                      max_segment=min(window, cfg.decode.max_segment))
-        return dataclasses.replace(cfg, features=dataclasses.replace(init.features, pad_to_seconds=0.0),
-                                   model=model, decode=decode)
+        features = dataclasses.replace(init.features, pad_to_seconds=0.0, min_seconds=cfg.features.min_seconds)
+        return dataclasses.replace(cfg, features=features, model=model, decode=decode)
     if init.any_length:  # a model already taught to take any length: its rules stay, and so does the switch
         decode = dataclasses.replace(init.decode, beam_size=cfg.decode.beam_size,
                                      max_segment=min(init.decode.max_segment, cfg.decode.max_segment))

@@ -110,3 +110,20 @@ def test_colour_adds_one_smooth_curve_per_utterance_inside_its_length():
     assert 0 < float(on.abs().max()) <= 0.4 * 4 and not torch.equal(on[0], on[1])
     off = spec_augment(x, torch.tensor([6, 6]), SpecAugmentConfig(freq_masks=0, time_masks=0, eq_prob=0.0))
     assert torch.equal(off, x)
+
+
+def test_a_shortest_window_pads_short_audio_and_leaves_long_audio_alone():
+    """features.min_seconds: a 1 s clip is read as 2 s (Whisper's log-mel of silence after it, its own
+    frames as they were but for the window reaching into the padding); a 3 s clip as it is."""
+    cfg = FeatureConfig(kind="whisper_logmel", n_mels=80, n_fft=400, normalize="none")
+    plain, floor = Features(cfg), Features(FeatureConfig(**{**cfg.__dict__, "min_seconds": 2.0}))
+    torch.manual_seed(0)
+    short, long = 0.1 * torch.randn(1, 16000), 0.1 * torch.randn(1, 48000)
+    x, lens = floor(short, torch.tensor([16000]))
+    x0, lens0 = plain(short, torch.tensor([16000]))
+    assert int(lens) == 200 and int(lens0) == 100
+    torch.testing.assert_close(x[:, :98], x0[:, :98])
+    assert float(x[0, 110:].std()) < 1e-6  # silence: one level
+    y, ylens = floor(long, torch.tensor([48000]))
+    y0, ylens0 = plain(long, torch.tensor([48000]))
+    assert int(ylens) == int(ylens0) == 300 and torch.equal(y, y0)

@@ -50,7 +50,8 @@ class ScriptedStream(Stream):
 
         from asr.config import Config
 
-        search = SimpleNamespace(rec=SimpleNamespace(cfg=Config(**config)), options=SimpleNamespace(beam_size=1, chunk=0))
+        search = SimpleNamespace(rec=SimpleNamespace(cfg=Config(**config)),
+                                 options=SimpleNamespace(beam_size=1, chunk=0))
         super().__init__(search, options)
         self.decodes: list[tuple[float, float, bool]] = []
 
