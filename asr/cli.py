@@ -105,7 +105,10 @@ def cmd_live(args: argparse.Namespace) -> int:
         blocks = pipe_blocks(sys.stdin.buffer, rate, raw=args.raw, raw_rate=args.raw_rate)
     else:
         blocks = file_blocks(args.source, rate, realtime=args.realtime)
-    rec = load_default_model(args.model, args.device, args.compute_type)
+    from asr.model.recognizer import resolve_device
+
+    compute_type = args.compute_type or ("int8" if str(resolve_device(args.device)) == "cpu" else "float32")
+    rec = load_default_model(args.model, args.device, compute_type)
     if rec.cfg.features.sample_rate != rate:
         raise ValueError(f"asr live takes 16 kHz models; this one hears {rec.cfg.features.sample_rate} Hz")
     stream = Stream(Search(rec, DecodeOptions.from_config(rec.cfg, **decode_options(args))), live)
@@ -308,9 +311,9 @@ def segment_options(args: argparse.Namespace, progress: bool = False):
                           word_timestamps=getattr(args, "word_timestamps", False), progress=progress)
 
 
-def add_compute_type(p) -> None:
-    p.add_argument("--compute-type", choices=COMPUTE_TYPES, default="float32",
-                   help="int8: linear layers in int8 on the CPU (faster; float32 elsewhere)")
+def add_compute_type(p, default: str | None = "float32", why: str = "") -> None:
+    p.add_argument("--compute-type", choices=COMPUTE_TYPES, default=default,
+                   help="int8: linear layers in int8 on the CPU (faster; float32 elsewhere)" + why)
 
 
 def add_inference_commands(sub) -> None:
@@ -373,7 +376,8 @@ def add_live_command(sub) -> None:
     lv.add_argument("--partial-beam", type=int, help="beam of the partial decodes (1: greedy; models with a CTC head "
                                                       "over their tokens: its prefix beam search)")
     lv.add_argument("--device", default="auto", help="auto, cpu, cuda")
-    add_compute_type(lv)
+    add_compute_type(lv, None, "; default: int8 on the CPU, where live decoding must keep up (whisper-base "
+                               "falls behind in float32 on 2 cores), float32 on a GPU")
     add_decode_options(lv)
     lv.set_defaults(func=cmd_live)
 

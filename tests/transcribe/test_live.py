@@ -274,11 +274,15 @@ def test_writer_formats():
     assert [x["kind"] for x in lines] == ["partial", "final", "final", "final"] and lines[2]["rejected"] == "no speech"
 
 
-def test_cli_live(tiny_en, tmp_path, capsys):
-    """asr live on a file (jsonl of every event), on standard input (a WAV from a pipe), and the
-    one-line errors: a bad option, no source, no microphone package."""
-    out = tmp_path / "live.jsonl"
-    assert main(["live", str(JFK), "-m", "whisper-tiny.en", "-f", "jsonl", "-o", str(out)]) == 0
+def test_cli_live(tiny_en, tmp_path, capsys, monkeypatch):
+    """asr live on a file (jsonl of every event; int8 by default on the CPU), on standard input (a WAV
+    from a pipe), and the one-line errors: a bad option, no source, no microphone package."""
+    import asr.cli
+
+    out, loads, load = tmp_path / "live.jsonl", [], asr.cli.load_default_model
+    monkeypatch.setattr(asr.cli, "load_default_model", lambda *a: loads.append(a[2]) or load(*a))
+    assert main(["live", str(JFK), "-m", "whisper-tiny.en", "-f", "jsonl", "-o", str(out), "--device", "cpu"]) == 0
+    assert loads == ["int8"]
     events = [json.loads(x) for x in out.read_text().splitlines()]
     assert {"speech_started", "partial", "final"} <= {e["kind"] for e in events}
     assert jiwer.wer(JFK_TEXT, normalize(" ".join(e["text"] for e in events if e["kind"] == "final"))) < 0.15
