@@ -11,6 +11,8 @@ Bounded: each level stops sending after --duration seconds (or --max-requests), 
 --timeout for replies still out, so a run takes about 2 x levels x duration plus model loading.
 
     python recipes/benchmarks/serve_load.py -m whisper-tiny.en --live --clients 1 4 16 --duration 60
+    python recipes/benchmarks/serve_load.py -m M.pt --live --stream data/bench/live-commands-test.wav \
+        --serve-args "--chunk 16"
 
 --live: each client is a live session on the WebSocket /v1/realtime sending the stream that
 streaming.py builds (data/bench/live.wav: real clips with 1-2 s pauses, from its start) in 0.1 s
@@ -82,7 +84,7 @@ def start_server(args: argparse.Namespace, max_batch: int, more: list[str] = ())
     sock.close()
     cmd = [sys.executable, "-m", "asr", "serve", "-m", args.model, "--host", "127.0.0.1", "--port", str(port),
            "--max-batch", str(max_batch), "--batch-wait-ms", str(args.batch_wait_ms), "--device", "cpu"]
-    cmd += (["--vad", args.vad] if args.vad else []) + list(more)
+    cmd += (["--vad", args.vad] if args.vad else []) + args.serve_args.split() + list(more)
     SERVER_LOG.parent.mkdir(parents=True, exist_ok=True)
     log = SERVER_LOG.open("w")  # a file, not a pipe: a pipe nobody reads fills up and stalls the server
     server = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log, text=True)
@@ -169,9 +171,10 @@ async def live_client(url: str, audio: np.ndarray, placed: list[dict], duration:
 def run_live(args: argparse.Namespace) -> None:
     from asr.audio.read import load_audio
 
-    path, placed_json = ROOT / "data/bench/live.wav", ROOT / "data/bench/live.json"
+    path = ROOT / args.stream
+    placed_json = path.with_suffix(".json")
     if not placed_json.exists():
-        raise SystemExit("no data/bench/live.wav: run recipes/benchmarks/streaming.py first (it builds the stream)")
+        raise SystemExit(f"no {args.stream}: run recipes/benchmarks/streaming.py first (it builds the stream)")
     audio, placed = load_audio(path), json.loads(placed_json.read_text())
     duration = min(args.duration, len(audio) / 16000)
     rows = []
@@ -223,6 +226,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--timeout", type=float, default=300, help="per request")
     p.add_argument("--startup", type=float, default=600, help="seconds to wait for the server to load the model")
     p.add_argument("--live", action="store_true", help="live sessions on /v1/realtime instead of uploads")
+    p.add_argument("--stream", default="data/bench/live.wav",
+                   help="--live: the stream (streaming.py builds it; --manifest there builds others)")
+    p.add_argument("--serve-args", default="", help='more options of `asr serve`, e.g. "--compute-type int8"')
     args = p.parse_args(argv)
     if args.live:
         run_live(args)
