@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
 STUDENT, TEACHER = "whisper-tiny.en-any", "whisper-tiny.en"
 THRESHOLDS = (-0.2, -0.3, -0.4, -0.5, -0.6, -0.8, -1.0)
 
@@ -61,7 +59,6 @@ def main() -> None:
     ap.add_argument("--manifests", nargs="+", default=["data/real/select.jsonl", "data/real/heldout.jsonl"])
     ap.add_argument("--out", default="data/distill/cascade.json")
     args = ap.parse_args()
-    sys.path.insert(0, str(ROOT))
     clips = decode(args.manifests)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(clips, indent=1))
