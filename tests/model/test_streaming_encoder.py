@@ -60,6 +60,9 @@ def test_less_audio_than_before_drops_the_chunks_it_no_longer_covers():
     want = rec.encode(torch.from_numpy(audio[:SR])[None], torch.tensor([SR]), chunk)
     torch.testing.assert_close(got.memory, want.memory, atol=1e-4, rtol=1e-4)
     assert stream.cached < before
+    whole = rec.encode(torch.from_numpy(audio)[None], torch.tensor([len(audio)]), chunk)  # and more again
+    torch.testing.assert_close(stream(audio).memory, whole.memory, atol=1e-4, rtol=1e-4)
+    assert stream.cached == before
 
 
 def test_models_whose_frames_move_do_not_stream_with_a_cache():
