@@ -255,6 +255,15 @@ def test_int8_graphs_load_and_decode(exported):
     assert np.corrcoef(enc.ctc_logits.ravel(), fp32.ctc_logits.ravel())[0, 1] > 0.9  # quantized, the same function
 
 
+def test_a_shortest_window_is_refused_not_baked_into_the_graph(tmp_path):
+    """features.min_seconds pads by the input's length: a trace would keep the example's pad."""
+    from asr.onnx.export import export_onnx
+
+    with pytest.raises(ValueError, match="min_seconds"):
+        export_onnx(make_recognizer(0, "features.min_seconds=10"), tmp_path / "onnx")
+    assert not (tmp_path / "onnx").exists()
+
+
 def test_export_without_onnx_needs_checkpoint_and_output():
     with pytest.raises(SystemExit):
         main(["export", "only-one-argument.ckpt"])
