@@ -252,7 +252,7 @@ def test_a_codec_this_ffmpeg_cannot_encode_is_named_before_training(monkeypatch)
     with pytest.raises(ValueError, match=r"amr \(no_such_amr_encoder\)"):
         Augmenter(AugmentConfig(codec_prob=0.5), SR, 0)
     assert Augmenter(AugmentConfig(codec_prob=0.5, codecs=["mp3", "opus"]), SR, 0).enabled
-    assert Augmenter(AugmentConfig(codec_prob=0.0), SR, 0) is not None  # codecs off: nothing to encode
+    assert not Augmenter(AugmentConfig(codec_prob=0.0), SR, 0).enabled  # codecs off: nothing to encode, no error
 
 
 def test_switching_an_effect_on_leaves_the_others_draws_alone():
