@@ -16,7 +16,8 @@ model.json     config, tokenizer and decoding rules: all asr.onnx.runtime needs 
 encoder.int8.onnx, decoder.int8.onnx  with --int8: weights quantized to int8 (onnxruntime's dynamic quantization).
 
 Every axis but the model's sizes is dynamic. The encoder needs at least `min_samples` samples (the
-conv front end's 7 frames; model.json has the number); asr.onnx.runtime pads shorter waveforms.
+conv front end's 7 frames, or the model's shortest window: features.min_seconds; model.json has the
+number); asr.onnx.runtime pads shorter waveforms with zeros.
 """
 
 from __future__ import annotations
@@ -82,8 +83,9 @@ def io_names(rec: Recognizer) -> dict[str, list[str]]:
 def export_encoder(rec: Recognizer, path: Path) -> None:
     names = io_names(rec)
     sr = rec.cfg.features.sample_rate
-    wav = torch.randn(2, 2 * sr) * 0.1
-    lens = torch.tensor([2 * sr, sr + 123])
+    n = max(2 * sr, min_samples(rec) + sr)  # past a shortest window, so the graph keeps no pad of its own
+    wav = torch.randn(2, n) * 0.1
+    lens = torch.tensor([n, n - sr + 123])
     B, S = torch.export.Dim("batch"), torch.export.Dim("samples", min=min_samples(rec))
     # torch's exporter warns that torchvision's operators are missing, which no model here uses
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
@@ -126,8 +128,10 @@ def sidecar(rec: Recognizer) -> dict:
 
 
 def min_samples(rec: Recognizer) -> int:
-    """Fewest waveform samples that give the conv front end its 7 feature frames (center framing)."""
-    return (MIN_FRAMES - 1) * rec.features.hop
+    """Fewest waveform samples the encoder graph takes: the conv front end's 7 feature frames (center
+    framing), or the model's shortest window (features.min_seconds), which the runtime pads to with
+    zeros as Features.raw does (the graph itself holds no length-dependent pad)."""
+    return max((MIN_FRAMES - 1) * rec.features.hop, rec.features.min_samples)
 
 
 def quantize(src: Path, dst: Path) -> None:
@@ -151,9 +155,6 @@ def quantize(src: Path, dst: Path) -> None:
 
 def export_onnx(rec: Recognizer, out: str | Path, int8: bool = False) -> Path:
     """Write encoder.onnx, decoder.onnx and model.json (and int8 copies of the graphs) into `out`."""
-    if rec.cfg.features.min_seconds > 0:  # a shape-dependent pad (Features.raw): a traced graph would keep one
-        raise ValueError("a model with features.min_seconds (short audio padded to a shortest window) is not "
-                         "exported to ONNX yet: its padding depends on the input's length")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rec = rec.cpu().eval()

@@ -91,14 +91,29 @@ def exported_running(tmp_path_factory) -> tuple[Recognizer, Path]:
     return Recognizer.load(tmp / "model.pt"), tmp / "onnx"
 
 
-@pytest.fixture(params=["transformer", "conformer+rope", "running"])
+@pytest.fixture(scope="module")
+def exported_shortest(tmp_path_factory) -> tuple[Recognizer, Path]:
+    """Short audio padded to a shortest window (features.min_seconds: 1.2 s, between LENS' lengths): the
+    graph keeps no pad of its own, the runtime pads to it and the graph's lengths are the window's."""
+    tmp = tmp_path_factory.mktemp("onnx_shortest")
+    rec = make_recognizer(0, "features.min_seconds=1.2")
+    rec.save(tmp / "model.pt")
+    assert main(["export", "-m", str(tmp / "model.pt"), "--onnx", str(tmp / "onnx")]) == 0
+    return Recognizer.load(tmp / "model.pt"), tmp / "onnx"
+
+
+OTHER_GRAPHS = {"conformer+rope": "exported_options", "running": "exported_running", "shortest": "exported_shortest"}
+
+
+@pytest.fixture(params=["transformer", *OTHER_GRAPHS])
 def graphs(request):
-    """(exported, ort_model) for the default network, the encoder options and running normalization."""
+    """(exported, ort_model) for the default network, the encoder options, running normalization and a
+    shortest window."""
     from asr.onnx.runtime import OrtModel
 
     if request.param == "transformer":
         return request.getfixturevalue("exported"), request.getfixturevalue("ort_model")
-    exported = request.getfixturevalue("exported_options" if request.param == "conformer+rope" else "exported_running")
+    exported = request.getfixturevalue(OTHER_GRAPHS[request.param])
     return exported, OrtModel.load(exported[1])
 
 
@@ -255,13 +270,24 @@ def test_int8_graphs_load_and_decode(exported):
     assert np.corrcoef(enc.ctc_logits.ravel(), fp32.ctc_logits.ravel())[0, 1] > 0.9  # quantized, the same function
 
 
-def test_a_shortest_window_is_refused_not_baked_into_the_graph(tmp_path):
-    """features.min_seconds pads by the input's length: a trace would keep the example's pad."""
-    from asr.onnx.export import export_onnx
+def test_a_shortest_window_pads_short_audio_in_the_runtime_not_in_the_graph(exported_shortest):
+    """The graph's shortest input is the window (model.json says so); a shorter clip, padded by the
+    runtime, gets the encoder frames and output the torch model gives it."""
+    from asr.onnx.runtime import OrtModel
 
-    with pytest.raises(ValueError, match="min_seconds"):
-        export_onnx(make_recognizer(0, "features.min_seconds=10"), tmp_path / "onnx")
-    assert not (tmp_path / "onnx").exists()
+    rec, folder = exported_shortest
+    window = round(1.2 * SR)
+    assert json.loads((folder / "model.json").read_text())["dims"]["min_samples"] == window
+    ort_model, frames = OrtModel.load(folder), []
+    for n in (4000, 17000, 30000):
+        wav, lens = waves([n], seed=n)
+        enc = ort_model.encode(wav, lens)
+        with torch.no_grad():
+            ref = rec.encode(torch.from_numpy(wav), torch.from_numpy(lens))
+        assert enc.lengths.tolist() == ref.lengths.tolist()
+        np.testing.assert_allclose(enc.ctc_logits, ref.ctc_logits.numpy(), atol=1e-4)
+        frames.append(int(enc.lengths[0]))
+    assert frames[0] == frames[1] < frames[2]  # the two shorter than the window are as long as it
 
 
 def test_export_without_onnx_needs_checkpoint_and_output():
