@@ -52,6 +52,8 @@ class DecodeOptions:
     # backwards); None or inf = off (recipes/benchmarks/README.md, Non-speech, measures the default)
     reversed_margin: float | None = 0.0
     reversed_check_below: float | None = None  # ... checked only where `plausibility` is below this (None: all)
+    # ... and only segments at least this long: a word or two reads about as well backwards as forwards
+    reversed_check_min_seconds: float = 0.0
     no_repeat_ngram: int = 0  # >0: never repeat an n-gram of this many tokens (the loop guard's second try)
     # Whisper: predict timestamp tokens between the utterances of a window (its long-form mode; they never
     # reach the text) instead of starting from <|notimestamps|>; a model without them: an error
@@ -118,6 +120,8 @@ class DecodeOptions:
             raise ValueError(f"no_speech_threshold must be in [0, 1], not {self.no_speech_threshold}")
         if self.reversed_margin is not None and self.reversed_margin < 0:
             raise ValueError(f"reversed_margin must be >= 0, not {self.reversed_margin}")
+        if self.reversed_check_min_seconds < 0:
+            raise ValueError(f"reversed_check_min_seconds must be >= 0, not {self.reversed_check_min_seconds}")
         logprobs = (self.logprob_threshold, self.min_ctc_logprob, self.ctc_speech_logprob)
         if any(x is not None and x > 0 for x in logprobs):
             raise ValueError("logprob_threshold, min_ctc_logprob and ctc_speech_logprob are log probabilities: "

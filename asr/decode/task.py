@@ -224,12 +224,16 @@ class Search:
         transcript's `plausibility` beats the forward one's by more than `reversed_margin`, the
         segment holds no speech. Speech itself reads far worse backwards; a backwards transcript
         that loops does not count. Costs one more encoder pass and greedy search per segment checked:
-        with `reversed_check_below`, only the segments whose transcript is not already confident.
+        with `reversed_check_below`, only the segments whose transcript is not already confident;
+        with `reversed_check_min_seconds`, only segments that long (one short word played backwards
+        can read as well as forwards, so the check would drop real words).
         Both readings are greedy and without timestamp tokens, as the margins were chosen: a forward
         transcript decoded with them is read again without them (a decoder pass, no encoder pass)."""
         below = self.options.reversed_check_below
+        shortest = self.options.reversed_check_min_seconds * self.rec.cfg.features.sample_rate
         rows = [
-            b for b, nbest in enumerate(hyps) if nbest[0].rejected is None and self.rules.text_tokens(nbest[0].tokens)
+            b for b, nbest in enumerate(hyps)
+            if nbest[0].rejected is None and self.rules.text_tokens(nbest[0].tokens) and wav_lens[b] >= shortest
         ]
         if not rows:
             return

@@ -75,7 +75,7 @@ class OrtModel:
     def encode(self, wav: np.ndarray, wav_lens: np.ndarray) -> Encoded:
         """(B, S) padded float32 waveforms -> encoder lengths, CTC logits and cross-attention k/v."""
         short = self.dims["min_samples"] - wav.shape[1]
-        if short > 0:  # the conv front end needs 7 frames; frames past each length are zeroed anyway
+        if short > 0:  # the conv front end's 7 frames, or the model's shortest window (zeros, as Features.raw)
             wav = np.pad(wav, ((0, 0), (0, short)))
         out = dict(zip(self.io["encoder_outputs"],
                        self.encoder.run(None, {"wav": wav.astype(np.float32), "wav_lens": wav_lens.astype(np.int64)})))

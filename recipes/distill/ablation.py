@@ -11,7 +11,7 @@ Each row is a model on the same clips with the same decode settings (greedy, the
 - an experiment folder, model file or model name (recipes/distill/run.sh trains them): its own config
   decides, but for decode options after a colon: `exp/distill/ctc:beam_size=4,ctc_weight=0.3` (the
   joint CTC/attention search of a model with a CTC head; values are numbers or `none`);
-- `onnx:DIR`: a model exported by `asr export -m MODEL --onnx DIR --int8`, on ONNX Runtime without torch
+- `onnx:DIR[:OPTIONS]`: a model exported by `asr export -m MODEL --onnx DIR --int8`, on ONNX Runtime without torch
   (asr.onnx.runtime: a clip one segment, a long file cut at pauses by the energy detector into segments
   of at most --max-segment s; its guards but the reversal check);
 - with --fw: faster-whisper tiny.en int8 (the same weights through CTranslate2), the speed reference.
@@ -50,6 +50,12 @@ def loops(text: str) -> bool:
         trim_repetitions(words[:end], [], 3, 6) != words[:end] for end in range(3, len(words) + 1))
 
 
+def parse_options(given: str) -> dict:
+    """"beam_size=4,ctc_weight=0.3" -> {"beam_size": 4, "ctc_weight": 0.3} (`none` -> None)."""
+    return {k: None if v == "none" else float(v) if "." in v or "e" in v else int(v)
+            for k, v in (kv.split("=") for kv in given.split(",") if kv)}
+
+
 def run_row(row: str, paths: list[str], compute_type: str, threads: int, batch_size: int,
             max_segment: float, reversal_check: bool = True) -> tuple[list[str], float]:
     import torch
@@ -61,13 +67,12 @@ def run_row(row: str, paths: list[str], compute_type: str, threads: int, batch_s
 
     torch.set_num_threads(threads)
     row, _, given = row.partition(":")
+    overrides = parse_options(given)
     if row in ("padded", "unpadded"):
         rec = catalogue.load("whisper-tiny.en", "cpu", compute_type)
     else:
         path = Path(row) / "model.pt" if Path(row).is_dir() else Path(row)
         rec = catalogue.load(path if path.exists() else row, "cpu", compute_type)
-    overrides = {k: None if v == "none" else float(v) if "." in v or "e" in v else int(v)
-                 for k, v in (kv.split("=") for kv in given.split(",") if kv)}
     options = DecodeOptions.from_config(rec.cfg, **{"beam_size": 1, **overrides})  # (None there means keep)
     options = dataclasses.replace(options, **{k: v for k, v in overrides.items() if v is None})
     if not reversal_check:
@@ -89,7 +94,8 @@ def run_onnx(folder: str, paths: list[str], compute_type: str, threads: int,
     into segments of at most `max_segment` s by the energy detector."""
     from asr.onnx.runtime import OrtModel
 
-    model = OrtModel.load(folder, int8=compute_type == "int8", threads=threads)
+    folder, _, given = folder.partition(":")
+    model = OrtModel.load(folder, int8=compute_type == "int8", threads=threads, **parse_options(given))
     start = time.perf_counter()
     texts = [r.text or "" for r in model.transcribe(paths, batch_size=batch_size, max_segment=max_segment)]
     return texts, time.perf_counter() - start

@@ -175,7 +175,7 @@ def test_plausibility_is_the_ctc_log_prob_where_there_is_one_else_the_mean_log_p
 
 
 @pytest.mark.parametrize("bad", [{"no_speech_threshold": 1.5}, {"min_ctc_logprob": 2.0}, {"logprob_threshold": 0.5},
-                                 {"reversed_margin": -0.1}])
+                                 {"reversed_margin": -0.1}, {"reversed_check_min_seconds": -1.0}])
 def test_no_speech_options_are_checked(bad):
     with pytest.raises(ValueError):
         DecodeOptions().replaced(**bad)

@@ -324,6 +324,9 @@ def test_speech_played_backwards_is_left_out_and_speech_is_not(tiny):
     hyp = decode(tiny, backwards)
     assert hyp.text == "" and hyp.rejected.startswith("reads better played backwards")
     assert "fellow Americans" in hyp.rejected  # the backwards reading is the speech itself
+    # a shortest segment to check: the 11 s clip is checked under it and not over it
+    assert decode(tiny, backwards, reversed_check_min_seconds=2.0).rejected == hyp.rejected
+    assert decode(tiny, backwards, reversed_check_min_seconds=12.0).text == unguarded.text
     for below in (-0.4, None):  # checked or not, speech stays
         speech = decode(tiny, jfk, reversed_check_below=below)
         assert "fellow Americans" in speech.text and speech.rejected is None
