@@ -182,6 +182,14 @@ class Segmenter:
         return out
 
 
+def shortest_segment(longest: float, window: float) -> float:
+    """Where a recording may first be cut. A model that pads every input to a `window` of seconds
+    (Whisper's 30 s, or a shortest window: features.min_seconds) pays the same for any segment up to
+    it and hears more context in a longer one: no cut before two thirds of the longest segment it
+    can take. Other models: Segmenter's own shortest (0 window)."""
+    return 2 * min(longest, window) / 3 if window > 0 else Segmenter.min_segment
+
+
 def stitch(pieces: list[SegmentText]) -> list[SegmentText]:
     """Resolve overlapping cuts: of the words two neighbouring segments both heard, keep each
     from the side holding the middle of the overlap (by word centre). Without word times (no

@@ -158,8 +158,15 @@ def export_onnx(rec: Recognizer, out: str | Path, int8: bool = False) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rec = rec.cpu().eval()
+    by_conv = getattr(rec.features, "dft_by_conv", None)
     with torch.no_grad():
-        export_encoder(rec, out / "encoder.onnx")
+        if by_conv is not None:  # Whisper's spectrum as a convolution: ONNX Runtime's STFT is slow
+            rec.features.dft_by_conv = True
+        try:
+            export_encoder(rec, out / "encoder.onnx")
+        finally:
+            if by_conv is not None:
+                rec.features.dft_by_conv = by_conv
         export_decoder(rec, out / "decoder.onnx")
     if int8:
         for name in ("encoder", "decoder"):

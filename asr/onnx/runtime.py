@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from asr.audio.segment import Segment, Segmenter, stitch
+from asr.audio.segment import Segment, Segmenter, shortest_segment, stitch
 from asr.config import Config, from_dict
 from asr.decode.nonspeech import emptied, non_speech
 from asr.decode.options import DecodeOptions, Rules
@@ -149,8 +149,8 @@ class OrtModel:
         cut at pauses, its segments without speech skipped, and its pieces joined (`stitch`). All segments
         are decoded in length-sorted batches."""
         longest = max_segment or self.cfg.decode.max_segment
-        padded = self.cfg.features.pad_to_seconds > 0  # a padded window costs the same for any segment: fill it
-        shortest = 2 * longest / 3 if padded else Segmenter.min_segment
+        features = self.cfg.features  # a padded window costs the same for any segment: fill it
+        shortest = shortest_segment(longest, features.pad_to_seconds or features.min_seconds)
         segmenter = Segmenter(self.sample_rate, longest, min_segment=shortest)
         results = [Result(str(p)) for p in paths]
         segments: list[tuple[int, Segment]] = []

@@ -32,7 +32,7 @@ import torch
 
 from asr.audio.files import find_audio, scan_audio
 from asr.audio.read import AudioError, audio_duration, from_array, load_audio, stream_audio
-from asr.audio.segment import Segment, Segmenter, stitch
+from asr.audio.segment import Segment, Segmenter, shortest_segment, stitch
 from asr.audio.silero import make_vad
 from asr.audio.vad import checked_vad
 from asr.config import Config
@@ -188,11 +188,11 @@ def recognize(search: Search, sources: list[Source], options: SegmentOptions = S
     others go on. `options` shape the segments (what they leave open: the model's decode config)."""
     o = options.settled(search.rec.cfg)
     sr = search.rec.cfg.features.sample_rate
-    # a model that pads every input to one window (Whisper: 30 s) pays the same for any segment up to
-    # it and hears more context in a longer one: no cut before two thirds of the longest; and one that
-    # keeps its place in a window of many utterances (Whisper with timestamps) fills its windows
-    padded = search.rec.cfg.features.pad_to_seconds > 0
-    shortest = 2 * o.max_segment / 3 if padded else Segmenter.min_segment
+    # a model that pads its input to a window cuts late (shortest_segment); one that keeps its place in
+    # a window of many utterances (Whisper with timestamps) fills its windows
+    features = search.rec.cfg.features
+    padded = features.pad_to_seconds > 0
+    shortest = shortest_segment(o.max_segment, features.pad_to_seconds or features.min_seconds)
     segmenter = Segmenter(sr, o.max_segment, min_segment=shortest, fill=padded and search.rules.timestamps is not None,
                           detector=make_vad(o.vad, sr))
     files, pending = _InOrder(sources), []

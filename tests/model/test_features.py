@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from asr.config import FeatureConfig, SpecAugmentConfig
-from asr.model.features import LOG_FLOOR, Features, spec_augment
+from asr.model.features import LOG_FLOOR, Features, dft_power, spec_augment
 
 
 def chirp(seconds: float = 1.3, sr: int = 16000) -> np.ndarray:
@@ -127,3 +127,19 @@ def test_a_shortest_window_pads_short_audio_and_leaves_long_audio_alone():
     y, ylens = floor(long, torch.tensor([48000]))
     y0, ylens0 = plain(long, torch.tensor([48000]))
     assert int(ylens) == int(ylens0) == 300 and torch.equal(y, y0)
+
+
+def test_dft_by_convolution_is_torch_stft():
+    """The spectrum the ONNX graphs compute (a strided convolution with the windowed DFT basis) is
+    torch.stft's, centre framing and reflect padding included, and so are Whisper's features from it."""
+    wav = torch.randn(2, 7000) * 0.1
+    window = torch.hann_window(400)
+    ref = torch.stft(wav, 400, 160, window=window, return_complex=True).abs() ** 2
+    got = dft_power(wav, 400, 160, window)
+    assert got.shape == ref.shape
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5)
+    f = Features(FeatureConfig(kind="whisper_logmel", n_mels=80, n_fft=400, normalize="none"))
+    lens = torch.tensor([7000, 5000])
+    x, _ = f(wav, lens)
+    f.dft_by_conv = True
+    torch.testing.assert_close(f(wav, lens)[0], x, rtol=0, atol=1e-4)
