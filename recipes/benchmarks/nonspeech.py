@@ -139,6 +139,8 @@ def settings(args) -> list[tuple[str, str, Search]]:
             rule = f", P(no speech) > {o.no_speech_threshold:g} & log prob < {o.logprob_threshold:g}" if on else ""
             if o.reversed_margin is not None:
                 rule += f", reversed > {o.reversed_margin:g} (below {o.reversed_check_below:g})"
+                if o.reversed_check_min_seconds:
+                    rule += f" on segments of {o.reversed_check_min_seconds:g} s or more"
             out.append(("whisper, silero" + rule, "silero", Search(w, o)))
     return out
 

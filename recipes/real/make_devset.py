@@ -7,8 +7,10 @@ Sources (each used when present; all freely redistributable):
 - alsa-utils' /usr/share/sounds/alsa/*.wav: 8 spoken channel names ("Front Center", ...; Noise.wav skipped);
 - tests/fixtures/jfk.flac: J. F. Kennedy's inaugural address, 11 s (public domain; from whisper.cpp's samples);
 - Debian's warzone2100-data (apt-get install warzone2100-data): the game's spoken prompts (11 kHz Ogg),
-  texts from the comments of audio/audio.cfg ("Construction Started", ...); beeps skipped. The comments
-  are labels, not verbatim transcripts, so some WER here is the labels' (equal for every engine).
+  texts from the comments of audio/audio.cfg ("Construction Started", ...); beeps skipped, and the sound
+  effects under audio/sfx/ (a cannon's shot, a blimp's engine: their comments name the weapon or vehicle,
+  nobody speaks; before 2026-12-08 twelve of them were in the set). The comments are labels, not verbatim
+  transcripts, so some WER here is the labels' (equal for every engine).
 Writes OUT/dev.jsonl (all), OUT/<source>.jsonl, and OUT/select.jsonl (every 4th clip) + OUT/heldout.jsonl (the
 rest): a model whose checkpoints or settings were chosen on `select` is reported on `heldout`.
 """
@@ -33,6 +35,7 @@ WARZONE = Path("/usr/share/games/warzone2100/base.wz")
 JFK_TEXT = ("And so, my fellow Americans, ask not what your country can do for you, "
             "ask what you can do for your country.")
 NOT_SPEECH = re.compile(r"^(beep\d*|gmeshtdn)\.ogg$")
+SFX = "audio/sfx/"  # weapons and vehicles: no speech
 
 
 def alsa() -> list[tuple[str, object, str]]:
@@ -57,15 +60,17 @@ def warzone(tmp: Path) -> list[tuple[str, object, str]]:
                 continue
             dst = tmp / name
             dst.write_bytes(z.read(files[name]))
-            out.append((f"wz-{Path(name).stem}", dst, label.strip()))
+            # a sound effect keeps its place (None) so that select/heldout stay the clips they were
+            out.append((f"wz-{Path(name).stem}", None if files[name].startswith(SFX) else dst, label.strip()))
     return out
 
 
-def split(every: list[dict], out: Path) -> None:
+def split(every: list[dict | None], out: Path) -> None:
     """OUT/select.jsonl (every 4th clip: for choosing checkpoints and settings) and OUT/heldout.jsonl (the
-    rest: for reporting a model chosen on the other part)."""
-    write_jsonl(out / "select.jsonl", every[3::4])
-    write_jsonl(out / "heldout.jsonl", [e for i, e in enumerate(every) if i % 4 != 3])
+    rest: for reporting a model chosen on the other part); None (a place kept for a clip left out)
+    counts for the split and is not written."""
+    write_jsonl(out / "select.jsonl", [e for e in every[3::4] if e])
+    write_jsonl(out / "heldout.jsonl", [e for i, e in enumerate(every) if i % 4 != 3 and e])
 
 
 def main() -> None:
@@ -79,21 +84,25 @@ def main() -> None:
     for source, items in (("alsa", alsa()), ("jfk", jfk()), ("warzone", warzone(out / "tmp"))):
         rows = []
         for uid, path, text in items:
+            if path is None:  # not speech: left out, its place in the split kept
+                every.append(None)
+                continue
             wav = load_audio(str(path), SR)
             dst = out / "wav" / f"{uid}.wav"
             sf.write(dst, wav, SR, subtype="PCM_16")
             rows.append({"id": uid, "audio": str(dst), "text": text, "duration": round(len(wav) / SR, 3),
                          "source": source})
+            every.append(rows[-1])
         if rows:
             write_jsonl(out / f"{source}.jsonl", rows)
-        every += rows
         print(f"{source}: {len(rows)} clips, {sum(r['duration'] for r in rows):.0f} s")
-    write_jsonl(out / "dev.jsonl", every)
+    clips = [e for e in every if e]
+    write_jsonl(out / "dev.jsonl", clips)
     split(every, out)
     for f in (out / "tmp").iterdir():
         f.unlink()
     (out / "tmp").rmdir()
-    print(f"{len(every)} clips -> {out / 'dev.jsonl'}")
+    print(f"{len(clips)} clips -> {out / 'dev.jsonl'} ({len(every) - len(clips)} sound effects left out)")
 
 
 if __name__ == "__main__":
