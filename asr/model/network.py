@@ -132,6 +132,10 @@ class MultiHeadAttention(nn.Module):
         if rope is not None:
             q = rope(q)
         k, v = kv
+        if mask is not None and mask.dtype == torch.bool and (torch.compiler.is_exporting() or torch.jit.is_tracing()):
+            # a graph: an additive mask, added to the scores, where a boolean one becomes a Where over every
+            # (B, H, L, S) score (27% of a 15-s Whisper encoder pass on ONNX Runtime)
+            mask = torch.zeros(mask.shape, dtype=q.dtype, device=q.device).masked_fill(~mask, -1e9)
         if qk is None:
             y = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
