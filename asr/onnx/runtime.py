@@ -150,7 +150,7 @@ class OrtModel:
         are decoded in length-sorted batches."""
         longest = max_segment or self.cfg.decode.max_segment
         features = self.cfg.features  # a padded window costs the same for any segment: fill it
-        shortest = shortest_segment(longest, features.pad_to_seconds or features.min_seconds)
+        shortest = shortest_segment(longest, features.pad_to_seconds)
         segmenter = Segmenter(self.sample_rate, longest, min_segment=shortest)
         results = [Result(str(p)) for p in paths]
         segments: list[tuple[int, Segment]] = []

@@ -192,7 +192,7 @@ def recognize(search: Search, sources: list[Source], options: SegmentOptions = S
     # a window of many utterances (Whisper with timestamps) fills its windows
     features = search.rec.cfg.features
     padded = features.pad_to_seconds > 0
-    shortest = shortest_segment(o.max_segment, features.pad_to_seconds or features.min_seconds)
+    shortest = shortest_segment(o.max_segment, features.pad_to_seconds)
     segmenter = Segmenter(sr, o.max_segment, min_segment=shortest, fill=padded and search.rules.timestamps is not None,
                           detector=make_vad(o.vad, sr))
     files, pending = _InOrder(sources), []
