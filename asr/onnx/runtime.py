@@ -149,8 +149,7 @@ class OrtModel:
         cut at pauses, its segments without speech skipped, and its pieces joined (`stitch`). All segments
         are decoded in length-sorted batches."""
         longest = max_segment or self.cfg.decode.max_segment
-        features = self.cfg.features  # a padded window costs the same for any segment: fill it
-        shortest = shortest_segment(longest, features.pad_to_seconds)
+        shortest = shortest_segment(longest, self.cfg.features.pad_to_seconds)  # a padded window: fill it
         segmenter = Segmenter(self.sample_rate, longest, min_segment=shortest)
         results = [Result(str(p)) for p in paths]
         segments: list[tuple[int, Segment]] = []

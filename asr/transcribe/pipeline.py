@@ -190,9 +190,9 @@ def recognize(search: Search, sources: list[Source], options: SegmentOptions = S
     sr = search.rec.cfg.features.sample_rate
     # a model that pads its input to a window cuts late (shortest_segment); one that keeps its place in
     # a window of many utterances (Whisper with timestamps) fills its windows
-    features = search.rec.cfg.features
-    padded = features.pad_to_seconds > 0
-    shortest = shortest_segment(o.max_segment, features.pad_to_seconds)
+    window = search.rec.cfg.features.pad_to_seconds
+    padded = window > 0
+    shortest = shortest_segment(o.max_segment, window)
     segmenter = Segmenter(sr, o.max_segment, min_segment=shortest, fill=padded and search.rules.timestamps is not None,
                           detector=make_vad(o.vad, sr))
     files, pending = _InOrder(sources), []
